@@ -1,0 +1,1 @@
+"""The model and its persistence: settings, statuses, repositories, SQL and migrations."""

@@ -1,0 +1,23 @@
+"""Connected accounts: '' is the platform's own account, shown as null outside."""
+from __future__ import annotations
+
+PLATFORM = ""
+
+
+def to_key(account: str | None) -> str:
+    """The storage key of an account id (None → platform)."""
+    return account or PLATFORM
+
+
+def to_api(account: str) -> str | None:
+    """The account as the API shows it (platform → None)."""
+    return account or None
+
+
+def known(conn) -> list[str]:
+    """Every account we have seen an event or record for, platform first."""
+    rows = conn.execute("SELECT id FROM accounts ORDER BY id").fetchall()
+    ids = [r[0] for r in rows]
+    if PLATFORM not in ids:
+        ids.insert(0, PLATFORM)
+    return ids

@@ -1,0 +1,51 @@
+-- The whole customer profile in one round trip.
+SELECT json_build_object(
+    'id', c.id,
+    'account', NULLIF(c.account, ''),
+    'stripe_customer_id', c.stripe_customer_id,
+    'name', c.name,
+    'email', c.email,
+    'deleted_in_stripe', c.deleted_in_stripe,
+    'enrollments', COALESCE((
+        SELECT json_agg(json_build_object(
+            'course_id', e.course_id, 'access', e.access,
+            'granted_at', iso_utc(e.granted_at), 'revoked_at', iso_utc(e.revoked_at)) ORDER BY e.granted_at, e.id)
+        FROM enrollments e WHERE e.customer_id = c.id), '[]'::json),
+    'payments', COALESCE((
+        SELECT json_agg(json_build_object(
+            'stripe_charge_id', p.stripe_charge_id,
+            'stripe_payment_intent_id', p.stripe_payment_intent_id,
+            'stripe_invoice_id', p.stripe_invoice_id,
+            'stripe_subscription_id', p.stripe_subscription_id,
+            'course_id', p.course_id,
+            'amount', p.amount, 'currency', p.currency,
+            'amount_refunded', p.amount_refunded,
+            'status', p.status,
+            'created', iso_utc(p.created),
+            'refunds', COALESCE((
+                SELECT json_agg(json_build_object(
+                    'stripe_refund_id', r.stripe_refund_id, 'amount', r.amount, 'status', r.status,
+                    'reason', r.reason, 'origin', r.origin) ORDER BY r.stripe_created, r.id)
+                FROM refunds r WHERE r.payment_id = p.id), '[]'::json)
+        ) ORDER BY p.created, p.id)
+        FROM payments p WHERE p.customer_id = c.id), '[]'::json),
+    'subscriptions', COALESCE((
+        SELECT json_agg(json_build_object(
+            'stripe_subscription_id', s.stripe_subscription_id,
+            'course_id', s.course_id,
+            'status', s.status,
+            'pause_collection', s.pause_collection,
+            'cancel_at_period_end', s.cancel_at_period_end,
+            'cancel_at', iso_utc(s.cancel_at),
+            'canceled_at', iso_utc(s.canceled_at),
+            'ended_at', iso_utc(s.ended_at),
+            'current_period_end', iso_utc(s.current_period_end)) ORDER BY s.id)
+        FROM subscriptions s WHERE s.customer_id = c.id), '[]'::json),
+    'activity', COALESCE((
+        SELECT json_agg(json_build_object(
+            'at', iso_utc(a.at), 'kind', a.kind, 'message', a.message, 'origin', a.origin,
+            'stripe_event_id', a.stripe_event_id) ORDER BY a.at, a.id)
+        FROM activity a WHERE a.customer_id = c.id), '[]'::json)
+)
+FROM customers c
+WHERE {where}

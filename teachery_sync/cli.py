@@ -1,0 +1,271 @@
+"""The `teachery-sync` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+
+import click
+
+from domain.settings import ConfigError, Settings
+
+
+class Failure(click.ClickException):
+    """Exit non-zero with a one-line reason."""
+
+    def show(self, file=None):
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise Failure(str(exc))
+
+
+def _services(settings: Settings | None = None):
+    from teachery_sync.bootstrap import build
+
+    return build(settings or _settings()).open()
+
+
+def _iso(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """teachery-sync: keeps Teachery's customer records in step with Stripe.
+
+    \b
+    Examples:
+      teachery-sync migrate
+      teachery-sync web --port 8000
+      teachery-sync worker --burst
+      teachery-sync events list --status failed
+    """
+
+
+@main.command()
+def migrate():
+    """Create the database if it is missing and apply pending migrations (safe to run twice).
+
+    \b
+    Example:
+      DATABASE_URL=postgresql:///teachery_sync teachery-sync migrate
+    """
+    from domain.db import DatabaseUnavailable
+    from domain.migrate import migrate as run
+
+    settings = _settings()
+    try:
+        applied = run(settings.database_url)
+    except DatabaseUnavailable as exc:
+        raise Failure(str(exc))
+    click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "; up to date"))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", "num_workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+def web(host, port, num_workers):
+    """Run the webhook receiver and admin API under gunicorn.
+
+    \b
+    Example:
+      STRIPE_WEBHOOK_SECRET=whsec_… ADMIN_TOKEN=… teachery-sync web --port 8000
+    """
+    settings = _settings()
+    try:
+        settings.require_webhook_secret()
+    except ConfigError as exc:
+        raise Failure(str(exc))
+    from teachery_sync.serve import serve
+
+    serve(host, port, num_workers)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="drain the queues, then exit")
+@click.option("--queues", default=None, help="comma-separated queue names (default: every queue we use)")
+def worker(burst, queues):
+    """Run the RQ worker that applies events to the records.
+
+    \b
+    Examples:
+      teachery-sync worker
+      teachery-sync worker --burst
+    """
+    from rq import Queue
+
+    from workers import jobs
+    from workers.queueing import QUEUES
+    from workers.worker import EventWorker, sweep_stranded
+
+    services = _services()
+    _require_redis(services)
+    jobs.install(services)
+    names = [q.strip() for q in queues.split(",")] if queues else list(QUEUES)
+    worker_ = EventWorker([Queue(n, connection=services.redis) for n in names], connection=services.redis,
+                          maintenance_interval=60)
+    worker_.services = services
+    try:
+        sweep_stranded(services, older_than_seconds=0 if burst else 60)
+    except Exception as exc:
+        raise Failure(f"cannot read the event ledger: {_first_line(exc)}")
+    worker_.work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _require_redis(services) -> None:
+    try:
+        services.redis.ping()
+    except Exception as exc:
+        raise Failure(f"cannot reach Redis at {services.settings.redis_url}: {_first_line(exc)}")
+
+
+# --- the event ledger -------------------------------------------------------------------------
+
+@main.group()
+def events():
+    """Inspect the event ledger and replay events from it."""
+
+
+@events.command("list")
+@click.option("--status", type=click.Choice(["received", "processing", "processed", "ignored", "waiting", "failed"]))
+@click.option("--type", "type_", help="event type, e.g. charge.refunded")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def events_list(status, type_, limit, as_json):
+    """List events, newest first.
+
+    \b
+    Example:
+      teachery-sync events list --status failed
+    """
+    from domain import ledger
+
+    with _services().pool.connection() as conn:
+        rows = ledger.list_events(conn, status=status, type_=type_, limit=limit)
+    if as_json:
+        click.echo(json.dumps([_event_row(e) for e in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "type", "account", "status", "attempts", "received_at", "last_error")
+    for e in rows:
+        table.add_row(e.id, e.type, e.account or "-", e.status, str(e.attempts),
+                      e.received_at.strftime("%Y-%m-%d %H:%M:%S"), (e.last_error or "")[:80])
+    Console().print(table)
+
+
+def _event_row(e) -> dict:
+    return {"id": e.id, "type": e.type, "account": e.account or None, "status": e.status,
+            "attempts": e.attempts, "received_at": e.received_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "last_error": e.last_error}
+
+
+@events.command("show")
+@click.argument("event_id")
+def events_show(event_id):
+    """Show one event: status, attempts, last error, payload and the records it changed."""
+    from domain import ledger
+
+    with _services().pool.connection() as conn:
+        event = ledger.get_event(conn, event_id, with_payload=True)
+        if event is None:
+            raise Failure(f"event {event_id} not found")
+        body = _event_row(event) | {"waiting_on": event.waiting_on, "changes": ledger.changes_of(conn, event_id),
+                                    "payload": event.payload}
+    click.echo(json.dumps(body, indent=2))
+
+
+@events.command("replay")
+@click.argument("event_ids", nargs=-1)
+@click.option("--status", type=click.Choice(["failed", "waiting", "received", "processed", "ignored"]),
+              help="replay every event with this status")
+@click.option("--since", help="replay every event received since this ISO time")
+def events_replay(event_ids, status, since):
+    """Process events again (idempotent: an event already applied changes nothing).
+
+    \b
+    Examples:
+      teachery-sync events replay evt_1Abc evt_2Def
+      teachery-sync events replay --status failed
+      teachery-sync events replay --since 2026-11-01T00:00:00Z
+    """
+    from domain import ledger
+    from workers.queueing import enqueue_event
+
+    if not event_ids and not status and not since:
+        raise Failure("name event ids, or give --status or --since")
+    services = _services()
+    with services.pool.connection() as conn:
+        ids = list(event_ids) or ledger.ids_matching(conn, status=status, since=_iso(since))
+        found = ledger.reset_for_replay(conn, ids)
+    missing = sorted(set(ids) - set(found))
+    for event_id in found:
+        enqueue_event(services.queue, event_id, replay=True)
+    click.echo(f"queued {len(found)} event(s) for replay")
+    if missing:
+        raise Failure(f"not in the ledger: {', '.join(missing)}")
+
+
+# --- RQ's failed jobs ---------------------------------------------------------------------------
+
+@main.group()
+def jobs():
+    """RQ's failed jobs."""
+
+
+@jobs.command("failed")
+def jobs_failed():
+    """List failed jobs with their error."""
+    from workers.queueing import failed_jobs
+
+    services = _services()
+    _require_redis(services)
+    rows = failed_jobs(services.queue)
+    for row in rows:
+        click.echo(f"{row['id']}\t{row['description']}\t{row['error']}")
+    click.echo(f"{len(rows)} failed job(s)")
+
+
+@jobs.command("requeue")
+@click.argument("job_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="requeue every failed job")
+def jobs_requeue(job_ids, all_):
+    """Put failed jobs back on their queue.
+
+    \b
+    Examples:
+      teachery-sync jobs requeue --all
+      teachery-sync jobs requeue event-evt_1Abc
+    """
+    from workers.queueing import requeue_failed
+
+    if not job_ids and not all_:
+        raise Failure("name job ids or give --all")
+    services = _services()
+    _require_redis(services)
+    done, missing = requeue_failed(services.queue, None if all_ else list(job_ids))
+    click.echo(f"requeued {done} job(s)")
+    if missing:
+        raise Failure(f"not among the failed jobs: {', '.join(missing)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Shared fixtures: a real PostgreSQL database and a real Redis, cleaned per test.
+
+TEST_DATABASE_URL and TEST_REDIS_URL choose them (defaults: database teachery_sync_test on
+127.0.0.1, Redis db 15), so several test runs on one machine can use different ones.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import stripe
+from rq import Queue
+
+from domain.migrate import migrate
+from domain.settings import Settings
+from teachery_sync.bootstrap import build
+from workers import jobs
+from workers.worker import EventWorker
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("STRIPE_FIXTURES", ROOT.parent / "shared" / "fixtures" / "stripe"))
+if not FIXTURES.exists():
+    FIXTURES = ROOT / "tests" / "fixtures" / "stripe"
+
+WEBHOOK_SECRET = "whsec_test_secret_for_tests"
+ADMIN_TOKEN = "test-admin-token"
+STRIPE_API_BASE = "http://stripe.test"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/teachery_sync_test")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+TABLES = ["activity", "refunds", "payments", "enrollments", "subscriptions", "course_hints", "courses",
+          "customers", "events", "accounts", "reconciliation_runs"]
+
+
+def load_fixture(relative: str) -> dict:
+    """A real Stripe payload from ../shared/fixtures/stripe (see its SOURCES.md)."""
+    return json.loads((FIXTURES / relative).read_text())
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    migrate(TEST_DATABASE_URL)
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture
+def settings(database_url):
+    return Settings(
+        database_url=database_url,
+        redis_url=TEST_REDIS_URL,
+        webhook_secrets=(WEBHOOK_SECRET,),
+        stripe_api_key="sk_test_123",
+        stripe_api_base=STRIPE_API_BASE,
+        admin_token=ADMIN_TOKEN,
+    )
+
+
+@pytest.fixture
+def services(settings):
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        existing = {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        conn.execute("TRUNCATE " + ", ".join(t for t in TABLES if t in existing) + " RESTART IDENTITY CASCADE")
+    svc = build(settings, pool_size=4).open()
+    svc.redis.flushdb()
+    jobs.install(svc)
+    yield svc
+    jobs.install(None)
+    svc.close()
+
+
+@pytest.fixture
+def app(services):
+    from webhooks.app import create_app
+
+    app = create_app(services=services)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def sign(body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header for body, made with stripe-python's own scheme."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    sig = stripe.WebhookSignature._compute_signature(f"{ts}.{body.decode()}", secret)
+    return f"t={ts},v1={sig}"
+
+
+@pytest.fixture
+def deliver(client):
+    """POST an event dict (or raw bytes) to the receiver, correctly signed."""
+
+    def _deliver(event, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None):
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        return client.post("/webhooks/stripe", data=body,
+                           headers={"Stripe-Signature": sign(body, secret, timestamp),
+                                    "Content-Type": "application/json"})
+
+    return _deliver
+
+
+@pytest.fixture
+def run_worker(services):
+    """Drain the queue in this process, as `teachery-sync worker --burst` does."""
+
+    def _run():
+        worker = EventWorker([Queue("teachery-events", connection=services.redis)], connection=services.redis)
+        worker.services = services
+        worker.work(burst=True, with_scheduler=False)
+
+    return _run
+
+
+@pytest.fixture
+def admin(client):
+    """Call the admin API with the right bearer token; returns (status, json)."""
+
+    def _call(method: str, path: str, body: dict | None = None):
+        response = client.open(f"/admin/api{path}", method=method, json=body,
+                               headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        return response.status_code, response.get_json()
+
+    return _call

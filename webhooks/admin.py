@@ -1,0 +1,124 @@
+"""/admin/api/*: the read half (customers, profiles, the event ledger) and ledger replays."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, current_app, jsonify, request
+
+from domain import ledger, profiles
+from domain.accounts import to_api, to_key
+from webhooks.auth import require_admin_token
+from workers.queueing import enqueue_event
+
+bp = Blueprint("admin", __name__)
+bp.before_request(require_admin_token)
+
+_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9_]{1,250}$")
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return jsonify({"error": exc.message}), exc.status
+
+
+def _services():
+    return current_app.extensions["teachery"]
+
+
+def _not_found(what: str):
+    raise ApiError(f"{what} not found", 404)
+
+
+@bp.get("/customers")
+def search_customers():
+    q = request.args.get("q", "")
+    if len(q) > 200:
+        raise ApiError("q is too long (200 characters at most)")
+    with _services().pool.connection() as conn:
+        return jsonify({"customers": profiles.search(conn, q)})
+
+
+@bp.get("/customers/<customer_id>")
+def get_customer(customer_id: str):
+    with _services().pool.connection() as conn:
+        profile = profiles.profile_by_id(conn, customer_id)
+    return jsonify(profile) if profile else _not_found(f"customer {customer_id}")
+
+
+@bp.delete("/customers/<customer_id>")
+def delete_customer(customer_id: str):
+    return jsonify({"error": "customers are never deleted"}), 405
+
+
+@bp.get("/stripe-customers/<cus_id>")
+def get_stripe_customer(cus_id: str):
+    account = request.args.get("account") or None
+    if account is not None and not _ACCOUNT.match(account):
+        raise ApiError("account must be an acct_… id")
+    with _services().pool.connection() as conn:
+        profile = profiles.profile_by_stripe_id(conn, to_key(account), cus_id)
+    return jsonify(profile) if profile else _not_found(f"Stripe customer {cus_id}")
+
+
+def _event_json(event: ledger.LedgerEvent) -> dict:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "account": to_api(event.account),
+        "status": event.status,
+        "attempts": event.attempts,
+        "received_at": event.received_at.strftime("%Y-%m-%dT%H:%M:%SZ") if event.received_at else None,
+        "last_error": event.last_error,
+    }
+
+
+@bp.get("/events")
+def list_events():
+    status = request.args.get("status") or None
+    if status is not None and status not in ledger.STATUSES:
+        raise ApiError(f"status must be one of {', '.join(ledger.STATUSES)}")
+    raw_limit = request.args.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        raise ApiError("limit must be a whole number from 1 to 1000")
+    with _services().pool.connection() as conn:
+        events = ledger.list_events(conn, status=status, type_=request.args.get("type") or None,
+                                    limit=int(raw_limit))
+    return jsonify({"events": [_event_json(e) for e in events]})
+
+
+@bp.get("/events/<event_id>")
+def get_event(event_id: str):
+    with _services().pool.connection() as conn:
+        event = ledger.get_event(conn, event_id, with_payload=True)
+        if event is None:
+            _not_found(f"event {event_id}")
+        changes = ledger.changes_of(conn, event_id)
+    body = _event_json(event)
+    body.update({
+        "created": event.created,
+        "api_version": event.api_version,
+        "processed_at": event.processed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if event.processed_at else None,
+        "waiting_on": event.waiting_on,
+        "payload": event.payload,
+        "changes": changes,
+    })
+    return jsonify(body)
+
+
+@bp.post("/events/<event_id>/replay")
+def replay_event(event_id: str):
+    services = _services()
+    with services.pool.connection() as conn:
+        if not ledger.reset_for_replay(conn, [event_id]):
+            _not_found(f"event {event_id}")
+    try:
+        job = enqueue_event(services.queue, event_id, replay=True)
+    except Exception as exc:
+        raise ApiError(f"the replay could not be queued (Redis: {exc}); the event is marked received", 503)
+    return jsonify({"id": event_id, "status": "received", "job_id": job.id if job else None}), 202

@@ -1,0 +1,41 @@
+"""create_app(): the Flask application for the receiver, the admin API and health checks."""
+from __future__ import annotations
+
+import structlog
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from domain.settings import Settings
+
+
+def create_app(settings: Settings | None = None, services=None) -> Flask:
+    """Build the app. Refuses to start without a webhook signing secret."""
+    if services is None:
+        from teachery_sync.bootstrap import build
+
+        services = build(settings or Settings.from_env())
+    settings = services.settings
+    settings.require_webhook_secret()
+
+    app = Flask("teachery-sync")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["teachery"] = services.open()
+
+    from webhooks import admin, health, receiver
+
+    app.register_blueprint(receiver.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(admin.bp, url_prefix="/admin/api")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {413: "request body too large (limit 1 MiB)"}
+        return jsonify({"error": messages.get(exc.code, exc.description or exc.name)}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        structlog.get_logger(__name__).exception("unhandled error")
+        return jsonify({"error": "internal error"}), 500
+
+    return app

@@ -1,0 +1,94 @@
+"""POST /webhooks/stripe: verify, record, enqueue, answer. Nothing else."""
+from __future__ import annotations
+
+import json
+import re
+
+import psycopg
+import structlog
+from flask import Blueprint, current_app, jsonify, request
+
+from domain import ledger
+from webhooks.signature import BadSignature, verify
+from workers.queueing import enqueue_event
+
+bp = Blueprint("receiver", __name__)
+log = structlog.get_logger(__name__)
+
+_EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,250}$")
+_ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9_]{1,250}$")
+
+
+def _bad(message: str, status: int = 400):
+    return jsonify({"error": message}), status
+
+
+def parse_event(body: bytes) -> dict:
+    """The body as a Stripe event dict, or ValueError saying why it is not one."""
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("body is not JSON")
+    if not isinstance(event, dict):
+        raise ValueError("body is not a JSON object")
+    if not isinstance(event.get("id"), str) or not _EVENT_ID.match(event["id"]):
+        raise ValueError("not a Stripe event: `id` must be an evt_… id")
+    if event.get("object") != "event":
+        raise ValueError('not a Stripe event: `object` must be "event"')
+    if not isinstance(event.get("type"), str) or not event["type"] or len(event["type"]) > 200:
+        raise ValueError("not a Stripe event: `type` is missing")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise ValueError("not a Stripe event: `data.object` is missing")
+    account = event.get("account")
+    if account is not None and (not isinstance(account, str) or not _ACCOUNT_ID.match(account)):
+        raise ValueError("not a Stripe event: `account` must be an acct_… id")
+    created = event.get("created")
+    if created is not None and (not isinstance(created, int) or isinstance(created, bool)):
+        raise ValueError("not a Stripe event: `created` must be an integer timestamp")
+    return event
+
+
+@bp.post("/webhooks/stripe")
+def receive_stripe_event():
+    services = current_app.extensions["teachery"]
+    settings = services.settings
+    body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH turns an oversized body into 413
+    try:
+        verify(body, request.headers.get("Stripe-Signature"), settings.webhook_secrets,
+               settings.webhook_tolerance_seconds)
+    except BadSignature as exc:
+        return _bad(f"signature verification failed: {exc}")
+    try:
+        event = parse_event(body)
+    except ValueError as exc:
+        return _bad(str(exc))
+    try:
+        with services.pool.connection() as conn:
+            is_new = ledger.record_event(conn, event)
+            needs_job = is_new or _never_started(conn, event["id"])
+    except ledger.BadPayload as exc:
+        return _bad(str(exc))
+    except (psycopg.OperationalError, psycopg.errors.AdminShutdown, TimeoutError) as exc:
+        log.error("event not stored: database unavailable", event_id=event["id"], error=str(exc))
+        return _bad("event could not be stored; retry later", 503)
+    except psycopg.Error as exc:
+        if isinstance(exc, psycopg.DataError):
+            return _bad("the event cannot be stored as given")
+        log.error("event not stored", event_id=event["id"], error=str(exc))
+        return _bad("event could not be stored; retry later", 503)
+    if needs_job:
+        try:
+            enqueue_event(services.queue, event["id"])
+        except Exception as exc:  # Redis down: the event is stored; the worker's sweep picks it up
+            log.warning("event stored but not enqueued", event_id=event["id"], error=str(exc))
+    log.info("event received", event_id=event["id"], type=event["type"], duplicate=not is_new)
+    if is_new:
+        return jsonify({"received": True})
+    return jsonify({"received": True, "duplicate": True})
+
+
+def _never_started(conn, event_id: str) -> bool:
+    """A redelivered event whose first job was lost (Redis down at the time) is enqueued again."""
+    row = conn.execute("SELECT status FROM events WHERE id = %(id)s", {"id": event_id}).fetchone()
+    return bool(row) and row[0] == "received"

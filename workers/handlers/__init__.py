@@ -1,0 +1,1 @@
+"""Handlers: plain functions that apply one kind of Stripe event to the records."""

@@ -1,0 +1,36 @@
+"""RQ job entry points. Thin: find the process's services, call the service layer."""
+from __future__ import annotations
+
+from rq import get_current_job
+
+_services = None
+
+
+def install(services) -> None:
+    """Give this process's jobs their services (the worker command does this before working)."""
+    global _services
+    _services = services
+
+
+def services():
+    global _services
+    if _services is None:  # started by a plain `rq worker`: build from the environment
+        from teachery_sync.bootstrap import build
+
+        _services = build().open()
+    return _services
+
+
+def process_event(event_id: str, replay: bool = False) -> str:
+    """Apply one stored event to the records (idempotent; raises so that RQ retries a waiting event)."""
+    from workers.processing import apply_event
+
+    job = get_current_job()
+    final = job is None or not job.retries_left
+    return apply_event(services(), event_id, replay=replay, final_attempt=final)
+
+
+def run_reconciliation(run_id: str) -> str:
+    from workers.reconciliation import run
+
+    return run(services(), run_id)
