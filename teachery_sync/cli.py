@@ -267,5 +267,45 @@ def jobs_requeue(job_ids, all_):
         raise Failure(f"not among the failed jobs: {', '.join(missing)}")
 
 
+# --- dev and trigger (issue 3) ---------------------------------------------------------------
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int, help="port of the web server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address the web server listens on")
+@click.option("--web-workers", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="gunicorn worker processes")
+@click.option("--redis-port", default=6380, show_default=True, type=int,
+              help="port of the embedded Redis (another free one is taken when it is busy)")
+@click.option("--dev-dir", default=".dev", show_default=True, type=click.Path(file_okay=False),
+              help="where the embedded servers keep their data, and .dev/env")
+def dev(port, host, web_workers, redis_port, dev_dir):
+    """Run the whole service locally: database, Redis, migrations, web server and worker.
+
+    With DATABASE_URL / REDIS_URL unset, starts an embedded PostgreSQL and Redis
+    (`pip install -e '.[dev]'`) that keep their data in .dev/ between runs.
+    Generates a webhook secret and an admin token once (kept in .dev/env) and
+    prints them. Ctrl-C stops everything.
+
+    \b
+    Examples:
+      teachery-sync dev
+      teachery-sync dev --port 8001
+      DATABASE_URL=postgresql:///teachery_sync REDIS_URL=redis://127.0.0.1:6379/0 teachery-sync dev
+      set -a; . .dev/env; set +a     # in another shell: the same settings as the stack
+    """
+    import os
+    from pathlib import Path
+
+    from teachery_sync.dev import DevError, DevOptions, run
+
+    options = DevOptions(dev_dir=Path(dev_dir), host=host, port=port, web_workers=web_workers,
+                         redis_port=redis_port)
+    try:
+        status = run(dict(os.environ), options, echo=click.echo)
+    except DevError as exc:
+        raise Failure(str(exc))
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,182 @@
+"""`teachery-sync dev`: the whole service on one machine, in one process tree.
+
+Embedded PostgreSQL and Redis when DATABASE_URL / REDIS_URL are unset (data kept under the dev
+directory), migrations, then the web server and a worker under honcho's manager until Ctrl-C or
+SIGTERM, after which everything is stopped in order: web and worker, then Redis, then PostgreSQL.
+"""
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from teachery_sync import dev_env
+from teachery_sync.embedded import (DEFAULT_REDIS_PORT, EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError,
+                                    port_is_free)
+
+INTERRUPTED = (130, 143)  # honcho's exit codes after SIGINT / SIGTERM
+
+
+class DevError(Exception):
+    """The dev stack cannot start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    dev_dir: Path = Path(".dev")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_workers: int = 1
+    redis_port: int = DEFAULT_REDIS_PORT
+    ready_timeout: float = 60.0
+
+
+@dataclass
+class Stack:
+    """What `dev` started itself, so that it stops exactly that."""
+    postgres: EmbeddedPostgres
+    redis: EmbeddedRedis
+
+    def stop(self) -> None:
+        self.redis.stop()
+        self.postgres.stop()
+
+
+def run(environ: Mapping[str, str], options: DevOptions, echo: Callable[[str], None] = print) -> int:
+    """Run the stack until interrupted; returns the exit status."""
+    started = time.monotonic()
+    dev_dir = options.dev_dir.resolve()
+    dev_dir.mkdir(parents=True, exist_ok=True)
+    if not port_is_free(options.port, options.host):
+        raise DevError(f"port {options.port} on {options.host} is already in use "
+                       "(another `teachery-sync dev`?); stop it or pass --port")
+    stack = Stack(EmbeddedPostgres(dev_dir / "pg"), EmbeddedRedis(dev_dir / "redis", options.redis_port))
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # until honcho takes over
+    try:
+        env, embedded = _environment(environ, dev_dir, stack, echo)
+        _migrate(env["DATABASE_URL"], echo)
+        base = f"http://{_display_host(options.host)}:{options.port}"
+        env[dev_env.WEBHOOK_URL_KEY] = f"{base}/webhooks/stripe"
+        env_file = dev_env.write_env(dev_dir, {k: env[k] for k in _SHARED_KEYS}, embedded)
+        _print_banner(echo, base, env, env_file)
+        return _run_processes(environ, env, options, base, started, echo)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stack.stop()
+        echo("dev: stopped")
+
+
+_SHARED_KEYS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", dev_env.WEBHOOK_URL_KEY)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _environment(environ, dev_dir: Path, stack: Stack, echo) -> tuple[dict[str, str], set[str]]:
+    """The settings for the children: configured servers where given, embedded ones otherwise."""
+    recorded, was_embedded = dev_env.read_env(dev_dir)
+    env = dev_env.choose_secrets(dict(environ), recorded)
+    embedded: set[str] = set()
+    starters = {"DATABASE_URL": ("PostgreSQL", stack.postgres.start, dev_dir / "pg"),
+                "REDIS_URL": ("Redis", stack.redis.start, dev_dir / "redis")}
+    for key, (name, start, where) in starters.items():
+        configured = environ.get(key)
+        # A shell that loaded .dev/env carries the embedded server's URL: that still means "embedded".
+        if configured and not (key in was_embedded and configured == recorded.get(key)):
+            env[key] = configured
+            echo(f"dev: using {name} from {key}")
+            continue
+        echo(f"dev: starting the embedded {name} ({where})…")
+        try:
+            env[key] = start()
+        except EmbeddedServerError as exc:
+            raise DevError(str(exc)) from exc
+        embedded.add(key)
+    return env, embedded
+
+
+def _migrate(database_url: str, echo) -> None:
+    from domain.db import DatabaseUnavailable
+    from domain.migrate import migrate
+
+    try:
+        applied = migrate(database_url)
+    except DatabaseUnavailable as exc:
+        raise DevError(str(exc)) from exc
+    echo(f"dev: applied {len(applied)} migration(s)" if applied else "dev: database schema up to date")
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+def _print_banner(echo, base: str, env: Mapping[str, str], env_file: Path) -> None:
+    from domain.db import redact
+
+    rows = [("webhook URL", f"{base}/webhooks/stripe"),
+            ("admin API", f"{base}/admin/api/  (Authorization: Bearer $ADMIN_TOKEN)"),
+            ("STRIPE_WEBHOOK_SECRET", env["STRIPE_WEBHOOK_SECRET"]),
+            ("ADMIN_TOKEN", env["ADMIN_TOKEN"]),
+            ("DATABASE_URL", redact(env["DATABASE_URL"])),
+            ("REDIS_URL", env["REDIS_URL"]),
+            ("settings for other shells", f"set -a; . {_relative(env_file)}; set +a")]
+    width = max(len(name) for name, _ in rows)
+    echo("")
+    for name, value in rows:
+        echo(f"  {name.ljust(width)}  {value}")
+    echo("")
+    echo("  try: teachery-sync trigger checkout.session.completed   (Ctrl-C stops everything)")
+    echo("")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _cli(*args: str) -> str:
+    return shlex.join([sys.executable, "-m", "teachery_sync.cli", *args])
+
+
+def _run_processes(environ, env: Mapping[str, str], options: DevOptions, base: str, started: float,
+                   echo) -> int:
+    """web and worker under honcho: output prefixed per process, SIGINT/SIGTERM stop both."""
+    from honcho.manager import Manager
+
+    child_env = {**environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1"}
+    manager = Manager()
+    manager.add_process("web", _cli("web", "--host", options.host, "--port", str(options.port),
+                                    "--workers", str(options.web_workers)), env=child_env)
+    manager.add_process("worker", _cli("worker"), env=child_env)
+    threading.Thread(target=_announce_ready, args=(base, started, options.ready_timeout, echo),
+                     daemon=True).start()
+    manager.loop()
+    if manager.returncode in INTERRUPTED:
+        return 0
+    echo("dev: a process stopped on its own (see its output above); everything was stopped")
+    return manager.returncode or 1
+
+
+def _announce_ready(base: str, started: float, timeout: float, echo) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    echo(f"dev: ready in {time.monotonic() - started:.1f}s at {base}")
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    echo(f"dev: {base}/readyz did not answer 200 within {timeout:.0f}s; see the output above")
