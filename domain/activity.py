@@ -1,0 +1,33 @@
+"""The activity log: one entry per change to a customer's records, saying what, where from and why."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Entry:
+    customer_id: str | None
+    account: str
+    kind: str
+    message: str
+    origin: str  # stripe | teachery | reconciliation
+    at: datetime | None = None
+    stripe_event_id: str | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+
+
+INSERT = (
+    "INSERT INTO activity (customer_id, account, at, kind, message, origin, stripe_event_id, record_type, record_id)"
+    " VALUES (%(customer_id)s, %(account)s, COALESCE(%(at)s, now()), %(kind)s, %(message)s, %(origin)s,"
+    " %(stripe_event_id)s, %(record_type)s, %(record_id)s)"
+)
+
+
+def write(conn, entries: list[Entry]) -> None:
+    """Insert entries in one round trip."""
+    if not entries:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(INSERT, [e.__dict__ for e in entries])

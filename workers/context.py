@@ -1,0 +1,81 @@
+"""What a handler gets: the event, the transaction's connection, the Stripe API, and a change log."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from domain import activity
+from domain.accounts import to_api, to_key
+from workers.stripe_api import NotFound, StripeApi, StripeUnavailable
+from workers.stripe_objects import when
+
+
+class Waiting(Exception):
+    """The event depends on a Stripe object we cannot get yet; it waits and is retried."""
+
+    def __init__(self, object_id: str, reason: str):
+        super().__init__(reason)
+        self.object_id = object_id
+
+
+@dataclass
+class EventContext:
+    conn: object
+    event: dict
+    stripe: StripeApi
+    origin: str = "stripe"
+    touched: set = field(default_factory=set)
+    entries: list = field(default_factory=list)
+
+    @property
+    def id(self) -> str | None:
+        return self.event.get("id")
+
+    @property
+    def type(self) -> str:
+        return self.event.get("type", "")
+
+    @property
+    def account(self) -> str:
+        """The storage key of the event's account ('' for the platform)."""
+        return to_key(self.event.get("account"))
+
+    @property
+    def created(self) -> int:
+        created = self.event.get("created")
+        return created if isinstance(created, int) and not isinstance(created, bool) else 0
+
+    @property
+    def obj(self) -> dict:
+        return self.event["data"]["object"]
+
+    def version(self, rank: int) -> tuple[int, int]:
+        return (self.created, rank)
+
+    def log(self, customer_id: str | None, kind: str, message: str, record_type: str, record_id: str) -> None:
+        """Note a change to a customer's records (written when the handler finishes)."""
+        self.entries.append(activity.Entry(
+            customer_id=customer_id, account=self.account, kind=kind, message=message, origin=self.origin,
+            at=when(self.created), stripe_event_id=self.id if self.origin != "teachery" else None,
+            record_type=record_type, record_id=record_id,
+        ))
+
+    def flush(self) -> None:
+        activity.write(self.conn, self.entries)
+        self.entries.clear()
+
+    def fetch(self, kind: str, object_id: str, **params) -> dict:
+        """Read an object we have never seen from Stripe, with the event's account; Waiting on failure."""
+        try:
+            return self.stripe.retrieve(kind, object_id, account=to_api(self.account), **params)
+        except StripeUnavailable as exc:
+            raise Waiting(object_id, f"waiting for {kind} {object_id}: {exc}") from exc
+        except NotFound as exc:
+            where = f" on account {self.account}" if self.account else ""
+            raise Waiting(object_id, f"waiting for {kind} {object_id}: Stripe has no such object{where}") from exc
+
+    def list_refunds(self, charge_id: str) -> list[dict]:
+        try:
+            page = self.stripe.request("get", "/v1/refunds", account=to_api(self.account), charge=charge_id, limit=100)
+        except (StripeUnavailable, NotFound) as exc:
+            raise Waiting(charge_id, f"waiting for the refunds of charge {charge_id}: {exc}") from exc
+        return [r for r in page.get("data", []) if isinstance(r, dict)]

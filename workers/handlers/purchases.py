@@ -1,0 +1,132 @@
+"""Purchases: checkout.session.completed, charge.*, payment_intent.succeeded, invoice.paid.
+
+Each creates (or completes) the customer, the payment and the enrollment (rule 7). The course is
+metadata.course_id on the session, subscription, payment intent or charge.
+"""
+from __future__ import annotations
+
+from domain.payments import PaymentFacts
+from domain.versions import CHARGE_RANK, FETCHED
+from workers.context import EventContext
+from workers.handlers.customers import ensure_customer
+from workers.handlers.payments import grant, learn_course, record_payment
+from workers.handlers.refunds import reconcile_charge_refunds
+from workers.stripe_objects import (
+    charge_status, contact, integer, intent_charge, invoice_course, invoice_payment_refs, invoice_subscription,
+    metadata_course, ref, subscription_course, when,
+)
+
+
+def record_checkout_session(ctx: EventContext) -> None:
+    """checkout.session.completed: the customer, the course, and the payment when it is paid."""
+    session = ctx.obj
+    cus_id = ref(session.get("customer"))
+    intent_id, sub_id, invoice_id = ref(session.get("payment_intent")), ref(session.get("subscription")), ref(session.get("invoice"))
+    course = metadata_course(session)
+    if not course and sub_id:
+        course = _subscription_course(ctx, sub_id)
+    learn_course(ctx, [session.get("id"), intent_id, sub_id, invoice_id], course)
+    customer = None
+    if cus_id:
+        name, email = contact(session)
+        customer = ensure_customer(ctx, cus_id, name=name, email=email)
+    paid = session.get("payment_status") in ("paid", "no_payment_required") or session.get("payment_status") is None
+    amount = integer(session.get("amount_total"), None) if session.get("amount_total") is not None else None
+    if paid and (intent_id or invoice_id) and (amount or 0) > 0:
+        record_payment(ctx, PaymentFacts(
+            payment_intent_id=intent_id, invoice_id=invoice_id, subscription_id=sub_id,
+            stripe_customer_id=cus_id, customer_id=customer.id if customer else None, course_id=course,
+            amount=amount, currency=session.get("currency"), charge_status="succeeded",
+            created=when(session.get("created")),
+        ), None)
+    elif paid and customer and course:
+        grant(ctx, customer.id, course, when(ctx.created))
+
+
+def record_charge(ctx: EventContext) -> None:
+    """charge.succeeded / .failed / .pending / .captured / .updated / .refunded / .expired."""
+    apply_charge(ctx, ctx.obj, ctx.version(CHARGE_RANK.get(charge_status(ctx.obj), 1)))
+
+
+def apply_charge(ctx: EventContext, charge: dict, version: tuple[int, int]):
+    """Apply a charge object at this version: its payment, customer, course and refunds."""
+    charge_id = ref(charge.get("id"))
+    if not charge_id:
+        raise ValueError("the charge has no id")
+    cus_id = ref(charge.get("customer"))
+    customer = ensure_customer(ctx, cus_id) if cus_id else None
+    intent_id, invoice_id = ref(charge.get("payment_intent")), ref(charge.get("invoice"))
+    course = metadata_course(charge)
+    if course:
+        learn_course(ctx, [charge_id, intent_id, invoice_id], course)
+    payment = record_payment(ctx, PaymentFacts(
+        charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id,
+        stripe_customer_id=cus_id, customer_id=customer.id if customer else None, course_id=course,
+        amount=integer(charge.get("amount"), None), currency=charge.get("currency"),
+        charge_status=charge_status(charge), created=when(charge.get("created")),
+    ), version)
+    reconcile_charge_refunds(ctx, payment, charge, version)
+    return payment
+
+
+def record_payment_intent(ctx: EventContext) -> None:
+    """payment_intent.succeeded: the payment (by its charge when the payload names it) and the course."""
+    intent = ctx.obj
+    intent_id = ref(intent.get("id"))
+    cus_id = ref(intent.get("customer"))
+    charge_id, invoice_id = intent_charge(intent), ref(intent.get("invoice"))
+    course = metadata_course(intent)
+    learn_course(ctx, [intent_id, charge_id, invoice_id], course)
+    customer = ensure_customer(ctx, cus_id) if cus_id else None
+    amount = intent.get("amount_received") or intent.get("amount")
+    record_payment(ctx, PaymentFacts(
+        charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id,
+        stripe_customer_id=cus_id, customer_id=customer.id if customer else None, course_id=course,
+        amount=integer(amount, None), currency=intent.get("currency"),
+        charge_status="succeeded" if intent.get("status") in (None, "succeeded") else None,
+        created=when(intent.get("created")),
+    ), None)
+
+
+def record_invoice_payment(ctx: EventContext) -> None:
+    """invoice.paid / invoice.payment_succeeded: the subscription's payment and its course."""
+    invoice = ctx.obj
+    invoice_id = ref(invoice.get("id"))
+    cus_id = ref(invoice.get("customer"))
+    sub_id = invoice_subscription(invoice)
+    charge_id, intent_id = invoice_payment_refs(invoice)
+    course = invoice_course(invoice)
+    if not course and sub_id:
+        course = _subscription_course(ctx, sub_id)
+    learn_course(ctx, [invoice_id, sub_id, charge_id, intent_id], course)
+    customer = None
+    if cus_id:
+        customer = ensure_customer(ctx, cus_id, name=invoice.get("customer_name"), email=invoice.get("customer_email"))
+    amount = integer(invoice.get("amount_paid"), 0)
+    if amount > 0:
+        record_payment(ctx, PaymentFacts(
+            charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id, subscription_id=sub_id,
+            stripe_customer_id=cus_id, customer_id=customer.id if customer else None, course_id=course,
+            amount=amount, currency=invoice.get("currency"), charge_status="succeeded",
+            created=when((invoice.get("status_transitions") or {}).get("paid_at")) or when(invoice.get("created")),
+        ), None)
+    elif customer and course:  # a free (e.g. trial) invoice still starts the course
+        grant(ctx, customer.id, course, when(ctx.created))
+
+
+def _subscription_course(ctx: EventContext, sub_id: str) -> str | None:
+    """The course of a subscription: from our records, else fetched from Stripe (rule 7)."""
+    from domain import courses
+
+    known = courses.recall(ctx.conn, ctx.account, [sub_id])
+    if known:
+        return known
+    from domain import subscriptions
+
+    if subscriptions.lock(ctx.conn, ctx.account, sub_id) is not None:
+        return None  # we know the subscription and it names no course
+    from workers.handlers.subscriptions import snapshot_subscription
+
+    fetched = ctx.fetch("subscription", sub_id)
+    snapshot_subscription(ctx, fetched, (ctx.created, FETCHED))
+    return subscription_course(fetched)
