@@ -129,3 +129,45 @@ def admin(client):
         return response.status_code, response.get_json()
 
     return _call
+
+
+# --- appended for the issue-2 suite (tests/integration, tests/e2e) -----------------------------
+
+@pytest.fixture
+def stripe_api():
+    """The Stripe API faked with `responses` (see tests/stripe_events.py FakeStripeApi)."""
+    import responses
+
+    from tests.stripe_events import FakeStripeApi
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield FakeStripeApi(rsps, STRIPE_API_BASE)
+
+
+@pytest.fixture
+def profile(admin):
+    """The profile of a Stripe customer as GET /admin/api/stripe-customers/{cus} shows it (None if 404)."""
+
+    def _profile(cus_id: str, account: str | None = None):
+        path = f"/stripe-customers/{cus_id}" + (f"?account={account}" if account else "")
+        status, body = admin("GET", path)
+        if status == 404:
+            return None
+        assert status == 200, (status, body)
+        return body
+
+    return _profile
+
+
+@pytest.fixture
+def send(deliver, run_worker):
+    """Deliver events (each must answer 200), then drain the queue."""
+
+    def _send(*events, work: bool = True):
+        for event in events:
+            response = deliver(event)
+            assert response.status_code == 200, (event.get("type"), response.status_code, response.get_data())
+        if work:
+            run_worker()
+
+    return _send

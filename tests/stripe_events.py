@@ -1,0 +1,324 @@
+"""Builders of Stripe objects and Event envelopes for the tests, and a fake Stripe API.
+
+Every builder starts from a real payload in ../shared/fixtures/stripe (named in its docstring)
+and changes only the fields a test cares about, so the rest of the shape stays Stripe's own.
+API versions 2020-03-02 … 2025-03-31.basil are covered by `api_version`:
+
+- 2022-11-15 stopped including `charge.refunds` and `payment_intent.charges` (use
+  `payment_intent.latest_charge`);
+- 2025-03-31.basil moved `invoice.subscription` to `invoice.parent.subscription_details.subscription`,
+  replaced `invoice.charge`/`invoice.payment_intent` with `invoice.payments` (invoice_payment
+  objects), dropped `charge.invoice`, and moved `current_period_start/end` onto subscription items
+  (shapes from openapi/fixtures3.json at HEAD f6c2a48f).
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "stripe"
+if not FIXTURES.exists():
+    FIXTURES = ROOT / "tests" / "fixtures" / "stripe"
+
+OLD = "2020-03-02"
+V2022 = "2022-11-15"
+V2024 = "2024-06-20"
+BASIL = "2025-03-31.basil"
+API_VERSIONS = (OLD, "2020-08-27", V2022, "2023-10-16", V2024, BASIL)
+
+SUPABASE = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__{}.json"
+OPENAPI_HEAD = "objects/stripe_openapi__openapi__fixtures3.json@HEAD-f6c2a48f__resources.{}.json"
+
+T0 = 1_735_689_600  # 2025-01-01T00:00:00Z
+DAY = 86_400
+
+_counter = itertools.count(1)
+
+
+def _load(relative: str) -> dict:
+    return json.loads((FIXTURES / relative).read_text())
+
+
+def _template(name: str) -> dict:
+    """The data.object of a supabase stripe-sync-engine event fixture (api 2020-03-02)."""
+    return copy.deepcopy(_load(SUPABASE.format(name))["data"]["object"])
+
+
+def new_id(prefix: str) -> str:
+    """A fresh Stripe-looking id (unique within the test session)."""
+    return f"{prefix}_T{next(_counter):06d}x"
+
+
+def iso(ts: int | None) -> str | None:
+    """A Unix time as the admin API shows it."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _at_least(version: str, other: str) -> bool:
+    return version[:10] >= other[:10]
+
+
+# --- objects ----------------------------------------------------------------------------------
+
+def customer(cus_id: str, *, email: str, name: str, created: int = T0 - DAY, metadata: dict | None = None) -> dict:
+    """A customer, shaped like supabase customer_updated.json."""
+    obj = _template("customer_updated")
+    obj.update(id=cus_id, email=email, name=name, created=created, metadata=metadata or {},
+               description=None, phone=None, shipping=None, livemode=False)
+    obj["sources"]["url"] = f"/v1/customers/{cus_id}/sources"
+    obj["tax_ids"]["url"] = f"/v1/customers/{cus_id}/tax_ids"
+    return obj
+
+
+def deleted_customer(cus_id: str) -> dict:
+    """What customer.deleted carries and GET /v1/customers/{id} answers afterwards
+    (supabase customer_deleted.json: only id, object and deleted)."""
+    obj = _template("customer_deleted")
+    obj["id"] = cus_id
+    return obj
+
+
+def refund(re_id: str, *, charge: str, amount: int, status: str = "succeeded", created: int = T0,
+           payment_intent: str | None = None, reason: str | None = None, currency: str = "usd") -> dict:
+    """A refund, shaped like supabase refund_created.json (failure fields as in zulip refund_event.json)."""
+    obj = _template("refund_created")
+    obj.update(id=re_id, charge=charge, amount=amount, status=status, created=created,
+               payment_intent=payment_intent, reason=reason, currency=currency,
+               balance_transaction=f"txn_{re_id[3:]}")
+    if status == "failed":
+        obj["failure_reason"] = "expired_or_canceled_card"
+        obj["failure_balance_transaction"] = f"txn_f{re_id[3:]}"
+    return obj
+
+
+def charge(ch_id: str, *, customer: str, amount: int, created: int = T0, currency: str = "usd",
+           payment_intent: str | None = None, invoice: str | None = None, metadata: dict | None = None,
+           status: str = "succeeded", refunds: list[dict] = (), api_version: str = OLD) -> dict:
+    """A charge, shaped like supabase charge_succeeded.json; `refunds` are refund() dicts.
+
+    amount_refunded is Stripe's cumulative figure: pending and succeeded refunds count.
+    """
+    obj = _template("charge_succeeded")
+    refunded = sum(r["amount"] for r in refunds if r["status"] in ("pending", "requires_action", "succeeded"))
+    obj.update(id=ch_id, customer=customer, amount=amount, amount_captured=amount if status == "succeeded" else 0,
+               created=created, currency=currency, payment_intent=payment_intent, invoice=invoice,
+               metadata=metadata or {}, status=status, paid=status == "succeeded",
+               captured=status == "succeeded", amount_refunded=refunded, refunded=refunded >= amount,
+               description=None, balance_transaction=f"txn_{ch_id[3:]}")
+    obj["receipt_url"] = f"https://pay.stripe.com/receipts/{ch_id}/rcpt_test"
+    if status == "failed":
+        obj.update(failure_code="card_declined", failure_message="Your card was declined.",
+                   balance_transaction=None)
+        obj["outcome"] = {**obj["outcome"], "network_status": "declined_by_network", "type": "issuer_declined",
+                          "reason": None, "seller_message": "The bank did not return any further details."}
+    if _at_least(api_version, V2022):
+        del obj["refunds"]  # not included since 2022-11-15
+    else:
+        obj["refunds"] = {"object": "list", "data": [copy.deepcopy(r) for r in refunds], "has_more": False,
+                          "total_count": len(refunds), "url": f"/v1/charges/{ch_id}/refunds"}
+    if _at_least(api_version, BASIL):
+        obj.pop("invoice", None)
+    return obj
+
+
+def payment_intent(pi_id: str, *, customer: str, amount: int, latest_charge: dict | None,
+                   created: int = T0, currency: str = "usd", metadata: dict | None = None,
+                   status: str = "succeeded", api_version: str = OLD) -> dict:
+    """A payment intent, shaped like supabase payment_intent_succeeded.json (a succeeded one)."""
+    obj = _template("payment_intent_succeeded")
+    obj.update(id=pi_id, customer=customer, amount=amount, amount_received=amount if status == "succeeded" else 0,
+               created=created, currency=currency, metadata=metadata or {}, status=status,
+               client_secret=f"{pi_id}_secret_test", description=None,
+               payment_method=latest_charge["payment_method"] if latest_charge else None)
+    if _at_least(api_version, V2022):
+        obj["latest_charge"] = latest_charge["id"] if latest_charge else None
+        obj.pop("charges", None)
+    else:
+        obj.pop("latest_charge", None)
+        data = [copy.deepcopy(latest_charge)] if latest_charge else []
+        obj["charges"] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
+                          "url": f"/v1/charges?payment_intent={pi_id}"}
+    if _at_least(api_version, BASIL):
+        obj.pop("invoice", None)
+    return obj
+
+
+def checkout_session(cs_id: str, *, customer: str, email: str, name: str, amount_total: int,
+                     mode: str = "payment", payment_intent: str | None = None, subscription: str | None = None,
+                     invoice: str | None = None, metadata: dict | None = None, created: int = T0,
+                     currency: str = "usd") -> dict:
+    """A completed Checkout Session, shaped like supabase checkout_session_completed.json."""
+    obj = _template("checkout_session_completed")
+    obj.update(id=cs_id, customer=customer, amount_total=amount_total, amount_subtotal=amount_total,
+               mode=mode, payment_intent=payment_intent, subscription=subscription, invoice=invoice,
+               metadata=metadata or {}, created=created, expires_at=created + DAY, currency=currency,
+               livemode=False, status="complete", payment_status="paid")
+    obj["customer_details"] = {**obj["customer_details"], "email": email, "name": name}
+    obj["total_details"] = {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}
+    return obj
+
+
+def subscription(sub_id: str, *, customer: str, created: int = T0, status: str = "active",
+                 metadata: dict | None = None, current_period_start: int | None = None,
+                 current_period_end: int | None = None, cancel_at_period_end: bool = False,
+                 cancel_at: int | None = None, canceled_at: int | None = None, ended_at: int | None = None,
+                 pause_collection: dict | None = None, api_version: str = OLD) -> dict:
+    """A subscription, shaped like supabase subscription_created.json; for basil the period moves onto
+    the item (openapi fixtures3.json HEAD: items.data[].current_period_end)."""
+    obj = _template("subscription_created")
+    start = created if current_period_start is None else current_period_start
+    end = start + 30 * DAY if current_period_end is None else current_period_end
+    obj.update(id=sub_id, customer=customer, created=created, start_date=created, billing_cycle_anchor=created,
+               status=status, metadata=metadata or {}, cancel_at_period_end=cancel_at_period_end,
+               cancel_at=cancel_at, canceled_at=canceled_at, ended_at=ended_at,
+               pause_collection=copy.deepcopy(pause_collection), latest_invoice=None,
+               current_period_start=start, current_period_end=end)
+    item = obj["items"]["data"][0]
+    item.update(id=f"si_{sub_id[4:]}", subscription=sub_id, created=created)
+    item["price"].update(unit_amount=4900, unit_amount_decimal="4900")
+    item["plan"].update(amount=4900, amount_decimal="4900")
+    obj["items"]["data"] = [item]
+    obj["items"]["url"] = f"/v1/subscription_items?subscription={sub_id}"
+    if _at_least(api_version, BASIL):
+        del obj["current_period_start"], obj["current_period_end"]
+        obj.pop("plan", None), obj.pop("quantity", None), obj.pop("tax_percent", None)
+        item.update(current_period_start=start, current_period_end=end, discounts=[])
+        obj["billing_mode"] = {"type": "classic"}
+        obj["cancellation_details"] = {"comment": None, "feedback": None,
+                                       "reason": "cancellation_requested" if canceled_at else None}
+    return obj
+
+
+def invoice(in_id: str, *, customer: str, subscription: str | None, amount_paid: int,
+            charge: str | None = None, payment_intent: str | None = None, created: int = T0,
+            subscription_metadata: dict | None = None, currency: str = "usd",
+            billing_reason: str = "subscription_create", api_version: str = OLD) -> dict:
+    """A paid invoice, shaped like supabase invoice_paid.json; for basil like openapi fixtures3.json HEAD
+    (parent.subscription_details, no charge/payment_intent/subscription) with `payments` included."""
+    obj = _template("invoice_paid")
+    obj.update(id=in_id, customer=customer, subscription=subscription, charge=charge, payment_intent=payment_intent,
+               amount_due=amount_paid, amount_paid=amount_paid, amount_remaining=0, subtotal=amount_paid,
+               total=amount_paid, created=created, currency=currency, billing_reason=billing_reason,
+               paid=True, status="paid", number=f"N-{in_id[3:]}", livemode=False, custom_fields=None,
+               webhooks_delivered_at=created, period_start=created, period_end=created)
+    obj["status_transitions"] = {"finalized_at": created, "marked_uncollectible_at": None,
+                                 "paid_at": created, "voided_at": None}
+    line = obj["lines"]["data"][0]
+    line.update(id=f"il_{in_id[3:]}", subscription=subscription, amount=amount_paid, currency=currency,
+                metadata=dict(subscription_metadata or {}), period={"start": created, "end": created + 30 * DAY})
+    obj["lines"]["data"] = [line]
+    obj["lines"]["url"] = f"/v1/invoices/{in_id}/lines"
+    if _at_least(api_version, BASIL):
+        for key in ("subscription", "charge", "payment_intent", "paid", "tax", "tax_percent"):
+            obj.pop(key, None)
+        line.pop("subscription", None)
+        line["parent"] = {"type": "subscription_item_details", "invoice_item_details": None,
+                          "subscription_item_details": {"invoice_item": None, "proration": False,
+                                                        "proration_details": {"credited_items": None},
+                                                        "subscription": subscription,
+                                                        "subscription_item": f"si_{(subscription or 'sub_x')[4:]}"}}
+        obj["parent"] = ({"type": "subscription_details", "quote_details": None,
+                          "subscription_details": {"metadata": dict(subscription_metadata or {}),
+                                                   "subscription": subscription}}
+                         if subscription else None)
+        payment = ({"type": "payment_intent", "payment_intent": payment_intent} if payment_intent
+                   else {"type": "charge", "charge": charge})
+        obj["payments"] = {"object": "list", "has_more": False, "url": f"/v1/invoice_payments?invoice={in_id}",
+                           "data": [{"id": f"inpay_{in_id[3:]}", "object": "invoice_payment",
+                                     "amount_paid": amount_paid, "amount_requested": amount_paid,
+                                     "created": created, "currency": currency, "invoice": in_id,
+                                     "is_default": True, "livemode": False, "payment": payment,
+                                     "status": "paid",
+                                     "status_transitions": {"canceled_at": None, "paid_at": created}}]}
+    elif _at_least(api_version, "2022-01-01"):
+        obj["subscription_details"] = {"metadata": dict(subscription_metadata or {})}
+    return obj
+
+
+# --- envelopes --------------------------------------------------------------------------------
+
+def event(type_: str, obj: dict, *, created: int, account: str | None = None, api_version: str = OLD,
+          previous_attributes: dict | None = None, event_id: str | None = None) -> dict:
+    """An Event envelope, shaped like the supabase fixtures (object, api_version, data, request...)."""
+    envelope = {
+        "id": event_id or new_id("evt"),
+        "object": "event",
+        "api_version": api_version,
+        "created": created,
+        "data": {"object": copy.deepcopy(obj)},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": type_,
+    }
+    if previous_attributes is not None:
+        envelope["data"]["previous_attributes"] = copy.deepcopy(previous_attributes)
+    if account is not None:
+        envelope["account"] = account  # Connect events carry the connected account at the top level
+    return envelope
+
+
+# --- the fake Stripe API ----------------------------------------------------------------------
+
+PATHS = {
+    "customer": "customers",
+    "charge": "charges",
+    "subscription": "subscriptions",
+    "refund": "refunds",
+    "payment_intent": "payment_intents",
+    "invoice": "invoices",
+    "checkout.session": "checkout/sessions",
+}
+
+
+class FakeStripeApi:
+    """GET /v1/<resource>/<id> answered from objects put here, per connected account.
+
+    Registered on a `responses` mock for every URL under base. Records each call with its
+    Stripe-Account header. `down = True` makes every call answer 503 (with Stripe-Should-Retry:
+    false, so stripe-python does not sleep and retry).
+    """
+
+    def __init__(self, rsps, base: str):
+        import responses
+
+        self.base = base.rstrip("/")
+        self.objects: dict[tuple[str | None, str], dict] = {}
+        self.calls: list[dict] = []
+        self.down = False
+        pattern = re.compile(re.escape(self.base) + r"/.*")
+        for method in (responses.GET, responses.POST, responses.DELETE):
+            rsps.add_callback(method, pattern, callback=self._answer)
+
+    def put(self, *objects: dict, account: str | None = None) -> None:
+        """Make objects retrievable (their current state in Stripe) for this account."""
+        for obj in objects:
+            path = f"/v1/{PATHS[obj['object']]}/{obj['id']}"
+            self.objects[(account, path)] = copy.deepcopy(obj)
+
+    def calls_to(self, path_part: str) -> list[dict]:
+        return [c for c in self.calls if path_part in c["path"]]
+
+    def _answer(self, request):
+        url = urlsplit(request.url)
+        account = request.headers.get("Stripe-Account")
+        self.calls.append({"method": request.method, "path": url.path, "query": url.query, "account": account})
+        headers = {"Content-Type": "application/json", "Request-Id": "req_fake"}
+        if self.down:
+            headers["Stripe-Should-Retry"] = "false"
+            return 503, headers, json.dumps({"error": {"type": "api_error", "message": "Stripe is down (fake)"}})
+        obj = self.objects.get((account, url.path)) if request.method == "GET" else None
+        if obj is None:
+            headers["Stripe-Should-Retry"] = "false"
+            return 404, headers, json.dumps({"error": {
+                "type": "invalid_request_error", "code": "resource_missing",
+                "message": f"No such object: '{url.path.rsplit('/', 1)[-1]}'"}})
+        return 200, headers, json.dumps(obj)
