@@ -171,3 +171,18 @@ def send(deliver, run_worker):
             run_worker()
 
     return _send
+
+
+@pytest.fixture
+def again(deliver, admin, run_worker):
+    """Deliver the same events again (each must be a duplicate), replay them through the admin API, work."""
+
+    def _again(*events):
+        for event in events:
+            response = deliver(event)
+            assert response.get_json() == {"received": True, "duplicate": True}
+            status, body = admin("POST", f"/events/{event['id']}/replay")
+            assert status == 202, body
+        run_worker()
+
+    return _again
