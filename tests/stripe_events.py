@@ -19,7 +19,7 @@ import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "stripe"
@@ -304,6 +304,14 @@ class FakeStripeApi:
             path = f"/v1/{PATHS[obj['object']]}/{obj['id']}"
             self.objects[(account, path)] = copy.deepcopy(obj)
 
+    def _list(self, account, url) -> dict:
+        """GET /v1/<resource>?field=value…: the objects put here that match every filter."""
+        filters = {k: v[0] for k, v in parse_qs(url.query).items() if k not in ("limit", "starting_after")}
+        data = [obj for (acct, path), obj in sorted(self.objects.items(), key=lambda kv: kv[0][1])
+                if acct == account and path.rsplit("/", 1)[0] == url.path
+                and all(str(obj.get(k)) == v for k, v in filters.items())]
+        return {"object": "list", "data": data, "has_more": False, "url": url.path}
+
     def calls_to(self, path_part: str) -> list[dict]:
         return [c for c in self.calls if path_part in c["path"]]
 
@@ -315,6 +323,8 @@ class FakeStripeApi:
         if self.down:
             headers["Stripe-Should-Retry"] = "false"
             return 503, headers, json.dumps({"error": {"type": "api_error", "message": "Stripe is down (fake)"}})
+        if request.method == "GET" and url.path.strip("/").count("/") == 1 + url.path.startswith("/v1/checkout"):
+            return 200, headers, json.dumps(self._list(account, url))
         obj = self.objects.get((account, url.path)) if request.method == "GET" else None
         if obj is None:
             headers["Stripe-Should-Retry"] = "false"
