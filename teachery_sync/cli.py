@@ -307,5 +307,89 @@ def dev(port, host, web_workers, redis_port, dev_dir):
     sys.exit(status)
 
 
+@main.command()
+@click.argument("event_type")
+@click.option("--url", help="the receiver [default: the running `dev` stack's, else "
+                            "http://127.0.0.1:8000/webhooks/stripe]")
+@click.option("--secret", envvar="STRIPE_WEBHOOK_SECRET", show_envvar=True,
+              help="signing secret (whsec_…) [default: the one in .dev/env]")
+@click.option("--account", help="send as events of this connected account (acct_…)")
+@click.option("--customer", help="the customer (cus_…): buys, or is updated/deleted [default: the last one]")
+@click.option("--charge", help="the charge to refund (ch_…) [default: the last one]")
+@click.option("--refund", help="the refund that fails (re_…) [default: the last one]")
+@click.option("--subscription", help="the subscription to change (sub_…) [default: the last one]")
+@click.option("--amount", type=int, help="cents: the price of a purchase [4900], or of a refund [what is left]")
+@click.option("--currency", default="usd", show_default=True)
+@click.option("--course", default="course_demo", show_default=True, help="metadata.course_id of a purchase")
+@click.option("--mode", type=click.Choice(["payment", "subscription"]), default="payment", show_default=True,
+              help="checkout.session.completed: a one-off payment or a subscription")
+@click.option("--pause", "change", flag_value="pause", help="customer.subscription.updated: pause collection")
+@click.option("--resume", "change", flag_value="resume", help="customer.subscription.updated: resume collection")
+@click.option("--cancel-at-period-end", "change", flag_value="cancel-at-period-end",
+              help="customer.subscription.updated: cancel when the period ends")
+@click.option("--reactivate", "change", flag_value="reactivate",
+              help="customer.subscription.updated: take back a cancellation at period end")
+@click.option("--behavior", type=click.Choice(["void", "keep_as_draft", "mark_uncollectible"]), default="void",
+              show_default=True, help="with --pause")
+@click.option("--resumes-at", help="with --pause: when collection resumes by itself (ISO time)")
+@click.option("--reason", type=click.Choice(["duplicate", "fraudulent", "requested_by_customer"]),
+              help="the refund's reason")
+@click.option("--name", help="the customer's name (purchase by a new customer, customer.updated)")
+@click.option("--email", help="the customer's email (purchase by a new customer, customer.updated)")
+@click.option("--api-version", type=click.Choice(["2020-03-02", "2024-06-20", "2025-03-31.basil"]),
+              default="2024-06-20", show_default=True, help="the shape of the payloads")
+@click.option("--dev-dir", default=".dev", show_default=True, type=click.Path(file_okay=False),
+              help="holds trigger-state.json (the objects made so far) and the dev stack's env")
+@click.option("--print", "dry_run", is_flag=True, help="print the events as JSON instead of sending them")
+def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, **fields):
+    """Send realistic, correctly signed Stripe events to a running receiver.
+
+    Like `stripe trigger`: one trigger sends every event Stripe sends for the
+    change, and remembers the objects so that later triggers refund, pause or
+    cancel them (or name them with --charge, --subscription, …).
+
+    \b
+    EVENT_TYPE is one of:
+      checkout.session.completed [--mode subscription]  a purchase of a course
+      charge.failed                                     a declined card
+      invoice.paid                                      a subscription renews
+      charge.refunded [--amount N]                      a whole or partial refund
+      refund.failed                                     a refund fails afterwards
+      customer.subscription.updated --pause|--resume|--cancel-at-period-end|--reactivate
+      customer.subscription.deleted                     canceled now
+      customer.subscription.paused / .resumed           status paused / active again
+      customer.updated --name/--email, customer.deleted
+
+    \b
+    Examples:
+      teachery-sync trigger checkout.session.completed
+      teachery-sync trigger charge.refunded --amount 1000
+      teachery-sync trigger checkout.session.completed --mode subscription --course course_yoga
+      teachery-sync trigger customer.subscription.updated --pause --behavior void
+      teachery-sync trigger customer.subscription.deleted --subscription sub_1Abc
+      teachery-sync trigger checkout.session.completed --account acct_1Creator --print
+    """
+    from pathlib import Path
+
+    from teachery_sync import dev_env
+    from teachery_sync.trigger import DEFAULT_URL, run
+    from teachery_sync.trigger_scenarios import TriggerError, TriggerOptions
+
+    dev_path = Path(dev_dir)
+    recorded, _ = dev_env.read_env(dev_path)
+    secret = (secret or recorded.get("STRIPE_WEBHOOK_SECRET") or "").split(",")[0].strip()
+    if not secret and not dry_run:
+        raise Failure("no signing secret: set STRIPE_WEBHOOK_SECRET (or pass --secret) to the receiver's "
+                      "whsec_… secret; `teachery-sync dev` keeps its own in .dev/env")
+    url = url or recorded.get(dev_env.WEBHOOK_URL_KEY) or DEFAULT_URL
+    resumes = _iso(resumes_at)
+    options = TriggerOptions(resumes_at=int(resumes.timestamp()) if resumes else None, **fields)
+    try:
+        run(event_type, options, url=url, secret=secret, state_path=dev_path / "trigger-state.json",
+            api_version=api_version, echo=click.echo, dry_run=dry_run)
+    except TriggerError as exc:
+        raise Failure(str(exc))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,153 @@
+"""`teachery-sync trigger`: send realistic, correctly signed Stripe events to a running receiver.
+
+Like the Stripe CLI's `stripe trigger`, one trigger sends every event Stripe would send for the
+change (a purchase: customer.created, charge.succeeded, payment_intent.succeeded,
+checkout.session.completed, …). The objects are kept in a state file so that later triggers
+refund, pause or cancel what earlier ones created.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import stripe
+
+from teachery_sync import sample_objects
+from teachery_sync.trigger_scenarios import SCENARIOS, AccountObjects, TriggerError, TriggerOptions, TriggerState
+
+DEFAULT_URL = "http://127.0.0.1:8000/webhooks/stripe"
+BASIL_ONLY = {"invoice_payment.paid"}  # the invoice_payment object exists from 2025-03-31.basil on
+USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the receiver answered for one event."""
+    event: dict
+    status: int
+    body: str
+
+
+def build_events(event_type: str, options: TriggerOptions, state: TriggerState, *,
+                 api_version: str = sample_objects.DEFAULT_API_VERSION, now: int | None = None) -> list[dict]:
+    """The Event envelopes for this trigger; changes the objects in state (not saved here)."""
+    scenario = SCENARIOS.get(event_type)
+    if scenario is None:
+        raise TriggerError(f"cannot trigger {event_type}; one of: {', '.join(SCENARIOS)}")
+    created = sample_objects.now() if now is None else now
+    emitted = scenario(state.of(options.account), options, created)
+    basil = api_version[:10] >= sample_objects.BASIL[:10]
+    return [sample_objects.event(e.type, e.obj, api_version=api_version, account=options.account,
+                                 created=created, before=e.before, from_request=e.from_request)
+            for e in emitted if basil or e.type not in BASIL_ONLY]
+
+
+def signature_header(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the secret>."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    return f"t={ts},v1={stripe.WebhookSignature._compute_signature(f'{ts}.{body.decode()}', secret)}"
+
+
+def post_event(url: str, event: dict, secret: str, timeout: float = 10.0) -> Delivery:
+    """POST one signed event; the receiver's status and body (TriggerError when it is unreachable)."""
+    body = json.dumps(event, indent=2).encode()  # Stripe sends pretty-printed JSON
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
+        "Stripe-Signature": signature_header(body, secret)})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Delivery(event, response.status, response.read().decode(errors="replace"))
+    except urllib.error.HTTPError as exc:
+        return Delivery(event, exc.code, exc.read().decode(errors="replace"))
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TriggerError(f"cannot reach {url} ({reason}): is the service running (`teachery-sync dev`)?")
+
+
+def send_all(url: str, events: list[dict], secret: str, echo) -> list[Delivery]:
+    """Send in order; stop at the first event the receiver refuses."""
+    deliveries = []
+    for event in events:
+        delivery = post_event(url, event, secret)
+        deliveries.append(delivery)
+        echo(f"  {delivery.status}  {event['type']:<32} {event['id']}")
+        if delivery.status != 200:
+            raise TriggerError(f"the receiver answered {delivery.status} to {event['type']}: "
+                               f"{_error_of(delivery.body)}")
+    return deliveries
+
+
+def _error_of(body: str) -> str:
+    try:
+        return json.loads(body).get("error") or body
+    except (ValueError, AttributeError):
+        return body.strip()[:200]
+
+
+def summary(objs: AccountObjects, events: list[dict], event_type: str, options: TriggerOptions) -> list[str]:
+    """The objects these events carried, by kind and id, and a follow-up command that targets them."""
+    used: dict[str, tuple[str, str]] = {}
+    for event in events:
+        obj = event["data"]["object"]
+        used.setdefault(obj["id"], (obj["object"], obj["id"]))
+    lines = [f"{kind:<17} {object_id}  {_describe(objs, kind, object_id)}".rstrip()
+             for kind, object_id in used.values()]
+    follow_up = NEXT_STEPS.get(event_type)
+    if follow_up:
+        account = f" --account {options.account}" if options.account else ""
+        lines.append("next: " + follow_up(objs, options) + account)
+    return lines
+
+
+def _describe(objs: AccountObjects, kind: str, object_id: str) -> str:
+    if kind == "customer" and object_id in objs.customers:
+        customer = objs.customers[object_id]
+        return f"{customer['name']} <{customer['email']}>"
+    if kind == "charge" and object_id in objs.charges:
+        charge = objs.charges[object_id]
+        course = charge["metadata"].get("course_id")
+        return (f"{charge['amount']} {charge['currency']} {charge['status']}, refunded {charge['amount_refunded']}"
+                + (f", course {course}" if course else ""))
+    if kind == "refund" and object_id in objs.refunds:
+        refund = objs.refunds[object_id]
+        return f"{refund['amount']} {refund['currency']} {refund['status']}"
+    if kind == "subscription" and object_id in objs.subscriptions:
+        subscription = objs.subscriptions[object_id]
+        paused = subscription["pause_collection"]
+        return (f"{subscription['status']}, course {subscription['metadata'].get('course_id', '-')}"
+                + (f", collection paused ({paused['behavior']})" if paused else "")
+                + (", cancels at period end" if subscription["cancel_at_period_end"] else ""))
+    return ""
+
+
+def _next_after_purchase(objs: AccountObjects, options: TriggerOptions) -> str:
+    if options.mode == "subscription":
+        return (f"teachery-sync trigger customer.subscription.updated --pause "
+                f"--subscription {objs.last['subscriptions']}")
+    return f"teachery-sync trigger charge.refunded --charge {objs.last['charges']} --amount 1000"
+
+
+NEXT_STEPS = {
+    "checkout.session.completed": _next_after_purchase,
+    "charge.refunded": lambda objs, _: f"teachery-sync trigger refund.failed --refund {objs.last['refunds']}",
+}
+
+
+def run(event_type: str, options: TriggerOptions, *, url: str, secret: str, state_path: Path | None,
+        api_version: str, echo=print, dry_run: bool = False) -> list[dict]:
+    """Build, sign and send the events of one trigger, then save the state; returns the events."""
+    state = TriggerState.load(state_path)
+    events = build_events(event_type, options, state, api_version=api_version)
+    if dry_run:
+        echo(json.dumps(events, indent=2))
+        return events
+    echo(f"sending {len(events)} event(s) to {url}")
+    send_all(url, events, secret, echo)
+    state.save()  # only once every event was accepted: a refused trigger can simply be run again
+    for line in summary(state.of(options.account), events, event_type, options):
+        echo(line)
+    return events
