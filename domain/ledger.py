@@ -147,16 +147,17 @@ def waiting_on(conn, account: str, object_ids: list[str]) -> list[str]:
     return [r[0] for r in rows]
 
 
-def stranded(conn, *, older_than_seconds: int = 60, limit: int = 1000) -> list[str]:
-    """Events that should have been worked on by now: never picked up, or waiting past their retry time."""
+def stranded(conn, *, older_than_seconds: int = 60, limit: int = 1000) -> list[tuple[str, str]]:
+    """(id, status) of events that should have been worked on by now: never picked up, or waiting
+    past their retry time."""
     rows = conn.execute(
-        "SELECT id FROM events WHERE"
+        "SELECT id, status FROM events WHERE"
         " (status = 'received' AND received_at < now() - make_interval(secs => %(age)s))"
         " OR (status = 'waiting' AND next_attempt_at < now() - make_interval(secs => %(age)s))"
         " ORDER BY received_at LIMIT %(limit)s",
         {"age": older_than_seconds, "limit": limit},
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(r[0], r[1]) for r in rows]
 
 
 def reset_for_replay(conn, event_ids: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ class Settings:
     webhook_tolerance_seconds: int = 300
     teachery_base_url: str = "http://localhost:8000"
     max_body_bytes: int = 1024 * 1024
+    stripe_network_retries: int = 2
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod

@@ -40,5 +40,6 @@ def build(settings: Settings | None = None, *, pool_size: int = 8) -> Services:
         pool=make_pool(settings.database_url, max_size=pool_size),
         redis=conn,
         queue=Queue(QUEUE_NAME, connection=conn),
-        stripe=StripeApi(settings.stripe_api_key, settings.stripe_api_base),
+        stripe=StripeApi(settings.stripe_api_key, settings.stripe_api_base,
+                         max_network_retries=settings.stripe_network_retries),
     )

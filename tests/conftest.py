@@ -28,7 +28,7 @@ if not FIXTURES.exists():
 
 WEBHOOK_SECRET = "whsec_test_secret_for_tests"
 ADMIN_TOKEN = "test-admin-token"
-STRIPE_API_BASE = "http://stripe.test"
+STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens: unmocked calls fail at once
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/teachery_sync_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -56,6 +56,7 @@ def settings(database_url):
         stripe_api_key="sk_test_123",
         stripe_api_base=STRIPE_API_BASE,
         admin_token=ADMIN_TOKEN,
+        stripe_network_retries=0,
     )
 
 
@@ -114,7 +115,7 @@ def run_worker(services):
     def _run():
         worker = EventWorker([Queue("teachery-events", connection=services.redis)], connection=services.redis)
         worker.services = services
-        worker.work(burst=True, with_scheduler=False)
+        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
     return _run
 

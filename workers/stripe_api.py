@@ -78,8 +78,10 @@ class StripeApi:
             raise StripeRejected(exc.user_message or str(exc), exc.http_status, exc.code) from exc
         except stripe.RateLimitError as exc:
             raise StripeUnavailable(f"Stripe rate limit: {exc.user_message or exc}") from exc
-        except (stripe.APIConnectionError, stripe.APIError) as exc:
-            raise StripeUnavailable(f"Stripe API unavailable: {exc.user_message or exc}") from exc
+        except stripe.APIConnectionError as exc:
+            raise StripeUnavailable(f"cannot reach the Stripe API at {self.api_base}") from exc
+        except stripe.APIError as exc:
+            raise StripeUnavailable(f"Stripe API error ({exc.http_status}): {exc.user_message or exc}") from exc
         except stripe.AuthenticationError as exc:
             raise StripeUnavailable(f"Stripe rejected the API key: {exc.user_message or exc}") from exc
         except stripe.PermissionError as exc:

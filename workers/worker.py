@@ -15,8 +15,10 @@ def sweep_stranded(services, *, older_than_seconds: int = 60) -> int:
     or a worker was killed mid-job. Safe to run any time: applying is idempotent."""
     with services.pool.connection() as conn:
         ids = ledger.stranded(conn, older_than_seconds=older_than_seconds)
-    for event_id in ids:
-        enqueue_event(services.queue, event_id, fresh=True)
+    for event_id, status in ids:
+        # A received event keeps its canonical job id, so a job still queued for it is not doubled;
+        # a waiting one is overdue, so its retry job was lost (or no scheduler runs): a fresh job.
+        enqueue_event(services.queue, event_id, fresh=(status == "waiting"))
     if ids:
         log.info("re-enqueued stranded events", count=len(ids))
     return len(ids)

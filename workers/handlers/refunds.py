@@ -99,6 +99,8 @@ def _settle(ctx: EventContext, payment: payments.Payment) -> None:
     """Re-derive the payment's refunded amount and status from its refunds; log a status change."""
     before = (payment.amount_refunded, payment.status)
     after = payments.recompute(ctx.conn, payment.id)
+    if payment.stripe_charge_id:
+        ctx.touched.add(payment.stripe_charge_id)
     if after != before:
         ctx.log(payment.customer_id, "payment.status",
                 f"Payment {payment.stripe_charge_id}: {before[1]} → {after[1]} ({after[0]} of {payment.amount} "
