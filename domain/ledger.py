@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,10 +21,6 @@ class EventStatus(str, enum.Enum):
 
 
 STATUSES = tuple(s.value for s in EventStatus)
-
-
-class BadPayload(Exception):
-    """The event cannot be stored as given (e.g. a NUL character PostgreSQL's jsonb refuses)."""
 
 
 @dataclass
@@ -49,7 +44,7 @@ WITH acct AS (
     INSERT INTO accounts (id) VALUES (%(account)s) ON CONFLICT DO NOTHING
 )
 INSERT INTO events (id, account, type, api_version, created, payload, source)
-VALUES (%(id)s, %(account)s, %(type)s, %(api_version)s, %(created)s, %(payload)s, %(source)s)
+VALUES (%(id)s, %(account)s, %(type)s, %(api_version)s, %(created)s, %(payload)s::jsonb, %(source)s)
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
@@ -57,8 +52,13 @@ RETURNING id
 _COLUMNS = "id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at, processed_at"
 
 
-def record_event(conn, event: dict, *, source: str = "webhook") -> bool:
-    """Store a raw event once per id; True when it was new."""
+def record_event(conn, event: dict, *, raw: bytes | str | None = None, source: str = "webhook") -> bool:
+    """Store a raw event once per id; True when it was new.
+
+    `raw` is the body as received: stored as it is (PostgreSQL parses it into jsonb), which also
+    saves serialising the parsed event again. A body PostgreSQL cannot store (a \\u0000 escape)
+    raises psycopg.DataError.
+    """
     created = event.get("created")
     params = {
         "id": event["id"],
@@ -66,11 +66,9 @@ def record_event(conn, event: dict, *, source: str = "webhook") -> bool:
         "type": event["type"],
         "api_version": event.get("api_version") if isinstance(event.get("api_version"), str) else None,
         "created": created if isinstance(created, int) and not isinstance(created, bool) else 0,
-        "payload": Jsonb(event),
+        "payload": (raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else Jsonb(event),
         "source": source,
     }
-    if "\\u0000" in json.dumps(event):
-        raise BadPayload("the event contains a NUL character, which cannot be stored")
     return conn.execute(RECORD_EVENT, params).fetchone() is not None
 
 

@@ -15,6 +15,7 @@ from workers.queueing import enqueue_event
 bp = Blueprint("receiver", __name__)
 log = structlog.get_logger(__name__)
 
+STORE_TIMEOUT_SECONDS = 5  # well inside Stripe's delivery timeout, so it sees our 503 and retries
 _EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,250}$")
 _ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9_]{1,250}$")
 
@@ -27,7 +28,7 @@ def parse_event(body: bytes) -> dict:
     """The body as a Stripe event dict, or ValueError saying why it is not one."""
     try:
         event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValueError("body is not JSON")
     if not isinstance(event, dict):
         raise ValueError("body is not a JSON object")
@@ -64,17 +65,17 @@ def receive_stripe_event():
     except ValueError as exc:
         return _bad(str(exc))
     try:
-        with services.pool.connection() as conn:
-            is_new = ledger.record_event(conn, event)
+        with services.pool.connection(timeout=STORE_TIMEOUT_SECONDS) as conn:
+            is_new = ledger.record_event(conn, event, raw=body)
             needs_job = is_new or _never_started(conn, event["id"])
-    except ledger.BadPayload as exc:
-        return _bad(str(exc))
+    except RecursionError:
+        return _bad("the event is nested too deeply to store")
     except (psycopg.OperationalError, psycopg.errors.AdminShutdown, TimeoutError) as exc:
         log.error("event not stored: database unavailable", event_id=event["id"], error=str(exc))
         return _bad("event could not be stored; retry later", 503)
     except psycopg.Error as exc:
-        if isinstance(exc, psycopg.DataError):
-            return _bad("the event cannot be stored as given")
+        if isinstance(exc, psycopg.DataError):  # e.g. a \u0000 escape, which jsonb refuses
+            return _bad(f"the event cannot be stored as given: {str(exc).splitlines()[0]}")
         log.error("event not stored", event_id=event["id"], error=str(exc))
         return _bad("event could not be stored; retry later", 503)
     if needs_job:

@@ -73,6 +73,18 @@ class EventContext:
             where = f" on account {self.account}" if self.account else ""
             raise Waiting(object_id, f"waiting for {kind} {object_id}: Stripe has no such object{where}") from exc
 
+    def settle_tie(self, kind: str, object_id: str) -> dict | None:
+        """Two different states of one object carry the same second: ask Stripe which is current.
+
+        None when Stripe cannot be asked; the caller then keeps the later arrival.
+        """
+        if not self.stripe.configured:
+            return None
+        try:
+            return self.stripe.retrieve(kind, object_id, account=to_api(self.account))
+        except (StripeUnavailable, NotFound):
+            return None
+
     def list_refunds(self, charge_id: str) -> list[dict]:
         try:
             page = self.stripe.request("get", "/v1/refunds", account=to_api(self.account), charge=charge_id, limit=100)

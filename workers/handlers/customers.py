@@ -35,6 +35,12 @@ def snapshot_customer(ctx: EventContext, obj: dict, version: tuple[int, int]) ->
     order = compare(version, row.version)
     if order is Order.OLDER:
         return row
+    if (order is Order.SAME_TIME and version[1] != FETCHED
+            and (name, email, deleted) != (row.name, row.email, row.deleted_in_stripe)):
+        current = ctx.settle_tie("customer", cus_id)
+        if current is not None:
+            name, email, version = current.get("name"), current.get("email"), (version[0], FETCHED)
+            deleted = deleted or current.get("deleted") is True
     if deleted and not name and not email:  # some deletion payloads carry only the id: keep what we know
         name, email = row.name, row.email
     new = {"name": name, "email": email, "deleted": row.deleted_in_stripe or deleted}

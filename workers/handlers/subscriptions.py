@@ -6,7 +6,7 @@ Cancelling (now or at period end) and pausing change the subscription only: no r
 from __future__ import annotations
 
 from domain import courses, subscriptions
-from domain.versions import SUBSCRIPTION_RANK, Order, compare
+from domain.versions import FETCHED, SUBSCRIPTION_RANK, Order, compare
 from workers.context import EventContext
 from workers.handlers.customers import ensure_customer
 from workers.stripe_objects import pause_collection, ref, subscription_course, subscription_period_end, when
@@ -41,10 +41,15 @@ def snapshot_subscription(ctx: EventContext, sub: dict, version: tuple[int, int]
                 learn_course(ctx, [sub_id], course)
             return
         row = subscriptions.lock(ctx.conn, ctx.account, sub_id)
-    if compare(version, row.version) is Order.OLDER:
+    order = compare(version, row.version)
+    if order is Order.OLDER:
         subscriptions.fill(ctx.conn, row.id, customer_id=customer.id if customer else None, course_id=course)
         return
     before = {f: getattr(row, f) for f in subscriptions.STATE_FIELDS}
+    if order is Order.SAME_TIME and version[1] != FETCHED and state != before:
+        current = ctx.settle_tie("subscription", sub_id)
+        if current is not None:
+            state, version = state_of(current), (version[0], FETCHED)
     subscriptions.update_state(ctx.conn, row.id, {**state, "customer_id": customer.id if customer else None,
                                                   "course_id": course}, version)
     for message, kind in describe_change(sub_id, before, state):

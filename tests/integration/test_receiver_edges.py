@@ -1,0 +1,38 @@
+"""Receiver edge cases the caller controls: none of them may produce a 500 or store anything."""
+import json
+
+from tests.conftest import sign
+
+
+def _post(client, body: bytes):
+    return client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": sign(body)})
+
+
+def _event(**extra):
+    return {"id": "evt_edge_1", "object": "event", "type": "charge.succeeded", "created": 1700000000,
+            "data": {"object": {"id": "ch_1", "object": "charge"}}, **extra}
+
+
+def test_nul_escape_is_refused_and_not_stored(client, admin):
+    body = json.dumps(_event(note="a\u0000b")).encode()
+    response = _post(client, body)
+    assert response.status_code == 400
+    assert "cannot be stored" in response.get_json()["error"]
+    assert admin("GET", "/events/evt_edge_1")[0] == 404
+
+
+def test_deep_nesting_is_refused(client):
+    body = b'{"id":"evt_edge_2","object":"event","type":"x","data":{"object":' + b'{"a":' * 50000 + b"1" + b"}" * 50002
+    assert _post(client, body).status_code == 400
+
+
+def test_huge_created_is_refused(client, admin):
+    assert _post(client, json.dumps(_event(created=10**30)).encode()).status_code == 400
+    assert admin("GET", "/events/evt_edge_1")[0] == 404
+
+
+def test_raw_body_is_stored_as_received(client, admin):
+    body = json.dumps(_event(), indent=2).encode()
+    assert _post(client, body).status_code == 200
+    status, stored = admin("GET", "/events/evt_edge_1")
+    assert stored["payload"] == _event()
