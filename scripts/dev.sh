@@ -15,7 +15,7 @@ fi
 # Install again only when pyproject.toml changed since the last install.
 stamp=".venv/.installed-dev-$(cksum pyproject.toml | cut -d' ' -f1)"
 if [ ! -e "$stamp" ]; then
-  echo "installing teachery-sync with its dev and test extras (the first time builds Redis: about a minute)…"
+  echo "installing teachery-sync with its dev and test extras (the first time: about half a minute)…"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   .venv/bin/python -m pip install -e '.[dev,test]' > .venv/pip-install.log 2>&1 \
     || { tail -n 40 .venv/pip-install.log >&2; echo "error: pip install failed (log: .venv/pip-install.log)" >&2; exit 1; }
