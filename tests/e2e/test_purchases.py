@@ -294,6 +294,22 @@ def test_invoice_payment_records_the_purchase(send, again, profile, stripe_api, 
     assert len(found["enrollments"]) == 1
 
 
+def test_invoice_for_an_unknown_subscription_fetches_it_for_the_course(send, profile, stripe_api, buyer):
+    """The invoice itself names no course (old shape: no subscription_details); its subscription does."""
+    sub = subscription("sub_PurchaseInvFetch", customer=CUS, created=T0, metadata={"course_id": COURSE})
+    ch = charge("ch_PurchaseInvFetch", customer=CUS, amount=4900, created=T0, invoice="in_PurchaseInvFetch")
+    inv = invoice("in_PurchaseInvFetch", customer=CUS, subscription=sub["id"], amount_paid=4900, charge=ch["id"],
+                  created=T0, subscription_metadata={})
+    stripe_api.put(sub, ch, inv)
+
+    send(event("invoice.paid", inv, created=T0 + 1))
+
+    assert stripe_api.calls_to(f"/v1/subscriptions/{sub['id']}")
+    found = profile(CUS)
+    assert _only_payment(found)["course_id"] == COURSE
+    assert [(e["course_id"], e["access"]) for e in found["enrollments"]] == [(COURSE, "active")]
+
+
 def test_invoice_paid_and_payment_succeeded_for_one_invoice_make_one_payment(send, profile, stripe_api, buyer):
     ch = charge("ch_PurchaseInv02", customer=CUS, amount=4900, created=T0, invoice="in_PurchaseInv02")
     sub = subscription("sub_PurchaseInv02", customer=CUS, created=T0, metadata={"course_id": COURSE})
