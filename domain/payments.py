@@ -78,8 +78,8 @@ LOCK_FOR_CHARGE = f"""
 SELECT {_P} FROM payments
 WHERE account = %(a)s AND (
       stripe_charge_id = %(charge)s
-   OR (stripe_charge_id IS NULL AND %(pi)s::text IS NOT NULL AND stripe_payment_intent_id = %(pi)s)
-   OR (stripe_charge_id IS NULL AND %(inv)s::text IS NOT NULL AND stripe_invoice_id = %(inv)s))
+   OR (%(adopt)s AND stripe_charge_id IS NULL AND %(pi)s::text IS NOT NULL AND stripe_payment_intent_id = %(pi)s)
+   OR (%(adopt)s AND stripe_charge_id IS NULL AND %(inv)s::text IS NOT NULL AND stripe_invoice_id = %(inv)s))
 ORDER BY (stripe_charge_id IS NOT NULL) DESC, (stripe_payment_intent_id IS NOT NULL) DESC, id
 LIMIT 1 FOR UPDATE
 """
@@ -97,12 +97,38 @@ LIMIT 1 FOR UPDATE
 
 def lock_for(conn, account: str, facts: PaymentFacts) -> Payment | None:
     cur = conn.cursor(row_factory=class_row(Payment))
-    params = {"a": account, "charge": facts.charge_id, "pi": facts.payment_intent_id, "inv": facts.invoice_id}
+    # Only a succeeded charge takes over a placeholder: a failed attempt of the same intent is its own row.
+    params = {"a": account, "charge": facts.charge_id, "pi": facts.payment_intent_id, "inv": facts.invoice_id,
+              "adopt": facts.charge_status in (None, "succeeded")}
     if facts.charge_id:
         return cur.execute(LOCK_FOR_CHARGE, params).fetchone()
     if facts.payment_intent_id or facts.invoice_id:
         return cur.execute(LOCK_FOR_REFERENCE, params).fetchone()
     return None
+
+
+ABSORB = f"""
+WITH gone AS (
+    DELETE FROM payments
+    WHERE account = %(a)s AND id <> %(target)s AND stripe_charge_id IS NULL
+      AND ((%(pi)s::text IS NOT NULL AND stripe_payment_intent_id = %(pi)s)
+        OR (%(inv)s::text IS NOT NULL AND stripe_invoice_id = %(inv)s))
+    RETURNING {_P}
+), moved AS (
+    UPDATE refunds SET payment_id = %(target)s WHERE payment_id IN (SELECT id FROM gone)
+)
+SELECT {_P} FROM gone
+"""
+
+
+def absorb_placeholders(conn, account: str, target: Payment) -> list[Payment]:
+    """Merge placeholder rows for the target's payment intent or invoice into the target (a payload
+    that links them arrived after both were recorded); returns the rows merged away."""
+    if target.charge_status != "succeeded" or not (target.stripe_payment_intent_id or target.stripe_invoice_id):
+        return []
+    cur = conn.cursor(row_factory=class_row(Payment))
+    return cur.execute(ABSORB, {"a": account, "target": target.id, "pi": target.stripe_payment_intent_id,
+                                "inv": target.stripe_invoice_id}).fetchall()
 
 
 def lock_by_charge(conn, account: str, charge_id: str) -> Payment | None:

@@ -23,7 +23,9 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     app.extensions["teachery"] = services.open()
 
     from webhooks import admin, health, receiver
+    from webhooks.auth import require_admin_token
 
+    app.before_request(require_admin_token)
     app.register_blueprint(receiver.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin/api")

@@ -6,8 +6,14 @@ import hmac
 from flask import current_app, jsonify, request
 
 
+ADMIN_PREFIX = "/admin/api"
+
+
 def require_admin_token():
-    """A before_request hook: 503 when no token is configured, 401 unless the bearer token matches."""
+    """An app-wide before_request hook for /admin/api/*, run before routing decides anything (so an
+    unknown admin path is 401 too): 503 when no token is configured, 401 unless the token matches."""
+    if request.path != ADMIN_PREFIX and not request.path.startswith(ADMIN_PREFIX + "/"):
+        return None
     expected = current_app.extensions["teachery"].settings.admin_token
     if not expected:
         return jsonify({"error": "admin API disabled: set ADMIN_TOKEN to enable it"}), 503

@@ -24,28 +24,34 @@ def snapshot_customer(ctx: EventContext, obj: dict, version: tuple[int, int]) ->
         raise ValueError("the customer object has no id")
     deleted = obj.get("deleted") is True
     name, email = obj.get("name"), obj.get("email")
+    # A deletion stub ({"id", "deleted": true}) says nothing of name or email: it sets the flag
+    # (which never goes back) and leaves the details to whichever snapshot carries them.
+    if "name" not in obj and "email" not in obj:
+        version = (0, 0)
     row = customers.lock(ctx.conn, ctx.account, cus_id)
     if row is None:
         row = customers.insert(ctx.conn, ctx.account, cus_id, name=name, email=email, deleted=deleted, version=version)
         if row is not None:
             ctx.log(row.id, "customer.created", f"Customer {cus_id} created ({_who(name, email)})", "customer", cus_id)
+            if deleted:
+                ctx.log(row.id, "customer.deleted_in_stripe", f"Customer {cus_id} was deleted in Stripe", "customer",
+                        cus_id)
             _adopt_records(ctx, row)
             return row
         row = customers.lock(ctx.conn, ctx.account, cus_id)  # created meanwhile by another worker
     order = compare(version, row.version)
-    if order is Order.OLDER:
-        return row
-    if (order is Order.SAME_TIME and version[1] != FETCHED
-            and (name, email, deleted) != (row.name, row.email, row.deleted_in_stripe)):
+    if order is Order.SAME_TIME and version[1] != FETCHED and (name, email) != (row.name, row.email):
         current = ctx.settle_tie("customer", cus_id)
         if current is not None:
             name, email, version = current.get("name"), current.get("email"), (version[0], FETCHED)
             deleted = deleted or current.get("deleted") is True
-    if deleted and not name and not email:  # some deletion payloads carry only the id: keep what we know
-        name, email = row.name, row.email
+    if order is Order.OLDER or version == (0, 0):
+        name, email, version = row.name, row.email, None  # keep the details; the flag may still change
     new = {"name": name, "email": email, "deleted": row.deleted_in_stripe or deleted}
     changed = [k for k, old in (("name", row.name), ("email", row.email), ("deleted", row.deleted_in_stripe))
                if new[k] != old]
+    if not changed and version in (None, row.version):
+        return row
     customers.update(ctx.conn, row.id, name=new["name"], email=new["email"], deleted=new["deleted"], version=version)
     if "deleted" in changed:
         ctx.log(row.id, "customer.deleted_in_stripe",

@@ -70,6 +70,14 @@ def record_payment(ctx: EventContext, facts: PaymentFacts, version: tuple[int, i
 
 
 def _after_payment_change(ctx: EventContext, row: payments.Payment) -> None:
+    merged = payments.absorb_placeholders(ctx.conn, ctx.account, row)
+    if merged:
+        fill = {col: getattr(m, col) for m in merged for col in LINK_FIELDS
+                if getattr(row, col) is None and getattr(m, col) is not None}
+        if fill:
+            payments.update(ctx.conn, row.id, fill)
+            for key, value in fill.items():
+                setattr(row, key, value)
     row.amount_refunded, row.status = payments.recompute(ctx.conn, row.id)
     for object_id in (row.stripe_charge_id, row.stripe_payment_intent_id, row.stripe_invoice_id):
         if object_id:
