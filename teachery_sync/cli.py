@@ -301,7 +301,7 @@ def dev(port, host, web_workers, redis_port, dev_dir):
     options = DevOptions(dev_dir=Path(dev_dir), host=host, port=port, web_workers=web_workers,
                          redis_port=redis_port)
     try:
-        status = run(dict(os.environ), options, echo=click.echo)
+        status = run(dict(os.environ), options)
     except DevError as exc:
         raise Failure(str(exc))
     sys.exit(status)

@@ -1,12 +1,11 @@
 """`teachery-sync dev`: the whole service on one machine, in one process tree.
 
 Embedded PostgreSQL and Redis when DATABASE_URL / REDIS_URL are unset (data kept under the dev
-directory), migrations, then the web server and a worker under honcho's manager until Ctrl-C or
-SIGTERM, after which everything is stopped in order: web and worker, then Redis, then PostgreSQL.
+directory), migrations, then the web server and a worker as one group until Ctrl-C or SIGTERM,
+after which everything is stopped in order: web and worker, then Redis, then PostgreSQL.
 """
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 import threading
@@ -14,14 +13,12 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from teachery_sync import dev_env
 from teachery_sync.embedded import (DEFAULT_REDIS_PORT, EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError,
                                     port_is_free)
-
-INTERRUPTED = (130, 143)  # honcho's exit codes after SIGINT / SIGTERM
-
+from teachery_sync.supervisor import QuietWhenClosed, Supervisor
 
 class DevError(Exception):
     """The dev stack cannot start; the message says what to do."""
@@ -48,16 +45,18 @@ class Stack:
         self.postgres.stop()
 
 
-def run(environ: Mapping[str, str], options: DevOptions, echo: Callable[[str], None] = print) -> int:
+def run(environ: Mapping[str, str], options: DevOptions, out: QuietWhenClosed | None = None) -> int:
     """Run the stack until interrupted; returns the exit status."""
     started = time.monotonic()
+    out = out or QuietWhenClosed()
+    echo = out.line
     dev_dir = options.dev_dir.resolve()
     dev_dir.mkdir(parents=True, exist_ok=True)
     if not port_is_free(options.port, options.host):
         raise DevError(f"port {options.port} on {options.host} is already in use "
                        "(another `teachery-sync dev`?); stop it or pass --port")
     stack = Stack(EmbeddedPostgres(dev_dir / "pg"), EmbeddedRedis(dev_dir / "redis", options.redis_port))
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # until honcho takes over
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # until the supervisor takes over
     try:
         env, embedded = _environment(environ, dev_dir, stack, echo)
         _migrate(env["DATABASE_URL"], echo)
@@ -65,7 +64,7 @@ def run(environ: Mapping[str, str], options: DevOptions, echo: Callable[[str], N
         env[dev_env.WEBHOOK_URL_KEY] = f"{base}/webhooks/stripe"
         env_file = dev_env.write_env(dev_dir, {k: env[k] for k in _SHARED_KEYS}, embedded)
         _print_banner(echo, base, env, env_file)
-        return _run_processes(environ, env, options, base, started, echo)
+        return _run_processes(environ, env, options, base, started, out)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -145,27 +144,21 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def _cli(*args: str) -> str:
-    return shlex.join([sys.executable, "-m", "teachery_sync.cli", *args])
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "teachery_sync.cli", *args]
 
 
 def _run_processes(environ, env: Mapping[str, str], options: DevOptions, base: str, started: float,
-                   echo) -> int:
-    """web and worker under honcho: output prefixed per process, SIGINT/SIGTERM stop both."""
-    from honcho.manager import Manager
-
+                   out: QuietWhenClosed) -> int:
+    """web and worker as one group: output prefixed per process, Ctrl-C / SIGTERM stop both."""
     child_env = {**environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1"}
-    manager = Manager()
-    manager.add_process("web", _cli("web", "--host", options.host, "--port", str(options.port),
-                                    "--workers", str(options.web_workers)), env=child_env)
-    manager.add_process("worker", _cli("worker"), env=child_env)
-    threading.Thread(target=_announce_ready, args=(base, started, options.ready_timeout, echo),
+    supervisor = Supervisor(out)
+    supervisor.add("web", _cli("web", "--host", options.host, "--port", str(options.port),
+                               "--workers", str(options.web_workers)), child_env)
+    supervisor.add("worker", _cli("worker"), child_env)
+    threading.Thread(target=_announce_ready, args=(base, started, options.ready_timeout, out.line),
                      daemon=True).start()
-    manager.loop()
-    if manager.returncode in INTERRUPTED:
-        return 0
-    echo("dev: a process stopped on its own (see its output above); everything was stopped")
-    return manager.returncode or 1
+    return supervisor.run()
 
 
 def _announce_ready(base: str, started: float, timeout: float, echo) -> None:

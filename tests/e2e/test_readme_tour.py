@@ -91,7 +91,7 @@ def newcomer_shell(tmp_path, stack_env, web):
 
 
 def json_documents(text: str) -> list:
-    """The JSON documents curl printed one after another (no newline between them)."""
+    """The JSON documents printed one after another."""
     decoder, found, at = json.JSONDecoder(), [], 0
     while at < len(text):
         if text[at].isspace():
@@ -140,6 +140,6 @@ def test_readme_tour(newcomer_shell, stack_env):
 
     ledger = newcomer_shell(blocks["ledger"])
     assert "checkout.session.completed" in ledger and "charge.refunded" in ledger
-    [recent] = json_documents(ledger[ledger.index('{"events"'):])
+    [recent] = json_documents(ledger[ledger.index('{\n    "events"'):])
     assert len(recent["events"]) == 5
     assert {e["status"] for e in recent["events"]} <= {"processed", "ignored"}
