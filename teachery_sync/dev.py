@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from teachery_sync import dev_env
 from teachery_sync.embedded import (DEFAULT_REDIS_PORT, EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError,
@@ -59,6 +60,7 @@ def run(environ: Mapping[str, str], options: DevOptions, out: QuietWhenClosed | 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # until the supervisor takes over
     try:
         env, embedded = _environment(environ, dev_dir, stack, echo)
+        _check_redis(env["REDIS_URL"])
         _migrate(env["DATABASE_URL"], echo)
         base = f"http://{_display_host(options.host)}:{options.port}"
         env[dev_env.WEBHOOK_URL_KEY] = f"{base}/webhooks/stripe"
@@ -110,8 +112,26 @@ def _migrate(database_url: str, echo) -> None:
     try:
         applied = migrate(database_url)
     except DatabaseUnavailable as exc:
-        raise DevError(str(exc)) from exc
+        raise DevError(" ".join(str(exc).split())) from exc  # libpq's message spans lines
     echo(f"dev: applied {len(applied)} migration(s)" if applied else "dev: database schema up to date")
+
+
+def _check_redis(url: str) -> None:
+    """Fail now, in one line, rather than let the worker die on its first connection."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise DevError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def _display_host(host: str) -> str:

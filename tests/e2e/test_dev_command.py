@@ -163,3 +163,20 @@ def test_a_busy_port_is_a_one_line_error(tmp_path, bare_env):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"error: port {port} on 127.0.0.1 is already in use (another `teachery-sync dev`?); stop it or pass --port"]
+
+
+@pytest.mark.parametrize("broken, expected", [
+    ("REDIS_URL", "error: cannot reach Redis at redis://:***@127.0.0.1:{port}/0: "),
+    ("DATABASE_URL", "error: cannot connect to PostgreSQL at user=bob password=*** dbname=x host=127.0.0.1 "
+                     "port={port}: "),
+])
+def test_unreachable_servers_are_one_line_errors_without_the_password(tmp_path, bare_env, services, broken, expected):
+    port = free_port()  # nothing listens there
+    env = bare_env | {"DATABASE_URL": services.settings.database_url, "REDIS_URL": services.settings.redis_url}
+    env[broken] = {"REDIS_URL": f"redis://:hunter2@127.0.0.1:{port}/0",
+                   "DATABASE_URL": f"postgresql://bob:hunter2@127.0.0.1:{port}/x"}[broken]
+    done = subprocess.run([sys.executable, "-m", "teachery_sync.cli", "dev", "--port", str(free_port()),
+                           "--dev-dir", str(tmp_path / ".dev")], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(expected.format(port=port)) and "hunter2" not in line
