@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from teachery_sync import dev_env
 from teachery_sync.embedded import (DEFAULT_REDIS_PORT, EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError,
                                     port_is_free)
-from teachery_sync.supervisor import QuietWhenClosed, Supervisor
+from teachery_sync.supervisor import STOP_SIGNALS, QuietWhenClosed, Supervisor
 
 class DevError(Exception):
     """The dev stack cannot start; the message says what to do."""
@@ -57,7 +57,8 @@ def run(environ: Mapping[str, str], options: DevOptions, out: QuietWhenClosed | 
         raise DevError(f"port {options.port} on {options.host} is already in use "
                        "(another `teachery-sync dev`?); stop it or pass --port")
     stack = Stack(EmbeddedPostgres(dev_dir / "pg"), EmbeddedRedis(dev_dir / "redis", options.redis_port))
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # until the supervisor takes over
+    # Until the supervisor takes over: SIGTERM and SIGHUP stop the setup as Ctrl-C (SIGINT) does.
+    previous = {s: signal.signal(s, _raise_interrupt) for s in STOP_SIGNALS if s != signal.SIGINT}
     try:
         env, embedded = _environment(environ, dev_dir, stack, echo)
         _check_redis(env["REDIS_URL"])
@@ -70,7 +71,8 @@ def run(environ: Mapping[str, str], options: DevOptions, out: QuietWhenClosed | 
     except KeyboardInterrupt:
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         stack.stop()
         echo("dev: stopped")
 

@@ -16,6 +16,8 @@ import time
 import warnings
 from pathlib import Path
 
+from teachery_sync.supervisor import die_with_parent
+
 DATABASE_NAME = "teachery_sync"
 DEFAULT_REDIS_PORT = 6380
 
@@ -120,7 +122,8 @@ class EmbeddedRedis:
         # Its own session: Ctrl-C in the terminal reaches `dev`, which stops Redis last, after the
         # web server and the worker that use it.
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while not _redis_answers(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:

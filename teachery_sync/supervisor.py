@@ -1,5 +1,5 @@
 """A few commands run as one group, like honcho or foreman: output prefixed with each one's name;
-when one of them stops, or on SIGINT/SIGTERM, all are stopped (SIGTERM, then SIGKILL after a grace
+when one of them stops, or on SIGINT/SIGTERM/SIGHUP, all are stopped (SIGTERM, then SIGKILL after a grace
 period). Shutdown completes even when the terminal or pipe reading the output is gone."""
 from __future__ import annotations
 
@@ -11,6 +11,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec (preexec_fn): on Linux, SIGTERM it when its parent dies, so a
+    `dev` killed with SIGKILL leaves no web server, worker or Redis behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class QuietWhenClosed:
@@ -43,7 +56,7 @@ class _Child:
 
 
 class Supervisor:
-    """Start with add(), then run() until one child stops or a stop signal arrives."""
+    """Start with add(), then run() until one child stops or a stop signal (STOP_SIGNALS) arrives."""
 
     def __init__(self, out: QuietWhenClosed, grace_seconds: float = 10.0):
         self.out = out
@@ -56,7 +69,7 @@ class Supervisor:
 
     def run(self) -> int:
         """0 when stopped by SIGINT/SIGTERM; else the status of the child that stopped first (1 if 0)."""
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         width = max(len(c.name) for c in self._children)
         try:
             for child in self._children:
@@ -78,7 +91,8 @@ class Supervisor:
     def _start(self, child: _Child, width: int) -> None:
         # Own session: the terminal's Ctrl-C reaches only us, and we stop the children in order.
         child.process = subprocess.Popen(child.argv, env=child.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=die_with_parent)
         child.reader = threading.Thread(target=self._relay, args=(child, width), daemon=True)
         child.reader.start()
         self._say(f"{child.name} started (pid {child.process.pid})", width)

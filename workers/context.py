@@ -17,6 +17,16 @@ class Waiting(Exception):
         self.object_id = object_id
 
 
+TEACHERY_KEY_PREFIX = "teachery-"  # idempotency keys of the requests our admin actions send
+
+
+def origin_of(event: dict) -> str:
+    """"teachery" for the events that our own admin actions caused in Stripe, else "stripe"."""
+    request = event.get("request")
+    key = request.get("idempotency_key") if isinstance(request, dict) else None
+    return "teachery" if isinstance(key, str) and key.startswith(TEACHERY_KEY_PREFIX) else "stripe"
+
+
 @dataclass
 class EventContext:
     conn: object
@@ -55,7 +65,7 @@ class EventContext:
         """Note a change to a customer's records (written when the handler finishes)."""
         self.entries.append(activity.Entry(
             customer_id=customer_id, account=self.account, kind=kind, message=message, origin=self.origin,
-            at=when(self.created), stripe_event_id=self.id if self.origin != "teachery" else None,
+            at=when(self.created) if self.id else None, stripe_event_id=self.id,
             record_type=record_type, record_id=record_id,
         ))
 

@@ -12,7 +12,7 @@ import structlog
 
 from domain import ledger
 from domain.ledger import EventStatus
-from workers.context import EventContext, Waiting
+from workers.context import EventContext, Waiting, origin_of
 from workers.event_table import EVENT_HANDLERS
 from workers.queueing import RETRY_INTERVALS, enqueue_event
 
@@ -54,7 +54,7 @@ def apply_event(services, event_id: str, *, replay: bool = False, final_attempt:
 def _run(conn, services, handler, event, final_attempt):
     attempts_left = event.attempts
     for conflict_retry in range(MAX_CONFLICT_RETRIES):
-        ctx = EventContext(conn, event.payload, services.stripe)
+        ctx = EventContext(conn, event.payload, services.stripe, origin=origin_of(event.payload))
         try:
             with conn.transaction():
                 handler(ctx)
