@@ -17,9 +17,15 @@ from typing import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from teachery_sync import dev_env
-from teachery_sync.embedded import (DEFAULT_REDIS_PORT, EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError,
-                                    port_is_free)
+from teachery_sync.embedded import (
+    DEFAULT_REDIS_PORT,
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    EmbeddedServerError,
+    port_is_free,
+)
 from teachery_sync.supervisor import STOP_SIGNALS, QuietWhenClosed, Supervisor
+
 
 class DevError(Exception):
     """The dev stack cannot start; the message says what to do."""

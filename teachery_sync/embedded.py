@@ -39,10 +39,10 @@ class EmbeddedPostgres:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
                 import pgserver
-        except ImportError:
+        except ImportError as exc:
             raise EmbeddedServerError(
                 "the embedded PostgreSQL is not installed: run `pip install -e '.[dev]'`, "
-                "or set DATABASE_URL to a PostgreSQL you run")
+                "or set DATABASE_URL to a PostgreSQL you run") from exc
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(self.data_dir / ".handle_pids.json")
         try:

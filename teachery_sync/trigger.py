@@ -65,7 +65,7 @@ def post_event(url: str, event: dict, secret: str, timeout: float = 10.0) -> Del
         return Delivery(event, exc.code, exc.read().decode(errors="replace"))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise TriggerError(f"cannot reach {url} ({reason}): is the service running (`teachery-sync dev`)?")
+        raise TriggerError(f"cannot reach {url} ({reason}): is the service running (`teachery-sync dev`)?") from exc
 
 
 def send_all(url: str, events: list[dict], secret: str, echo) -> list[Delivery]:

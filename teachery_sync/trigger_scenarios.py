@@ -96,7 +96,7 @@ class TriggerState:
             raw = json.loads(path.read_text())
             return cls(path, {key: AccountObjects(**value) for key, value in raw.get("accounts", {}).items()})
         except (ValueError, TypeError) as exc:
-            raise TriggerError(f"{path} is not a trigger state file ({exc}); delete it to start afresh")
+            raise TriggerError(f"{path} is not a trigger state file ({exc}); delete it to start afresh") from exc
 
     def of(self, account: str | None) -> AccountObjects:
         return self.accounts.setdefault(account or PLATFORM, AccountObjects())

@@ -81,7 +81,7 @@ def test_a_wrong_secret_is_refused_and_nothing_stored(client, admin):
 
 
 def test_envelopes_are_full_stripe_events():
-    for event_type, events in history(account="acct_1Creator"):
+    for _, events in history(account="acct_1Creator"):
         for event in events:
             assert event["id"].startswith("evt_") and event["object"] == "event"
             assert event["api_version"] == sample_objects.DEFAULT_API_VERSION
