@@ -15,11 +15,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from teachery_sync import dev_env
 from teachery_sync.embedded import free_port
+from tests.conftest import ROOT
 
 SETTINGS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", "STRIPE_API_KEY")
 
@@ -29,13 +31,13 @@ needs_embedded = pytest.mark.skipif(
 
 
 class Dev:
-    """`teachery-sync dev` in a subprocess, its output read line by line."""
+    """`teachery-sync dev` (or another command that runs it) in a subprocess, its output read line by line."""
 
-    def __init__(self, dev_dir, env, *args):
+    def __init__(self, dev_dir, env, *args, command=(sys.executable, "-m", "teachery_sync.cli", "dev")):
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "teachery_sync.cli", "dev", "--port", str(self.port), "--dev-dir", str(dev_dir),
-             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [*command, "--port", str(self.port), "--dev-dir", str(dev_dir), *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -138,6 +140,21 @@ def test_embedded_stack_serves_keeps_its_data_and_stops_cleanly(tmp_path, bare_e
         assert not (dev_dir / "pg" / "postmaster.pid").exists()
     finally:
         again.kill()
+
+
+@needs_embedded
+def test_make_dev_sets_up_and_runs_the_service(tmp_path, bare_env):
+    """`make dev` is `bash scripts/dev.sh`: install when pyproject.toml changed, then `teachery-sync dev`."""
+    venv = Path(sys.prefix)
+    if venv.resolve() != (ROOT / ".venv").resolve():
+        pytest.skip("scripts/dev.sh uses the project's .venv; these tests run from another environment")
+    dev = Dev(tmp_path / ".dev", bare_env, "--redis-port", str(free_port()),
+              command=("bash", str(ROOT / "scripts" / "dev.sh")))
+    try:
+        dev.wait_for("dev: ready in", timeout=300)
+        assert dev.stop() == 0
+    finally:
+        dev.kill()
 
 
 def test_configured_servers_are_used_instead(tmp_path, bare_env, services):
