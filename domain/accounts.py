@@ -21,3 +21,8 @@ def known(conn) -> list[str]:
     if PLATFORM not in ids:
         ids.insert(0, PLATFORM)
     return ids
+
+
+def in_scope(conn, account: str | None) -> list[str]:
+    """The accounts an operation covers: the one named (acct_…), else the platform and every known one."""
+    return [to_key(account)] if account else known(conn)

@@ -7,6 +7,7 @@ StripeRejected (Stripe refused the request as made: a 4xx other than 404/429).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import stripe
 
@@ -103,3 +104,16 @@ class StripeApi:
     def retrieve(self, kind: str, object_id: str, *, account: str | None = None, **params) -> dict:
         """GET one object by id (kind is the Stripe `object` name)."""
         return self.request("get", PATHS[kind].format(id=object_id), account=account, **params)
+
+
+def paginate(api: StripeApi, path: str, *, account: str | None = None, **params) -> Iterator[dict]:
+    """Every object of a Stripe list endpoint, page by page (newest first, as Stripe lists them)."""
+    cursor = None
+    while True:
+        page = api.request("get", path, account=account, limit=100, **params,
+                           **({"starting_after": cursor} if cursor else {}))
+        items = [item for item in page.get("data") or [] if isinstance(item, dict)]
+        yield from items
+        if not page.get("has_more") or not items:
+            return
+        cursor = items[-1]["id"]

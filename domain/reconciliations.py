@@ -1,0 +1,124 @@
+"""Reconciliation runs (their scope, status and report) and the local side of the comparison."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg.rows import class_row, dict_row
+from psycopg.types.json import Jsonb
+
+from domain.times import iso
+
+STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class Scope:
+    account: str | None = None  # acct_…; None: the platform and every known account
+    customer: str | None = None  # cus_…
+    since: datetime | None = None
+
+
+@dataclass
+class Run:
+    id: str
+    status: str
+    dry_run: bool
+    account: str | None
+    customer: str | None
+    since: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    checked: int
+    fixed: int
+    drift: list
+    error: str | None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.account, self.customer, self.since)
+
+
+_COLS = "id, status, dry_run, account, customer, since, started_at, finished_at, checked, fixed, drift, error"
+
+CREATE = ("INSERT INTO reconciliation_runs (dry_run, account, customer, since)"
+          " VALUES (%(dry_run)s, %(account)s, %(customer)s, %(since)s) RETURNING id")
+# Only a queued run starts: a second copy of its job finds it running or finished and does nothing.
+CLAIM = (f"UPDATE reconciliation_runs SET status = 'running', started_at = now()"
+         f" WHERE id = %(id)s AND status = 'queued' RETURNING {_COLS}")
+SAVE = ("UPDATE reconciliation_runs SET checked = %(checked)s, fixed = %(fixed)s, drift = %(drift)s"
+        " WHERE id = %(id)s")
+FINISH = ("UPDATE reconciliation_runs SET status = %(status)s, finished_at = now(), error = %(error)s,"
+          " started_at = COALESCE(started_at, now()) WHERE id = %(id)s")
+
+
+def create(conn, scope: Scope, dry_run: bool) -> str:
+    """A queued run; returns its id."""
+    return conn.execute(CREATE, {"dry_run": dry_run, "account": scope.account, "customer": scope.customer,
+                                 "since": scope.since}).fetchone()[0]
+
+
+def claim(conn, run_id: str) -> Run | None:
+    """Mark a queued run running; None when it is missing or already started."""
+    return conn.cursor(row_factory=class_row(Run)).execute(CLAIM, {"id": run_id}).fetchone()
+
+
+def get(conn, run_id: str) -> Run | None:
+    cur = conn.cursor(row_factory=class_row(Run))
+    return cur.execute(f"SELECT {_COLS} FROM reconciliation_runs WHERE id = %(id)s", {"id": run_id}).fetchone()
+
+
+def save(conn, run_id: str, *, checked: int, fixed: int, drift: list[dict]) -> None:
+    """Record the report so far."""
+    conn.execute(SAVE, {"id": run_id, "checked": checked, "fixed": fixed, "drift": Jsonb(drift)})
+
+
+def finish(conn, run_id: str, status: str, error: str | None = None) -> None:
+    conn.execute(FINISH, {"id": run_id, "status": status, "error": error})
+
+
+def report(run: Run) -> dict:
+    """The run as GET /admin/api/reconciliations/{id} shows it (CONTRACT.md); `error` only when failed."""
+    body = {
+        "id": run.id, "status": run.status, "dry_run": run.dry_run,
+        "scope": {"account": run.account, "customer": run.customer, "since": iso(run.since)},
+        "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
+        "checked": run.checked, "fixed": run.fixed, "drift": run.drift,
+    }
+    if run.status == "failed":
+        body["error"] = run.error
+    return body
+
+
+# --- our side of the comparison: the compared fields, keyed by Stripe id --------------------------
+
+LOCAL = {
+    "customer": "SELECT stripe_customer_id AS id, name, email, deleted_in_stripe, stripe_created FROM customers"
+                " WHERE account = %(a)s AND stripe_customer_id = ANY(%(ids)s)",
+    "subscription": "SELECT stripe_subscription_id AS id, status, pause_collection, cancel_at_period_end, cancel_at,"
+                    " canceled_at, ended_at, current_period_end, stripe_created FROM subscriptions"
+                    " WHERE account = %(a)s AND stripe_subscription_id = ANY(%(ids)s)",
+    "charge": "SELECT stripe_charge_id AS id, amount, currency, charge_status AS status, amount_refunded,"
+              " stripe_created FROM payments WHERE account = %(a)s AND stripe_charge_id = ANY(%(ids)s)",
+    "refund": "SELECT stripe_refund_id AS id, amount, status, stripe_created FROM refunds"
+              " WHERE account = %(a)s AND stripe_refund_id = ANY(%(ids)s)",
+}
+
+# Customers we hold as live that a Stripe listing did not show (deleted in Stripe, perhaps).
+UNLISTED_CUSTOMERS = (
+    "SELECT stripe_customer_id FROM customers WHERE account = %(a)s AND NOT deleted_in_stripe"
+    " AND (%(cus)s::text IS NULL OR stripe_customer_id = %(cus)s) AND NOT stripe_customer_id = ANY(%(listed)s)"
+    " ORDER BY stripe_customer_id"
+)
+
+
+def local_rows(conn, kind: str, account: str, ids: list[str]) -> dict[str, dict]:
+    """Our rows of one kind (customer, subscription, charge, refund) for these Stripe ids."""
+    if not ids:
+        return {}
+    rows = conn.cursor(row_factory=dict_row).execute(LOCAL[kind], {"a": account, "ids": ids}).fetchall()
+    return {row.pop("id"): row for row in rows}
+
+
+def unlisted_customers(conn, account: str, customer: str | None, listed: list[str]) -> list[str]:
+    return [r[0] for r in conn.execute(UNLISTED_CUSTOMERS, {"a": account, "cus": customer, "listed": listed})]

@@ -1,0 +1,20 @@
+"""Times as the API and the command line show and read them: ISO 8601, UTC."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def parse_iso(text: str) -> datetime:
+    """An ISO 8601 time (a trailing Z allowed; no zone means UTC); ValueError when it is not one."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{text!r} is not an ISO 8601 time")
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as the API shows it: 2026-11-01T00:00:00Z."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
