@@ -391,5 +391,136 @@ def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, 
         raise Failure(str(exc))
 
 
+# --- backfill and reconcile ---------------------------------------------------------------------
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@main.command()
+@click.option("--since", required=True, help="fetch events created at or after this ISO time (30 days back at most)")
+@click.option("--account", help="only this connected account (acct_…) [default: the platform and every known one]")
+def backfill(since, account):
+    """Fetch missed events from Stripe's Events API and feed them through the receiver's pipeline.
+
+    Each event is stored once in the ledger (events already there are counted, not applied again)
+    and queued for the worker, oldest first. Stripe keeps events for 30 days: an older --since is
+    moved to 30 days ago, with a warning.
+
+    \b
+    Examples:
+      teachery-sync backfill --since 2026-11-01T00:00:00Z
+      teachery-sync backfill --since 2026-11-01 --account acct_1Creator
+    """
+    from domain.reconciliations import parse_request
+    from domain.times import iso, parse_iso
+    from teachery_sync.progress import progress_bar
+    from workers.backfill import BackfillError, window_start
+    from workers.backfill import backfill as run
+
+    try:
+        parse_request({"account": account})
+    except ValueError as exc:
+        raise Failure(f"bad --account: {exc}")
+    try:
+        since_at = parse_iso(since)
+        start, clamped = window_start(since_at, datetime.now(timezone.utc))
+    except (ValueError, BackfillError) as exc:
+        raise Failure(f"bad --since: {exc}")
+    if clamped:
+        click.echo(f"warning: Stripe keeps events for 30 days: fetching from {iso(start)}, not {iso(since_at)}",
+                   err=True)
+    services = _services()
+    try:
+        _require_redis(services)
+        with progress_bar(_stderr_console()) as report:
+            tallies = run(services, since_at, account=account, report=report)
+    except BackfillError as exc:
+        _print_tallies(exc.tallies)
+        raise Failure(str(exc))
+    finally:
+        services.close()
+    _print_tallies(tallies)
+    failed = [t for t in tallies if t.error]
+    if failed:
+        raise Failure("backfill incomplete: " + "; ".join(f"{t.as_dict()['account']}: {t.error}" for t in failed))
+
+
+def _print_tallies(tallies) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not tallies:
+        return
+    table = Table("account", "fetched", "new", "already known", title="backfill")
+    for t in tallies:
+        table.add_row(t.as_dict()["account"] or "platform", str(t.fetched), str(t.new), str(t.known))
+    Console().print(table)
+    click.echo(f"backfill: {sum(t.fetched for t in tallies)} fetched, {sum(t.new for t in tallies)} new, "
+               f"{sum(t.known for t in tallies)} already known")
+
+
+@main.command()
+@click.option("--account", help="only this connected account (acct_…) [default: the platform and every known one]")
+@click.option("--customer", help="only this Stripe customer (cus_…) and its subscriptions, charges and refunds")
+@click.option("--since", help="only objects created at or after this ISO time")
+@click.option("--dry-run", is_flag=True, help="report the drift, change nothing")
+@click.option("--json", "as_json", is_flag=True, help="print only the report as JSON")
+def reconcile(account, customer, since, dry_run, as_json):
+    """Compare our records with Stripe, fix the drift (unless --dry-run) and print the report.
+
+    The same run as POST /admin/api/reconciliations, here synchronously, with a progress bar.
+
+    \b
+    Examples:
+      teachery-sync reconcile --dry-run
+      teachery-sync reconcile --account acct_1Creator --customer cus_1Jenny
+      teachery-sync reconcile --since 2026-11-01T00:00:00Z --json
+    """
+    from domain.reconciliations import parse_request
+    from teachery_sync.progress import progress_bar
+    from workers import reconciliation
+
+    try:
+        scope, dry_run = parse_request({"account": account, "customer": customer, "since": since,
+                                        "dry_run": dry_run})
+    except ValueError as exc:
+        raise Failure(str(exc))
+    services = _services()
+    try:
+        if not services.stripe.configured:
+            raise Failure("STRIPE_API_KEY is not set: a reconciliation reads Stripe's objects")
+        run_id = reconciliation.create(services, scope, dry_run)
+        error = None
+        with progress_bar(_stderr_console()) as report:
+            try:
+                reconciliation.run(services, run_id, report)
+            except Exception as exc:  # the run is marked failed with its error; shown below
+                error = _first_line(exc)
+        body = reconciliation.report_of(services, run_id)
+    finally:
+        services.close()
+    if not as_json:
+        _print_drift(body)
+    click.echo(json.dumps(body, indent=2))
+    if error:
+        raise Failure(f"reconciliation failed: {error}")
+
+
+def _print_drift(body: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("object", "field", "ours", "Stripe's", "fixed", title=f"reconciliation {body['id']}")
+    for item in body["drift"]:
+        table.add_row(item["object"], item["field"], json.dumps(item["local"]), json.dumps(item["stripe"]),
+                      "yes" if item["fixed"] else "no")
+    Console().print(table)
+    click.echo(f"{body['status']}: {body['checked']} checked, {len(body['drift'])} drifted, {body['fixed']} fixed"
+               + (" (dry run)" if body["dry_run"] else ""))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

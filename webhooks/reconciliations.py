@@ -1,0 +1,38 @@
+"""/admin/api/reconciliations: start a reconciliation run (an RQ job) and read its report."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from domain.reconciliations import parse_request
+from workers import reconciliation
+
+bp = Blueprint("reconciliations", __name__)
+
+
+def _error(message: str, status: int = 400):
+    return jsonify({"error": message}), status
+
+
+@bp.post("/reconciliations")
+def start_reconciliation():
+    services = current_app.extensions["teachery"]
+    raw = request.get_data()
+    body = request.get_json(silent=True) if raw.strip() else {}
+    if raw.strip() and body is None:
+        return _error("the body must be JSON")
+    try:
+        scope, dry_run = parse_request(body)
+    except ValueError as exc:
+        return _error(str(exc))
+    run_id = reconciliation.create(services, scope, dry_run)
+    try:
+        reconciliation.enqueue(services, run_id)
+    except Exception as exc:
+        return _error(f"the run could not be queued (Redis: {exc}); it is marked failed", 503)
+    return jsonify({"id": run_id}), 202
+
+
+@bp.get("/reconciliations/<run_id>")
+def get_reconciliation(run_id: str):
+    body = reconciliation.report_of(current_app.extensions["teachery"], run_id)
+    return jsonify(body) if body else _error(f"reconciliation {run_id} not found", 404)

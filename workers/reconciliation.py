@@ -1,0 +1,257 @@
+"""Reconciliation runs: compare our records with Stripe's objects, report the drift, and fix it.
+
+Per account in scope: list customers, charges, refunds and subscriptions from Stripe, compare the
+fields we keep with our rows, then (unless a dry run) apply Stripe's object through the same snapshot
+functions the event handlers use, origin "reconciliation". A fix is stamped (the row's stripe_created,
+FETCHED): newer than the state we hold, yet older than any later Stripe event, which still wins.
+Afterwards the drifted objects are compared again: an item is `fixed` when it no longer differs (a
+refund fixed can also fix its charge's amount_refunded).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from domain import reconciliations
+from domain.accounts import in_scope, to_api
+from domain.reconciliations import Run, Scope
+from domain.times import iso
+from domain.versions import FETCHED
+from workers.context import EventContext, Waiting
+from workers.handlers.customers import snapshot_customer
+from workers.handlers.purchases import apply_charge
+from workers.handlers.refunds import refund_status, snapshot_refund
+from workers.handlers.subscriptions import snapshot_subscription, state_of
+from workers.processing import CONFLICTS
+from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable, paginate
+from workers.stripe_objects import charge_status, integer
+
+log = structlog.get_logger(__name__)
+
+Report = Callable[[str, int, "int | None"], None]
+RUN_RECONCILIATION = "workers.jobs.run_reconciliation"
+KINDS = ("customer", "charge", "refund", "subscription")  # the order of fixes: owners before what they own
+LISTS = {"customer": "/v1/customers", "charge": "/v1/charges", "refund": "/v1/refunds",
+         "subscription": "/v1/subscriptions"}
+FIXES = {"customer": snapshot_customer, "charge": apply_charge, "refund": snapshot_refund,
+         "subscription": snapshot_subscription}
+UNFIXABLE = (Waiting, NotFound, StripeRejected, ValueError, *CONFLICTS)
+
+
+def _quiet(*_):
+    return None
+
+
+# --- starting a run ------------------------------------------------------------------------------
+
+def create(services, scope: Scope, dry_run: bool) -> str:
+    """A queued run row; returns its id."""
+    with services.pool.connection() as conn:
+        return reconciliations.create(conn, scope, dry_run)
+
+
+def enqueue(services, run_id: str) -> None:
+    """Queue the run's job; when Redis refuses, the run ends failed (and the error is raised)."""
+    try:
+        services.queue.enqueue_call(RUN_RECONCILIATION, args=(run_id,), job_id=f"reconciliation-{run_id}",
+                                    timeout=3600, result_ttl=24 * 3600, failure_ttl=30 * 24 * 3600,
+                                    description=f"reconciliation {run_id}")
+    except Exception as exc:
+        with services.pool.connection() as conn:
+            reconciliations.finish(conn, run_id, "failed", f"could not be queued: {exc}")
+        raise
+
+
+def report_of(services, run_id: str) -> dict | None:
+    with services.pool.connection() as conn:
+        run = reconciliations.get(conn, run_id)
+    return reconciliations.report(run) if run else None
+
+
+# --- running it -----------------------------------------------------------------------------------
+
+def run(services, run_id: str, report: Report = _quiet) -> str:
+    """Run a queued reconciliation to its end; returns its final status. A crash ends it failed, then raises."""
+    with services.pool.connection() as conn:
+        claimed = reconciliations.claim(conn, run_id)
+    if claimed is None:
+        current = report_of(services, run_id)
+        return current["status"] if current else "missing"
+    try:
+        if not services.stripe.configured:
+            raise StripeUnavailable("STRIPE_API_KEY is not set: cannot read Stripe's objects")
+        _reconcile(services, claimed, report)
+    except BaseException as exc:  # the job never leaves a run `running` (timeouts and Ctrl-C included)
+        with services.pool.connection() as conn:
+            reconciliations.finish(conn, run_id, "failed", _one_line(exc))
+        log.exception("reconciliation failed", run_id=run_id)
+        raise
+    with services.pool.connection() as conn:
+        reconciliations.finish(conn, run_id, "succeeded")
+    return "succeeded"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _reconcile(services, run: Run, report: Report) -> None:
+    with services.pool.connection() as conn:
+        accounts = in_scope(conn, run.account)
+    checked, drift = 0, []
+    for account in accounts:
+        stripe_objects = fetch_objects(services.stripe, account, run.scope, report)
+        found = compare_account(services, account, stripe_objects, run.scope)
+        checked += sum(len(objs) for objs in stripe_objects.values())
+        if found and not run.dry_run:
+            fix_account(services, account, stripe_objects, found, report)
+        drift += [item for items in found.values() for item in items]
+        with services.pool.connection() as conn:
+            reconciliations.save(conn, run.id, checked=checked, fixed=sum(1 for d in drift if d["fixed"]),
+                                 drift=drift)
+
+
+# --- Stripe's side ----------------------------------------------------------------------------------
+
+def fetch_objects(stripe, account: str, scope: Scope, report: Report) -> dict[str, dict[str, dict]]:
+    """Stripe's customers, charges, refunds and subscriptions in scope for one account, by kind and id."""
+    api_account = to_api(account)
+    label = f"{api_account or 'platform'}: reading Stripe"
+    created = {"created": {"gte": int(scope.since.timestamp())}} if scope.since else {}
+    by_customer = {"customer": scope.customer} if scope.customer else {}
+    found: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
+
+    def take(kind: str, objects) -> None:
+        for obj in objects:
+            if isinstance(obj.get("id"), str):
+                found[kind][obj["id"]] = obj
+                report(label, sum(len(v) for v in found.values()), None)
+
+    if scope.customer:
+        take("customer", _one_customer(stripe, api_account, scope))
+    else:
+        take("customer", paginate(stripe, LISTS["customer"], account=api_account, **created))
+    take("charge", paginate(stripe, LISTS["charge"], account=api_account, **by_customer, **created))
+    if scope.customer:  # Stripe lists refunds by charge, not by customer
+        for charge_id in list(found["charge"]):
+            take("refund", paginate(stripe, LISTS["refund"], account=api_account, charge=charge_id, **created))
+    else:
+        take("refund", paginate(stripe, LISTS["refund"], account=api_account, **created))
+    take("subscription", paginate(stripe, LISTS["subscription"], account=api_account, status="all",
+                                  **by_customer, **created))
+    return found
+
+
+def _one_customer(stripe, api_account: str | None, scope: Scope) -> list[dict]:
+    try:
+        obj = stripe.retrieve("customer", scope.customer, account=api_account)
+    except NotFound:
+        return []
+    return [obj] if _created_since(obj, scope.since) else []
+
+
+def _created_since(obj: dict, since: datetime | None) -> bool:
+    return since is None or obj.get("deleted") is True or integer(obj.get("created")) >= since.timestamp()
+
+
+def _deleted_unlisted(services, account: str, scope: Scope, listed: dict[str, dict]) -> None:
+    """Customers we hold as live that Stripe no longer lists: ask for each; a deletion stub joins the list.
+
+    Only without `since` (a `since` listing leaves older customers out on purpose)."""
+    if scope.since is not None:
+        return
+    with services.pool.connection() as conn:
+        missing = reconciliations.unlisted_customers(conn, account, scope.customer, list(listed))
+    for cus_id in missing:
+        try:
+            obj = services.stripe.retrieve("customer", cus_id, account=to_api(account))
+        except NotFound:
+            continue
+        if obj.get("deleted") is True:
+            listed[cus_id] = obj
+
+
+# --- comparing --------------------------------------------------------------------------------------
+
+def stripe_fields(kind: str, obj: dict) -> dict:
+    """The fields we keep of a Stripe object, normalised as our rows hold them."""
+    if kind == "customer":
+        fields = {"deleted_in_stripe": obj.get("deleted") is True}
+        if "name" in obj or "email" in obj:  # a deletion stub says nothing of them
+            fields.update(name=obj.get("name"), email=obj.get("email"))
+        return fields
+    if kind == "subscription":
+        return state_of(obj)
+    if kind == "charge":
+        return {"amount": integer(obj.get("amount")), "currency": obj.get("currency"),
+                "status": charge_status(obj), "amount_refunded": integer(obj.get("amount_refunded"))}
+    return {"amount": integer(obj.get("amount")), "status": refund_status(obj)}
+
+
+def differences(kind: str, obj: dict, local: dict | None) -> list[dict]:
+    """Drift items of one object: each field whose value differs, or `exists` when we lack it."""
+    if local is None:
+        return [{"object": obj["id"], "field": "exists", "local": False, "stripe": True, "fixed": False}]
+    return [{"object": obj["id"], "field": field, "local": _json(local[field]), "stripe": _json(value),
+             "fixed": False}
+            for field, value in stripe_fields(kind, obj).items() if local[field] != value]
+
+
+def _json(value):
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def compare_account(services, account: str, stripe_objects: dict, scope: Scope) -> dict[str, list[dict]]:
+    """Drift items by object id (objects without drift are left out)."""
+    _deleted_unlisted(services, account, scope, stripe_objects["customer"])
+    found = {}
+    with services.pool.connection() as conn:
+        for kind in KINDS:
+            local = reconciliations.local_rows(conn, kind, account, list(stripe_objects[kind]))
+            for object_id, obj in stripe_objects[kind].items():
+                items = differences(kind, obj, local.get(object_id))
+                if items:
+                    found[object_id] = items
+    return found
+
+
+# --- fixing -------------------------------------------------------------------------------------------
+
+def fix_account(services, account: str, stripe_objects: dict, found: dict[str, list[dict]],
+                report: Report) -> None:
+    """Apply Stripe's object for every drifted object, each in its own transaction, then mark what is fixed."""
+    label = f"{to_api(account) or 'platform'}: fixing"
+    todo = [(kind, stripe_objects[kind][oid]) for kind in KINDS for oid in stripe_objects[kind] if oid in found]
+    for done, (kind, obj) in enumerate(todo, 1):
+        fix_object(services, account, kind, obj)
+        report(label, done, len(todo))
+    with services.pool.connection() as conn:
+        for kind in KINDS:
+            ids = [obj["id"] for k, obj in todo if k == kind]
+            local = reconciliations.local_rows(conn, kind, account, ids)
+            for object_id in ids:
+                left = {d["field"] for d in differences(kind, stripe_objects[kind][object_id], local.get(object_id))}
+                for item in found[object_id]:
+                    item["fixed"] = item["field"] not in left
+
+
+def fix_object(services, account: str, kind: str, obj: dict) -> bool:
+    """Apply one Stripe object as a reconciliation; False when it could not be applied now."""
+    with services.pool.connection() as conn:
+        local = reconciliations.local_rows(conn, kind, account, [obj["id"]]).get(obj["id"])
+        stamp = local["stripe_created"] if local else 0
+        ctx = EventContext(conn, {"id": None, "account": to_api(account), "created": stamp,
+                                  "type": "reconciliation", "data": {"object": obj}},
+                           services.stripe, origin="reconciliation")
+        conn.commit()
+        try:
+            with conn.transaction():
+                FIXES[kind](ctx, obj, (stamp, FETCHED))
+                ctx.flush()
+        except UNFIXABLE as exc:
+            log.warning("reconciliation could not fix", object=obj["id"], error=str(exc))
+            return False
+    return True
