@@ -248,3 +248,10 @@ def link_customer(conn, account: str, stripe_customer_id: str, customer_id: str)
         " AND customer_id IS NULL",
         {"a": account, "cus": stripe_customer_id, "cid": customer_id},
     ).rowcount
+
+
+def find_by_charge(conn, charge_id: str) -> list[Payment]:
+    """The payments of a charge id in every account (charge ids are unique in Stripe: one at most)."""
+    cur = conn.cursor(row_factory=class_row(Payment))
+    return cur.execute(f"SELECT {_P} FROM payments WHERE stripe_charge_id = %(c)s ORDER BY account",
+                       {"c": charge_id}).fetchall()

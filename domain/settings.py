@@ -21,6 +21,7 @@ class Settings:
     admin_token: str | None = None
     webhook_tolerance_seconds: int = 300
     teachery_base_url: str = "http://localhost:8000"
+    link_secret: str | None = None  # signs password-reset links; derived from the webhook secret when unset
     max_body_bytes: int = 1024 * 1024
     stripe_network_retries: int = 2
     extra: dict = field(default_factory=dict, compare=False)
@@ -43,6 +44,7 @@ class Settings:
             admin_token=env.get("ADMIN_TOKEN") or None,
             webhook_tolerance_seconds=tolerance_seconds,
             teachery_base_url=(env.get("TEACHERY_BASE_URL") or cls.teachery_base_url).rstrip("/"),
+            link_secret=env.get("TEACHERY_LINK_SECRET") or None,
         )
 
     def with_(self, **changes) -> "Settings":

@@ -90,3 +90,10 @@ def link_course(conn, account: str, subscription_ids: list[str], course_id: str)
         " AND stripe_subscription_id = ANY(%(ids)s)",
         {"a": account, "ids": subscription_ids, "k": course_id},
     )
+
+
+def find(conn, subscription_id: str) -> list[Subscription]:
+    """The subscriptions of a Stripe id in every account (ids are unique in Stripe: one at most)."""
+    cur = conn.cursor(row_factory=class_row(Subscription))
+    return cur.execute(f"SELECT {_COLS} FROM subscriptions WHERE stripe_subscription_id = %(s)s ORDER BY account",
+                       {"s": subscription_id}).fetchall()

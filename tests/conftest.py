@@ -33,7 +33,7 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 TABLES = ["activity", "refunds", "payments", "enrollments", "subscriptions", "course_hints", "courses",
-          "customers", "events", "accounts", "reconciliation_runs"]
+          "customers", "events", "accounts", "reconciliation_runs", "outbox", "admin_actions"]
 
 
 def load_fixture(relative: str) -> dict:

@@ -16,9 +16,16 @@ def record_refund(ctx: EventContext) -> None:
     status = refund_status(refund)
     if ctx.type == "refund.failed":
         status = "failed"  # the event type is authoritative (a hand-edited fixture still says succeeded)
+    snapshot_refund(ctx, refund, ctx.version(REFUND_RANK[status]), status=status)
+
+
+def snapshot_refund(ctx: EventContext, refund: dict, version: tuple[int, int], *,
+                    status: str | None = None) -> payments.Payment:
+    """Apply a Stripe refund object at this version to its payment; returns the payment."""
     payment = payment_of_refund(ctx, refund)
-    apply_refund(ctx, payment, refund, ctx.version(REFUND_RANK[status]), status=status)
+    apply_refund(ctx, payment, refund, version, status=status)
     _settle(ctx, payment)
+    return payment
 
 
 def payment_of_refund(ctx: EventContext, refund: dict) -> payments.Payment:
