@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 from domain.times import iso, parse_iso
 
 STATUSES = ("queued", "running", "succeeded", "failed")
+DRIFT_KEYS = ("object", "field", "local", "stripe", "fixed")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def report(run: Run) -> dict:
         "id": run.id, "status": run.status, "dry_run": run.dry_run,
         "scope": {"account": run.account, "customer": run.customer, "since": iso(run.since)},
         "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-        "checked": run.checked, "fixed": run.fixed, "drift": run.drift,
+        "checked": run.checked, "fixed": run.fixed,
+        "drift": [{key: item.get(key) for key in DRIFT_KEYS} for item in run.drift],  # jsonb sorts keys
     }
     if run.status == "failed":
         body["error"] = run.error

@@ -394,8 +394,11 @@ def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, 
 # --- backfill and reconcile ---------------------------------------------------------------------
 
 def _stderr_console():
+    """Where progress and logs go, so that stdout carries only the summary or report."""
+    import structlog
     from rich.console import Console
 
+    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(sys.stderr))  # sys.stderr as it is then
     return Console(stderr=True)
 
 

@@ -86,7 +86,7 @@ def run(services, run_id: str, report: Report = _quiet) -> str:
     except BaseException as exc:  # the job never leaves a run `running` (timeouts and Ctrl-C included)
         with services.pool.connection() as conn:
             reconciliations.finish(conn, run_id, "failed", _one_line(exc))
-        log.exception("reconciliation failed", run_id=run_id)
+        log.warning("reconciliation failed", run_id=run_id, error=f"{type(exc).__name__}: {_one_line(exc)}")
         raise
     with services.pool.connection() as conn:
         reconciliations.finish(conn, run_id, "succeeded")
