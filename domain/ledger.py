@@ -36,6 +36,7 @@ class LedgerEvent:
     waiting_on: str | None
     received_at: datetime
     processed_at: datetime | None
+    next_attempt_at: datetime | None = None
     payload: dict | None = None
 
 
@@ -49,7 +50,8 @@ ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
 
-_COLUMNS = "id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at, processed_at"
+_COLUMNS = ("id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,"
+            " processed_at, next_attempt_at")
 
 
 def record_event(conn, event: dict, *, raw: bytes | str | None = None, source: str = "webhook") -> bool:
@@ -112,6 +114,20 @@ def claim(conn, event_id: str) -> LedgerEvent | None:
     """Lock the event for this transaction; None when missing or another worker holds it."""
     cur = conn.cursor(row_factory=class_row(LedgerEvent))
     return cur.execute(CLAIM, {"id": event_id}).fetchone()
+
+
+CLAIM_RECEIVED = (
+    f"SELECT {_COLUMNS}, payload FROM events WHERE status = 'received' AND id <> %(exclude)s"
+    " ORDER BY received_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+)
+
+
+def claim_received(conn, *, exclude: str, limit: int) -> list[LedgerEvent]:
+    """Lock up to `limit` more events that no worker has applied yet (skipping ones others hold)."""
+    if limit <= 0:
+        return []
+    cur = conn.cursor(row_factory=class_row(LedgerEvent))
+    return cur.execute(CLAIM_RECEIVED, {"exclude": exclude, "limit": limit}).fetchall()
 
 
 def exists(conn, event_id: str) -> bool:

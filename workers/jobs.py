@@ -1,8 +1,6 @@
 """RQ job entry points. Thin: find the process's services, call the service layer."""
 from __future__ import annotations
 
-from rq import get_current_job
-
 _services = None
 
 
@@ -21,13 +19,11 @@ def services():
     return _services
 
 
-def process_event(event_id: str, replay: bool = False) -> str:
-    """Apply one stored event to the records (idempotent; raises so that RQ retries a waiting event)."""
+def process_event(event_id: str, replay: bool = False, due: bool = False) -> str:
+    """Apply one stored event to the records (idempotent); returns its ledger status."""
     from workers.processing import apply_event
 
-    job = get_current_job()
-    final = job is None or not job.retries_left
-    return apply_event(services(), event_id, replay=replay, final_attempt=final)
+    return apply_event(services(), event_id, replay=replay, due=due)
 
 
 def run_reconciliation(run_id: str) -> str:

@@ -2,19 +2,27 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 
 QUEUE_NAME = "teachery-events"
 QUEUES = (QUEUE_NAME,)
 
-# Backoff for events that wait on something not yet known (or hit a passing fault).
+# Backoff (seconds) between attempts at an event that waits on something not yet known, or hit a
+# passing fault. The ledger counts the attempts (so they survive Redis); after the last one the
+# event is `failed` and its job lands in RQ's failed registry. A wait is not a job failure: the
+# retry is a job scheduled with RQ's own scheduler (`enqueue_in`), run by `worker`.
 RETRY_INTERVALS = [5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600]
 PROCESS_EVENT = "workers.jobs.process_event"
 
 
-def enqueue_event(queue: Queue, event_id: str, *, replay: bool = False, fresh: bool = False):
+JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 30 * 24 * 3600, "timeout": 300}
+
+
+def enqueue_event(queue: Queue, event_id: str, *, replay: bool = False, fresh: bool = False, due: bool = False):
     """Enqueue the job that applies one stored event.
 
     The job id is derived from the event id so that RQ drops a second copy while the first
@@ -23,19 +31,42 @@ def enqueue_event(queue: Queue, event_id: str, *, replay: bool = False, fresh: b
     job_id = f"event-{event_id}" if not (replay or fresh) else f"event-{event_id}-{uuid.uuid4().hex[:12]}"
     try:
         return queue.enqueue_call(
-            PROCESS_EVENT,
-            args=(event_id,),
-            kwargs={"replay": replay},
-            job_id=job_id,
-            unique=not (replay or fresh),
-            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-            result_ttl=0,
-            failure_ttl=30 * 24 * 3600,
-            timeout=300,
-            description=f"apply {event_id}",
+            PROCESS_EVENT, args=(event_id,), kwargs={"replay": replay, "due": due}, job_id=job_id,
+            unique=not (replay or fresh), description=f"apply {event_id}", **JOB_OPTIONS,
         )
     except DuplicateJobError:
         return None
+
+
+def schedule_retry(queue: Queue, event_id: str, seconds: int, *, attempt: int):
+    """Schedule the next attempt at an event (one job per attempt: a second schedule is dropped)."""
+    try:
+        return queue.enqueue_in(
+            timedelta(seconds=seconds), PROCESS_EVENT, event_id, due=True,
+            job_id=f"event-{event_id}-attempt-{attempt + 1}", unique=True,
+            description=f"apply {event_id} (attempt {attempt + 1})", **JOB_OPTIONS,
+        )
+    except DuplicateJobError:
+        return None
+
+
+LIVE = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
+
+
+def ensure_enqueued(queue: Queue, event_id: str):
+    """Make sure a job will apply this event: keep a live job under the event's canonical id, or
+    replace a dead one (failed, stopped, or left behind by a killed worker once RQ has cleaned it)."""
+    job = enqueue_event(queue, event_id)
+    if job is not None:
+        return job
+    try:
+        existing = Job.fetch(f"event-{event_id}", connection=queue.connection)
+    except NoSuchJobError:
+        return enqueue_event(queue, event_id)
+    if existing.get_status(refresh=True) in LIVE:
+        return None
+    existing.delete()
+    return enqueue_event(queue, event_id)
 
 
 def failed_jobs(queue: Queue) -> list[dict]:

@@ -5,7 +5,7 @@ import structlog
 from rq import SimpleWorker
 
 from domain import ledger
-from workers.queueing import enqueue_event
+from workers.queueing import enqueue_event, ensure_enqueued
 
 log = structlog.get_logger(__name__)
 
@@ -18,7 +18,10 @@ def sweep_stranded(services, *, older_than_seconds: int = 60) -> int:
     for event_id, status in ids:
         # A received event keeps its canonical job id, so a job still queued for it is not doubled;
         # a waiting one is overdue, so its retry job was lost (or no scheduler runs): a fresh job.
-        enqueue_event(services.queue, event_id, fresh=(status == "waiting"))
+        if status == "waiting":
+            enqueue_event(services.queue, event_id, fresh=True, due=True)
+        else:
+            ensure_enqueued(services.queue, event_id)
     if ids:
         log.info("re-enqueued stranded events", count=len(ids))
     return len(ids)
