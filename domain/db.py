@@ -10,6 +10,11 @@ class DatabaseUnavailable(Exception):
     """PostgreSQL did not answer."""
 
 
+def _one_line(exc: Exception) -> str:
+    """libpq's messages run over several lines; the CLI promises one."""
+    return " ".join(str(exc).split())
+
+
 def redact(dsn: str) -> str:
     """The DSN with its password hidden, for error messages."""
     try:
@@ -44,7 +49,7 @@ def ensure_database(dsn: str) -> bool:
         return False
     except psycopg.OperationalError as exc:
         if not dbname or "does not exist" not in str(exc):
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}".strip()) from exc
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {redact(dsn)}: {_one_line(exc)}") from exc
     admin = make_conninfo(dsn, dbname="postgres")
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
@@ -52,5 +57,5 @@ def ensure_database(dsn: str) -> bool:
     except psycopg.errors.DuplicateDatabase:
         return False
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(f"cannot create database {dbname!r} at {redact(dsn)}: {exc}".strip()) from exc
+        raise DatabaseUnavailable(f"cannot create database {dbname!r} at {redact(dsn)}: {_one_line(exc)}") from exc
     return True

@@ -25,9 +25,18 @@ def _settings() -> Settings:
 
 
 def _services(settings: Settings | None = None):
+    """The composition root's services, after checking PostgreSQL answers (a one-line reason if not)."""
+    import psycopg
+
+    from domain.db import redact
     from teachery_sync.bootstrap import build
 
-    return build(settings or _settings()).open()
+    settings = settings or _settings()
+    try:
+        psycopg.connect(settings.database_url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        raise Failure(f"cannot reach PostgreSQL at {redact(settings.database_url)}: {' '.join(str(exc).split())}")
+    return build(settings).open()
 
 
 def _iso(value: str | None) -> datetime | None:
@@ -40,7 +49,27 @@ def _iso(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Turns an unreachable database or Redis into the contract's one-line reason, in every command."""
+
+    def invoke(self, ctx):
+        import psycopg
+        import redis
+        from psycopg_pool import PoolTimeout
+
+        try:
+            return super().invoke(ctx)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            from domain.db import redact
+
+            settings = Settings.from_env()
+            raise Failure(f"cannot reach PostgreSQL at {redact(settings.database_url)}: "
+                          f"{' '.join(str(exc).split()) or type(exc).__name__}")
+        except redis.exceptions.ConnectionError as exc:
+            raise Failure(f"cannot reach Redis at {Settings.from_env().redis_url}: {exc}")
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """teachery-sync: keeps Teachery's customer records in step with Stripe.
 

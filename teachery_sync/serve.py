@@ -26,4 +26,5 @@ def serve(host: str, port: int, workers: int) -> None:
         "accesslog": "-",
         "timeout": 30,
         "graceful_timeout": 10,
+        "control_socket_disable": True,  # gunicorn 27 otherwise shares ~/.gunicorn/gunicorn.ctl machine-wide
     }).run()
