@@ -22,9 +22,9 @@ from workers import jobs
 from workers.worker import EventWorker
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("STRIPE_FIXTURES", ROOT.parent / "shared" / "fixtures" / "stripe"))
-if not FIXTURES.exists():
-    FIXTURES = ROOT / "tests" / "fixtures" / "stripe"
+# Real Stripe payloads (see tests/fixtures/stripe/SOURCES.md): a copy of ../shared/fixtures/stripe's
+# events/ and objects/, so the tests run from any clone.
+FIXTURES = Path(os.environ.get("STRIPE_FIXTURES", ROOT / "tests" / "fixtures" / "stripe"))
 
 WEBHOOK_SECRET = "whsec_test_secret_for_tests"
 ADMIN_TOKEN = "test-admin-token"

@@ -21,10 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "stripe"
-if not FIXTURES.exists():
-    FIXTURES = ROOT / "tests" / "fixtures" / "stripe"
+from tests.conftest import FIXTURES  # noqa: E402  (one place says where the real payloads are)
 
 OLD = "2020-03-02"
 V2022 = "2022-11-15"
