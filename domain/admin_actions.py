@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-OUTCOMES = ("started", "succeeded", "rejected", "unavailable", "failed")
-
-
 @dataclass
 class AdminAction:
     id: str
@@ -17,7 +14,7 @@ class AdminAction:
     account: str
     params: dict
     idempotency_key: str
-    outcome: str
+    outcome: str  # started | succeeded | rejected | unavailable | failed
     error: str | None
     status_code: int | None
     response: dict | None

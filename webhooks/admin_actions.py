@@ -48,69 +48,55 @@ def _idempotency_key() -> str:
     return f"{TEACHERY_KEY_PREFIX}{given.strip()}"
 
 
-def _answer(result: tuple[int, dict]):
-    status, body = result
+def _act(action, *args, **kwargs):
+    """Run a service-layer action with this app's pool and Stripe client and a fresh idempotency key."""
+    svc = _services()
+    status, body = action(svc.pool, svc.stripe, *args, idempotency_key=_idempotency_key(), **kwargs)
     return jsonify(body), status
 
 
 @bp.patch("/customers/<customer_id>")
 def edit_customer(customer_id: str):
-    svc = _services()
-    return _answer(actions.edit_customer(svc.pool, svc.stripe, customer_id, _body(),
-                                         idempotency_key=_idempotency_key()))
+    return _act(actions.edit_customer, customer_id, _body())
 
 
-@bp.post("/customers/<customer_id>/courses/<course_id>/revoke")
-def revoke_course(customer_id: str, course_id: str):
-    svc = _services()
-    return _answer(actions.set_course_access(svc.pool, svc.stripe, customer_id, course_id, grant=False,
-                                             idempotency_key=_idempotency_key()))
+COURSE_ACCESS = {"grant": True, "revoke": False}
 
 
-@bp.post("/customers/<customer_id>/courses/<course_id>/grant")
-def grant_course(customer_id: str, course_id: str):
-    svc = _services()
-    return _answer(actions.set_course_access(svc.pool, svc.stripe, customer_id, course_id, grant=True,
-                                             idempotency_key=_idempotency_key()))
+@bp.post("/customers/<customer_id>/courses/<course_id>/<verb>")
+def set_course_access(customer_id: str, course_id: str, verb: str):
+    if verb not in COURSE_ACCESS:
+        raise ApiError(f"no such course action {verb!r}: revoke or grant", 404)
+    return _act(actions.set_course_access, customer_id, course_id, grant=COURSE_ACCESS[verb])
 
 
 @bp.post("/customers/<customer_id>/welcome-email")
 def welcome_email(customer_id: str):
-    svc = _services()
-    return _answer(actions.send_welcome_email(svc.pool, svc.stripe, svc.settings.teachery_base_url, customer_id,
-                                              idempotency_key=_idempotency_key()))
+    return _act(actions.send_welcome_email, _services().settings.teachery_base_url, customer_id)
 
 
 @bp.get("/customers/<customer_id>/links")
 def customer_links(customer_id: str):
-    svc = _services()
-    return _answer(actions.customer_links(svc.pool, svc.settings.teachery_base_url, links.link_key(svc.settings),
-                                          customer_id, int(time.time())))
+    settings = _services().settings
+    status, body = actions.customer_links(_services().pool, settings.teachery_base_url, links.link_key(settings),
+                                          customer_id, int(time.time()))
+    return jsonify(body), status
 
 
 @bp.post("/payments/<charge_id>/refund")
 def refund_payment(charge_id: str):
-    svc = _services()
-    return _answer(actions.refund_payment(svc.pool, svc.stripe, charge_id, _body(),
-                                          idempotency_key=_idempotency_key()))
+    return _act(actions.refund_payment, charge_id, _body())
 
 
-@bp.post("/subscriptions/<sub_id>/cancel")
-def cancel_subscription(sub_id: str):
-    svc = _services()
-    return _answer(actions.cancel_subscription(svc.pool, svc.stripe, sub_id, _body(),
-                                               idempotency_key=_idempotency_key()))
+SUBSCRIPTION_ACTIONS = {
+    "cancel": actions.cancel_subscription,
+    "pause": actions.pause_subscription,
+    "resume": actions.resume_subscription,
+}
 
 
-@bp.post("/subscriptions/<sub_id>/pause")
-def pause_subscription(sub_id: str):
-    svc = _services()
-    return _answer(actions.pause_subscription(svc.pool, svc.stripe, sub_id, _body(),
-                                              idempotency_key=_idempotency_key()))
-
-
-@bp.post("/subscriptions/<sub_id>/resume")
-def resume_subscription(sub_id: str):
-    svc = _services()
-    return _answer(actions.resume_subscription(svc.pool, svc.stripe, sub_id, _body(),
-                                               idempotency_key=_idempotency_key()))
+@bp.post("/subscriptions/<sub_id>/<verb>")
+def change_subscription(sub_id: str, verb: str):
+    if verb not in SUBSCRIPTION_ACTIONS:
+        raise ApiError(f"no such subscription action {verb!r}: cancel, pause or resume", 404)
+    return _act(SUBSCRIPTION_ACTIONS[verb], sub_id, _body())

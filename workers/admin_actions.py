@@ -139,7 +139,7 @@ def _fields(body, validators: dict, required: tuple = ()) -> dict:
 
 def _text(limit: int):
     def check(name, value):
-        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        if not isinstance(value, str) or not value.strip() or len(value) > limit or "\x00" in value:
             raise ActionError(f"{name} must be a non-empty string of at most {limit} characters")
         return value.strip()
     return check

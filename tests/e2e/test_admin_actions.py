@@ -6,6 +6,8 @@ tests/stripe_events.py from the supabase fixtures and bought through the real pi
 """
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 import responses
@@ -107,6 +109,7 @@ def test_edit_customer_goes_to_stripe_and_comes_back(admin, bought, world, deliv
 @pytest.mark.parametrize("body, message", [
     ({"name": "x", "phone": "1"}, "unknown field"),
     ({"name": 5}, "name must be"),
+    ({"name": "A\x00da"}, "name must be"),
     ({"email": "not-an-email"}, "email must be an email address"),
     ({"email": None}, "email must be"),
     ({}, "nothing to change"),
@@ -198,7 +201,6 @@ def test_links_are_built_from_the_base_url_and_the_reset_token_verifies(admin, b
     assert body["billing"] == body["login"].replace("login", "billing")
     assert body["cancel_subscription"].startswith("http://localhost:8000/")
     token = body["password_reset"].split("token=", 1)[1]
-    import time
     assert links.verify_reset_token(links.link_key(services.settings), token, int(time.time())) == cid
     assert admin("GET", "/customers/nobody/links")[0] == 404
 
