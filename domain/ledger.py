@@ -161,17 +161,19 @@ def waiting_on(conn, account: str, object_ids: list[str]) -> list[str]:
     return [r[0] for r in rows]
 
 
-def stranded(conn, *, older_than_seconds: int = 60, limit: int = 1000) -> list[tuple[str, str]]:
-    """(id, status) of events that should have been worked on by now: never picked up, or waiting
-    past their retry time."""
+def stranded(conn, *, older_than_seconds: int = 60, limit: int = 1000) -> list[tuple[str, str, int]]:
+    """(id, status, attempts) of events that a job should take now and that no worker holds:
+    received longer ago than `older_than_seconds` (stored while Redis was down, or their worker
+    was killed), or waiting/failed with their retry time come. A worker applying an event holds
+    its row lock, and a killed worker's lock goes with its connection: SKIP LOCKED tells them apart."""
     rows = conn.execute(
-        "SELECT id, status FROM events WHERE"
+        "SELECT id, status, attempts FROM events WHERE"
         " (status = 'received' AND received_at < now() - make_interval(secs => %(age)s))"
-        " OR (status = 'waiting' AND next_attempt_at < now() - make_interval(secs => %(age)s))"
-        " ORDER BY received_at LIMIT %(limit)s",
+        " OR (status IN ('waiting', 'failed') AND next_attempt_at <= now())"
+        " ORDER BY received_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
         {"age": older_than_seconds, "limit": limit},
     ).fetchall()
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def reset_for_replay(conn, event_ids: list[str]) -> list[str]:

@@ -137,20 +137,22 @@ def worker(burst, queues):
 
     from workers import jobs
     from workers.queueing import QUEUES
-    from workers.worker import EventWorker, sweep_stranded
+    from workers.worker import SWEEP_SECONDS, EventWorker, sweep_stranded
 
     services = _services()
     _require_redis(services)
     jobs.install(services)
     names = [q.strip() for q in queues.split(",")] if queues else list(QUEUES)
+    # worker_ttl sets how long RQ blocks waiting for a job (ttl - 15 s), hence how often maintenance
+    # (and with it our sweep) runs when idle.
     worker_ = EventWorker([Queue(n, connection=services.redis) for n in names], connection=services.redis,
-                          maintenance_interval=60)
+                          maintenance_interval=SWEEP_SECONDS, worker_ttl=SWEEP_SECONDS + 15)
     worker_.services = services
     try:
         sweep_stranded(services, older_than_seconds=0 if burst else 60)
     except Exception as exc:
         raise Failure(f"cannot read the event ledger: {_first_line(exc)}")
-    worker_.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    worker_.work(burst=burst, logging_level="INFO")  # no RQ scheduler: see workers/queueing.py
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,11 +1,19 @@
 """create_app(): the Flask application for the receiver, the admin API and health checks."""
 from __future__ import annotations
 
+import psycopg
 import structlog
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from domain.settings import Settings
+
+
+def refuse_nul_characters():
+    """PostgreSQL text cannot hold NUL: an id or query with one is the caller's error, not ours."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        return jsonify({"error": "NUL characters are not allowed in paths or query strings"}), 400
+    return None
 
 
 def create_app(settings: Settings | None = None, services=None) -> Flask:
@@ -26,6 +34,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     from webhooks.auth import require_admin_token
 
     app.before_request(require_admin_token)
+    app.before_request(refuse_nul_characters)
     app.register_blueprint(receiver.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin/api")
@@ -36,6 +45,11 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     def http_error(exc: HTTPException):
         messages = {413: "request body too large (limit 1 MiB)"}
         return jsonify({"error": messages.get(exc.code, exc.description or exc.name)}), exc.code
+
+    @app.errorhandler(psycopg.DataError)
+    def bad_value(exc: psycopg.DataError):
+        # A value the caller sent that PostgreSQL cannot hold (out of range, bad encoding): their error.
+        return jsonify({"error": f"invalid value: {str(exc).splitlines()[0]}"}), 400
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

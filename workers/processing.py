@@ -17,7 +17,7 @@ from domain import ledger
 from domain.ledger import EventStatus
 from workers.context import EventContext, Waiting, origin_of
 from workers.event_table import EVENT_HANDLERS
-from workers.queueing import RETRY_INTERVALS, enqueue_event, schedule_retry
+from workers.queueing import RETRY_INTERVALS, enqueue_event
 
 log = structlog.get_logger(__name__)
 
@@ -57,9 +57,6 @@ def apply_event(services, event_id: str, *, replay: bool = False, due: bool = Fa
             waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
                        if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
     _wake(services, waiters)
-    for item_id, outcome in outcomes.items():
-        if outcome.retry_in is not None:
-            schedule_retry(services.queue, item_id, outcome.retry_in, attempt=outcome.attempts)
     outcome = outcomes[event_id]
     if outcome.status is EventStatus.FAILED and outcome.retry_in is None:
         raise EventNotApplied(f"{event_id} failed for good: {outcome.error}") from outcome.error

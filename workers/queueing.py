@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -12,9 +11,12 @@ QUEUE_NAME = "teachery-events"
 QUEUES = (QUEUE_NAME,)
 
 # Backoff (seconds) between attempts at an event that waits on something not yet known, or hit a
-# passing fault. The ledger counts the attempts (so they survive Redis); after the last one the
-# event is `failed` and its job lands in RQ's failed registry. A wait is not a job failure: the
-# retry is a job scheduled with RQ's own scheduler (`enqueue_in`), run by `worker`.
+# passing fault. The ledger keeps the attempts and the next attempt's time (so they survive Redis);
+# the worker's sweep enqueues an attempt when its time comes; after the last one the event is
+# `failed` and its job lands in RQ's failed registry. A wait is not a job failure.
+# Why not RQ's Retry/enqueue_in: they need RQ's scheduler, which RQ runs in a *forked* process
+# that inherits the worker's PostgreSQL sockets, so a killed worker's transaction (and its lock
+# on the event) would outlive it.
 RETRY_INTERVALS = [5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600]
 PROCESS_EVENT = "workers.jobs.process_event"
 
@@ -38,24 +40,24 @@ def enqueue_event(queue: Queue, event_id: str, *, replay: bool = False, fresh: b
         return None
 
 
-def schedule_retry(queue: Queue, event_id: str, seconds: int, *, attempt: int):
-    """Schedule the next attempt at an event (one job per attempt: a second schedule is dropped)."""
+def enqueue_attempt(queue: Queue, event_id: str, attempt: int):
+    """Enqueue attempt number `attempt` at an event (a second copy of the same attempt is dropped)."""
     try:
-        return queue.enqueue_in(
-            timedelta(seconds=seconds), PROCESS_EVENT, event_id, due=True,
-            job_id=f"event-{event_id}-attempt-{attempt + 1}", unique=True,
-            description=f"apply {event_id} (attempt {attempt + 1})", **JOB_OPTIONS,
+        return queue.enqueue_call(
+            PROCESS_EVENT, args=(event_id,), kwargs={"due": True}, job_id=f"event-{event_id}-attempt-{attempt}",
+            unique=True, description=f"apply {event_id} (attempt {attempt})", **JOB_OPTIONS,
         )
     except DuplicateJobError:
         return None
 
 
-LIVE = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
+WAITING_TO_RUN = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def ensure_enqueued(queue: Queue, event_id: str):
-    """Make sure a job will apply this event: keep a live job under the event's canonical id, or
-    replace a dead one (failed, stopped, or left behind by a killed worker once RQ has cleaned it)."""
+    """Make sure a job will apply this event: keep a job still waiting to run under the event's
+    canonical id, or replace one that ran and left the event unapplied (failed, stopped, or
+    "started" by a worker that was killed: the sweep only asks for events no worker holds)."""
     job = enqueue_event(queue, event_id)
     if job is not None:
         return job
@@ -63,7 +65,7 @@ def ensure_enqueued(queue: Queue, event_id: str):
         existing = Job.fetch(f"event-{event_id}", connection=queue.connection)
     except NoSuchJobError:
         return enqueue_event(queue, event_id)
-    if existing.get_status(refresh=True) in LIVE:
+    if existing.get_status(refresh=True) in WAITING_TO_RUN:
         return None
     existing.delete()
     return enqueue_event(queue, event_id)

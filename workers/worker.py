@@ -5,30 +5,33 @@ import structlog
 from rq import SimpleWorker
 
 from domain import ledger
-from workers.queueing import enqueue_event, ensure_enqueued
+from workers.queueing import enqueue_attempt, ensure_enqueued
 
 log = structlog.get_logger(__name__)
 
 
 def sweep_stranded(services, *, older_than_seconds: int = 60) -> int:
-    """Enqueue events that no job will pick up: the receiver stored them while Redis was down,
-    or a worker was killed mid-job. Safe to run any time: applying is idempotent."""
+    """Enqueue the events a job should take now: received ones no job picked up (stored while
+    Redis was down, or their worker was killed), and waits whose retry time has come.
+    Safe to run any time: applying is idempotent and job ids are unique per attempt."""
     with services.pool.connection() as conn:
-        ids = ledger.stranded(conn, older_than_seconds=older_than_seconds)
-    for event_id, status in ids:
-        # A received event keeps its canonical job id, so a job still queued for it is not doubled;
-        # a waiting one is overdue, so its retry job was lost (or no scheduler runs): a fresh job.
-        if status == "waiting":
-            enqueue_event(services.queue, event_id, fresh=True, due=True)
-        else:
+        rows = ledger.stranded(conn, older_than_seconds=older_than_seconds)
+    for event_id, status, attempts in rows:
+        if status == "received":
             ensure_enqueued(services.queue, event_id)
-    if ids:
-        log.info("re-enqueued stranded events", count=len(ids))
-    return len(ids)
+        else:
+            enqueue_attempt(services.queue, event_id, attempts + 1)
+    if rows:
+        log.info("enqueued events due for an attempt", count=len(rows))
+    return len(rows)
+
+
+SWEEP_SECONDS = 10  # how often an idle worker sweeps (RQ runs maintenance between dequeue waits)
 
 
 class EventWorker(SimpleWorker):
-    """SimpleWorker that also sweeps the ledger for stranded events during maintenance."""
+    """SimpleWorker (jobs run in this process, on its connection pool) that sweeps the ledger for
+    events due for an attempt during RQ's maintenance, every SWEEP_SECONDS."""
 
     services = None
 

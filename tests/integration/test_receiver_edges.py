@@ -36,3 +36,14 @@ def test_raw_body_is_stored_as_received(client, admin):
     assert _post(client, body).status_code == 200
     status, stored = admin("GET", "/events/evt_edge_1")
     assert stored["payload"] == _event()
+
+
+def test_nul_in_ids_and_queries_is_a_400_not_a_500(client, admin):
+    from tests.conftest import ADMIN_TOKEN
+
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for path in ("/admin/api/customers/abc%00def", "/admin/api/events/evt_%00", "/admin/api/customers?q=a%00b",
+                 "/admin/api/stripe-customers/cus_%00"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 400, (path, response.status_code)
+        assert "error" in response.get_json()

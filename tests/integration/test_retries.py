@@ -1,4 +1,4 @@
-"""Waiting events are retried on a schedule (RQ's scheduler), and give up into RQ's failed registry."""
+"""Waiting events are retried on a schedule kept in the ledger, and give up into RQ's failed registry."""
 from domain import ledger
 from workers.processing import apply_event
 from workers.queueing import RETRY_INTERVALS
@@ -20,8 +20,7 @@ def test_a_wait_schedules_the_next_attempt_without_failing_the_job(services, del
     event = _status(services)
     assert (event.status, event.attempts, event.waiting_on) == ("waiting", 1, "cus_unknown_R1")
     assert "cus_unknown_R1" in event.last_error
-    scheduled = services.queue.scheduled_job_registry.get_job_ids()
-    assert scheduled == ["event-evt_retry_1-attempt-2"]
+    assert event.next_attempt_at is not None  # the sweep enqueues attempt 2 when it is due
     assert services.queue.failed_job_registry.count == 0
 
 
@@ -43,3 +42,18 @@ def test_a_job_before_the_retry_time_changes_nothing(services, deliver, run_work
     run_worker()
     assert apply_event(services, "evt_retry_1") == "waiting"
     assert _status(services).attempts == 1
+
+
+def test_the_sweep_enqueues_an_attempt_when_its_time_comes(services, deliver, run_worker):
+    from workers.worker import sweep_stranded
+
+    deliver(SUB_EVENT)
+    run_worker()
+    assert sweep_stranded(services) == 0  # not due yet
+    with services.pool.connection() as conn:
+        conn.execute("UPDATE events SET next_attempt_at = now() - interval '1 second' WHERE id = 'evt_retry_1'")
+    assert sweep_stranded(services) == 1
+    assert services.queue.get_job_ids() == ["event-evt_retry_1-attempt-2"]
+    assert sweep_stranded(services) == 1 and services.queue.count == 1  # a second sweep does not double it
+    run_worker()
+    assert _status(services).attempts == 2
