@@ -200,7 +200,11 @@ def events_list(status, type_, limit, as_json):
     for e in rows:
         table.add_row(e.id, e.type, e.account or "-", e.status, str(e.attempts),
                       e.received_at.strftime("%Y-%m-%d %H:%M:%S"), (e.last_error or "")[:80])
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped or captured: full ids, never squeezed to 80 columns
+        console = Console(width=250)
+    console.print(table)
+    click.echo(f"{len(rows)} event(s)")
 
 
 def _event_row(e) -> dict:
