@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 
 from domain import activity
 from domain.accounts import to_api, to_key
-from workers.stripe_api import NotFound, StripeApi, StripeUnavailable
-from workers.stripe_objects import when
+from workers.stripe_api import NotFound, StripeApi, StripeRejected, StripeUnavailable
+from workers.stripe_objects import embedded_refunds, when
 
 
 class Waiting(Exception):
@@ -95,9 +95,28 @@ class EventContext:
         except (StripeUnavailable, NotFound):
             return None
 
-    def list_refunds(self, charge_id: str) -> list[dict]:
+    def list_refunds(self, charge_id: str, *, adding_up_to: int) -> list[dict]:
+        """The refunds of a charge, at least `adding_up_to` in all (what the charge reports refunded):
+        `GET /v1/refunds?charge=`, or else the charge with its refunds expanded (Stripe stand-ins may
+        serve only one of the two). Waiting while neither shows them all."""
+        account = to_api(self.account)
+        reason = "Stripe shows fewer refunds than the charge reports"
         try:
-            page = self.stripe.request("get", "/v1/refunds", account=to_api(self.account), charge=charge_id, limit=100)
-        except (StripeUnavailable, NotFound) as exc:
-            raise Waiting(charge_id, f"waiting for the refunds of charge {charge_id}: {exc}") from exc
-        return [r for r in page.get("data", []) if isinstance(r, dict)]
+            page = self.stripe.request("get", "/v1/refunds", account=account, charge=charge_id, limit=100)
+            refunds = [r for r in page.get("data", []) if isinstance(r, dict)]
+            if _total(refunds) >= adding_up_to:
+                return refunds
+        except (StripeUnavailable, NotFound, StripeRejected) as exc:
+            reason = str(exc)
+        try:
+            charge = self.stripe.retrieve("charge", charge_id, account=account, expand=["refunds"])
+            refunds, _ = embedded_refunds(charge)
+            if _total(refunds) >= adding_up_to:
+                return refunds
+        except (StripeUnavailable, NotFound, StripeRejected):
+            pass
+        raise Waiting(charge_id, f"waiting for the refunds of charge {charge_id}: {reason}")
+
+
+def _total(refunds: list[dict]) -> int:
+    return sum(r["amount"] for r in refunds if isinstance(r.get("amount"), int))

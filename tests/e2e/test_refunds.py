@@ -286,3 +286,25 @@ def test_refunds_never_touch_the_subscription(send, profile, stripe_api, purchas
 
     assert profile(CUS)["subscriptions"] == before
     assert _access(profile) == [(COURSE, "active", None)]
+
+
+def test_refunds_read_from_the_expanded_charge_when_the_refund_list_is_not_served(send, profile, stripe_api):
+    """A 2022-11-15+ charge.refunded carries no refund list; a Stripe stand-in without
+    GET /v1/refunds?charge= still serves the charge with its refunds expanded."""
+    charge_id, cus = "ch_ExpandOnly01", "cus_ExpandOnly01"
+    refund_obj = {"id": "re_ExpandOnly01", "object": "refund", "amount": 700, "currency": "usd", "charge": charge_id,
+                  "status": "succeeded", "reason": None, "metadata": {}}
+    charge_obj = {"id": charge_id, "object": "charge", "amount": 4900, "currency": "usd", "customer": cus,
+                  "status": "succeeded", "created": 1700000000, "amount_refunded": 700, "metadata": {},
+                  "billing_details": {}, "payment_intent": None}
+    stripe_api.put({"id": cus, "object": "customer", "name": "Exp", "email": "exp@example.com"})
+    expanded = dict(charge_obj, refunds={"object": "list", "data": [refund_obj], "has_more": False})
+    # the refund list comes back empty here (the stand-in keeps refunds only inside charges)
+    stripe_api.objects[(None, f"/v1/charges/{charge_id}")] = expanded
+    event = {"id": "evt_ExpandOnly01", "object": "event", "type": "charge.refunded", "created": 1700000100,
+             "api_version": "2024-06-20", "data": {"object": charge_obj}}
+    send(event)
+    found = profile(cus)
+    [payment] = found["payments"]
+    assert (payment["amount_refunded"], payment["status"]) == (700, "partially_refunded")
+    assert [r["stripe_refund_id"] for r in payment["refunds"]] == ["re_ExpandOnly01"]

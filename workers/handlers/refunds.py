@@ -97,7 +97,7 @@ def reconcile_charge_refunds(ctx: EventContext, payment: payments.Payment, charg
         apply_refund(ctx, payment, item, version)
     reported = integer(charge.get("amount_refunded"))
     if not complete and reported > payments.refunds_total(ctx.conn, payment.id):
-        for item in ctx.list_refunds(payment.stripe_charge_id):
+        for item in ctx.list_refunds(payment.stripe_charge_id, adding_up_to=reported):
             apply_refund(ctx, payment, item, (ctx.created, FETCHED))
     _settle(ctx, payment)
 
