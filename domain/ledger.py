@@ -192,3 +192,17 @@ def ids_matching(conn, *, status: str | None = None, since: datetime | None = No
         {"status": status, "since": since},
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def count_by_status(conn) -> dict[str, int]:
+    """How many events the ledger holds in each status."""
+    return dict(conn.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
+
+
+def oldest_unapplied_age(conn) -> float:
+    """Seconds since the oldest event that is received or waiting arrived (0 when there is none)."""
+    row = conn.execute(
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0) FROM events"
+        " WHERE status IN ('received', 'waiting')"
+    ).fetchone()
+    return float(row[0])

@@ -30,13 +30,14 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     app.json.sort_keys = False
     app.extensions["teachery"] = services.open()
 
-    from webhooks import admin, admin_actions, health, receiver, reconciliations
+    from webhooks import admin, admin_actions, health, metrics, receiver, reconciliations
     from webhooks.auth import require_admin_token
 
     app.before_request(require_admin_token)
     app.before_request(refuse_nul_characters)
     app.register_blueprint(receiver.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin/api")
     app.register_blueprint(admin_actions.bp, url_prefix="/admin/api")
     app.register_blueprint(reconciliations.bp, url_prefix="/admin/api")

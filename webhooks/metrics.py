@@ -1,0 +1,49 @@
+"""GET /metrics: Prometheus gauges read from the ledger and RQ at scrape time.
+
+Read at scrape time rather than counted in-process, so the figures are the same whichever
+gunicorn worker answers, with no multiprocess bookkeeping.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from domain import ledger
+
+bp = Blueprint("metrics", __name__)
+
+
+class LedgerCollector:
+    """Events per ledger status, the age of the oldest event not yet applied, and RQ's queue."""
+
+    def __init__(self, services):
+        self.services = services
+
+    def collect(self):
+        with self.services.pool.connection(timeout=3) as conn:
+            counts = ledger.count_by_status(conn)
+            oldest = ledger.oldest_unapplied_age(conn)
+        events = GaugeMetricFamily("teachery_events", "Events in the ledger by status", labels=["status"])
+        for status in ledger.STATUSES:
+            events.add_metric([status], counts.get(status, 0))
+        yield events
+        yield GaugeMetricFamily("teachery_oldest_unapplied_event_age_seconds",
+                                "Age of the oldest event that is received or waiting (0 when none)", value=oldest)
+        queue = self.services.queue
+        jobs = GaugeMetricFamily("teachery_queue_jobs", "RQ jobs by state", labels=["state"])
+        jobs.add_metric(["queued"], queue.count)
+        jobs.add_metric(["started"], queue.started_job_registry.count)
+        jobs.add_metric(["failed"], queue.failed_job_registry.count)
+        yield jobs
+
+
+@bp.get("/metrics")
+def metrics():
+    registry = CollectorRegistry()
+    registry.register(LedgerCollector(current_app.extensions["teachery"]))
+    try:
+        body = generate_latest(registry)
+    except Exception as exc:  # PostgreSQL or Redis down: say so, as /readyz does
+        return Response(f"# metrics unavailable: {type(exc).__name__}\n", status=503, mimetype="text/plain")
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
