@@ -171,7 +171,14 @@ def _require_redis(services) -> None:
 
 @main.group()
 def events():
-    """Inspect the event ledger and replay events from it."""
+    """Inspect the event ledger and replay events from it.
+
+    \b
+    Examples:
+      teachery-sync events list --status waiting
+      teachery-sync events show evt_1NispeJDPojXS6LN0igeffJ6
+      teachery-sync events replay --status failed
+    """
 
 
 @events.command("list")
@@ -216,7 +223,12 @@ def _event_row(e) -> dict:
 @events.command("show")
 @click.argument("event_id")
 def events_show(event_id):
-    """Show one event: status, attempts, last error, payload and the records it changed."""
+    """Show one event: status, attempts, last error, payload and the records it changed.
+
+    \b
+    Example:
+      teachery-sync events show evt_1NispeJDPojXS6LN0igeffJ6
+    """
     from domain import ledger
 
     with _services().pool.connection() as conn:
@@ -263,12 +275,24 @@ def events_replay(event_ids, status, since):
 
 @main.group()
 def jobs():
-    """RQ's failed jobs."""
+    """RQ's failed jobs.
+
+    \b
+    Examples:
+      teachery-sync jobs failed
+      teachery-sync jobs requeue --all
+    """
 
 
 @jobs.command("failed")
 def jobs_failed():
-    """List failed jobs with their error."""
+    """List RQ's failed jobs (events that gave up, crashed reconciliations) with their error.
+
+    \b
+    Example:
+      teachery-sync jobs failed
+      teachery-sync jobs requeue --all
+    """
     from workers.queueing import failed_jobs
 
     services = _services()
