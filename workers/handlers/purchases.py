@@ -5,12 +5,14 @@ metadata.course_id on the session, subscription, payment intent or charge.
 """
 from __future__ import annotations
 
+from domain import courses, subscriptions
 from domain.payments import PaymentFacts
 from domain.versions import CHARGE_RANK, FETCHED
 from workers.context import EventContext
 from workers.handlers.customers import ensure_customer
 from workers.handlers.payments import grant, learn_course, record_payment
 from workers.handlers.refunds import reconcile_charge_refunds
+from workers.handlers.subscriptions import snapshot_subscription
 from workers.stripe_objects import (
     charge_status, contact, integer, intent_charge, invoice_course, invoice_payment_refs, invoice_subscription,
     metadata_course, ref, subscription_course, when,
@@ -116,17 +118,11 @@ def record_invoice_payment(ctx: EventContext) -> None:
 
 def _subscription_course(ctx: EventContext, sub_id: str) -> str | None:
     """The course of a subscription: from our records, else fetched from Stripe (rule 7)."""
-    from domain import courses
-
     known = courses.recall(ctx.conn, ctx.account, [sub_id])
     if known:
         return known
-    from domain import subscriptions
-
     if subscriptions.lock(ctx.conn, ctx.account, sub_id) is not None:
         return None  # we know the subscription and it names no course
-    from workers.handlers.subscriptions import snapshot_subscription
-
     fetched = ctx.fetch("subscription", sub_id)
     snapshot_subscription(ctx, fetched, (ctx.created, FETCHED))
     return subscription_course(fetched)

@@ -9,6 +9,7 @@ from domain import courses, subscriptions
 from domain.versions import FETCHED, SUBSCRIPTION_RANK, Order, compare
 from workers.context import EventContext
 from workers.handlers.customers import ensure_customer
+from workers.handlers.payments import learn_course
 from workers.stripe_objects import pause_collection, ref, subscription_course, subscription_period_end, when
 
 
@@ -49,8 +50,6 @@ def snapshot_subscription(ctx: EventContext, sub: dict, version: tuple[int, int]
             ctx.log(row.customer_id, "subscription.created",
                     f"Subscription {sub_id} recorded: {state['status']}" + _flags(state), "subscription", sub_id)
             if course:
-                from workers.handlers.payments import learn_course
-
                 learn_course(ctx, [sub_id], course)
             return
         row = subscriptions.lock(ctx.conn, ctx.account, sub_id)
