@@ -12,9 +12,10 @@ from workers.stripe_objects import embedded_refunds, when
 class Waiting(Exception):
     """The event depends on a Stripe object we cannot get yet; it waits and is retried."""
 
-    def __init__(self, object_id: str, reason: str):
+    def __init__(self, object_id: str, reason: str, *, unseen: bool = False):
         super().__init__(reason)
         self.object_id = object_id
+        self.unseen = unseen  # we hold no such object (as opposed to: Stripe shows too little of it)
 
 
 TEACHERY_KEY_PREFIX = "teachery-"  # idempotency keys of the requests our admin actions send
@@ -78,10 +79,11 @@ class EventContext:
         try:
             return self.stripe.retrieve(kind, object_id, account=to_api(self.account), **params)
         except StripeUnavailable as exc:
-            raise Waiting(object_id, f"waiting for {kind} {object_id}: {exc}") from exc
+            raise Waiting(object_id, f"waiting for {kind} {object_id}: {exc}", unseen=True) from exc
         except NotFound as exc:
             where = f" on account {self.account}" if self.account else ""
-            raise Waiting(object_id, f"waiting for {kind} {object_id}: Stripe has no such object{where}") from exc
+            raise Waiting(object_id, f"waiting for {kind} {object_id}: Stripe has no such object{where}",
+                          unseen=True) from exc
 
     def settle_tie(self, kind: str, object_id: str) -> dict | None:
         """Two different states of one object carry the same second: ask Stripe which is current.

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import psycopg
 import structlog
 
-from domain import ledger
+from domain import ledger, stripe_ids
 from domain.ledger import EventStatus
 from workers.context import EventContext, Waiting, origin_of
 from workers.event_table import EVENT_HANDLERS
@@ -56,7 +56,7 @@ def apply_event(services, event_id: str, *, replay: bool = False, due: bool = Fa
                 touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
             waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
                        if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
-    _wake(services, waiters)
+    _wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
     outcome = outcomes[event_id]
     if outcome.status is EventStatus.FAILED and outcome.retry_in is None:
         raise EventNotApplied(f"{event_id} failed for good: {outcome.error}") from outcome.error
@@ -109,6 +109,8 @@ def _run(conn, services, handler, event) -> Outcome:
             error, waiting_on = exc, None
         except Waiting as exc:
             error, waiting_on = exc, exc.object_id
+            if exc.unseen and retry_in is not None and stripe_ids.held(conn, event.account, exc.object_id):
+                retry_in = 0  # another worker committed it while we looked: try again at once
         except Exception as exc:  # a bug or a passing fault: recorded, retried with backoff, replayable
             log.exception("handler failed", event_id=event.id, type=event.type)
             error, waiting_on = exc, None
