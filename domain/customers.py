@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from psycopg.rows import class_row
+from domain.versions import Versioned
 
 
 @dataclass
-class Customer:
+class Customer(Versioned):
     id: str
     account: str
     stripe_customer_id: str
@@ -16,10 +17,6 @@ class Customer:
     deleted_in_stripe: bool
     stripe_created: int
     stripe_rank: int
-
-    @property
-    def version(self) -> tuple[int, int]:
-        return (self.stripe_created, self.stripe_rank)
 
 
 _COLS = "id, account, stripe_customer_id, name, email, deleted_in_stripe, stripe_created, stripe_rank"

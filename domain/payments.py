@@ -5,12 +5,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from psycopg.rows import class_row
+from domain.versions import Versioned
 
 ACTIVE_REFUND_STATUSES = ("pending", "requires_action", "succeeded")
 
 
 @dataclass
-class Payment:
+class Payment(Versioned):
     id: int
     account: str
     customer_id: str | None
@@ -29,13 +30,9 @@ class Payment:
     stripe_created: int
     stripe_rank: int
 
-    @property
-    def version(self) -> tuple[int, int]:
-        return (self.stripe_created, self.stripe_rank)
-
 
 @dataclass
-class Refund:
+class Refund(Versioned):
     id: int
     stripe_refund_id: str
     payment_id: int | None
@@ -45,10 +42,6 @@ class Refund:
     origin: str
     stripe_created: int
     stripe_rank: int
-
-    @property
-    def version(self) -> tuple[int, int]:
-        return (self.stripe_created, self.stripe_rank)
 
 
 @dataclass

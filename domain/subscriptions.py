@@ -6,10 +6,11 @@ from datetime import datetime
 
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+from domain.versions import Versioned
 
 
 @dataclass
-class Subscription:
+class Subscription(Versioned):
     id: int
     account: str
     stripe_subscription_id: str
@@ -25,10 +26,6 @@ class Subscription:
     current_period_end: datetime | None
     stripe_created: int
     stripe_rank: int
-
-    @property
-    def version(self) -> tuple[int, int]:
-        return (self.stripe_created, self.stripe_rank)
 
 
 STATE_FIELDS = ("status", "pause_collection", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at",

@@ -33,3 +33,14 @@ def compare(incoming: tuple[int, int], stored: tuple[int, int] | None) -> Order:
     if incoming < stored:
         return Order.OLDER
     return Order.SAME_TIME
+
+
+class Versioned:
+    """A row that reflects a Stripe snapshot: its version is (stripe_created, stripe_rank)."""
+
+    stripe_created: int
+    stripe_rank: int
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return (self.stripe_created, self.stripe_rank)
