@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from psycopg.rows import class_row
+
 from domain.versions import Versioned
 
 

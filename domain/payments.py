@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from psycopg.rows import class_row
+
 from domain.versions import Versioned
 
 ACTIVE_REFUND_STATUSES = ("pending", "requires_action", "succeeded")

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
 from domain.versions import Versioned
 
 
