@@ -81,7 +81,7 @@ def list_events():
     status = request.args.get("status") or None
     if status is not None and status not in ledger.STATUSES:
         raise ApiError(f"status must be one of {', '.join(ledger.STATUSES)}")
-    raw_limit = request.args.get("limit", "100")
+    raw_limit = request.args.get("limit") or "100"
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
         raise ApiError("limit must be a whole number from 1 to 1000")
     with _services().pool.connection() as conn:
