@@ -112,6 +112,32 @@ def finish(conn, run_id: str, status: str, error: str | None = None) -> None:
     conn.execute(FINISH, {"id": run_id, "status": status, "error": error})
 
 
+# A job running a reconciliation holds this session-level advisory lock on a connection of its own;
+# PostgreSQL releases it when that connection goes, so a run left `running` by a killed worker is
+# found: nobody holds its lock.
+_LOCK = "SELECT pg_advisory_lock(hashtext('reconciliation:' || %(id)s))"
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('reconciliation:' || %(id)s))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtext('reconciliation:' || %(id)s))"
+
+
+def hold(conn, run_id: str) -> None:
+    """Mark this run as being worked on, for as long as `conn` (autocommit, not pooled) stays open."""
+    conn.execute(_LOCK, {"id": run_id})
+
+
+def fail_abandoned(conn) -> list[str]:
+    """End as failed the runs marked running whose job is gone (nobody holds their lock)."""
+    ended = []
+    for (run_id,) in conn.execute("SELECT id FROM reconciliation_runs WHERE status = 'running'").fetchall():
+        if conn.execute(_TRY_LOCK, {"id": run_id}).fetchone()[0]:
+            try:
+                finish(conn, run_id, "failed", "the worker running it stopped before the run finished")
+                ended.append(run_id)
+            finally:
+                conn.execute(_UNLOCK, {"id": run_id})
+    return ended
+
+
 def report(run: Run) -> dict:
     """The run as GET /admin/api/reconciliations/{id} shows it (CONTRACT.md); `error` only when failed."""
     body = {

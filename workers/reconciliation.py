@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import psycopg
 import structlog
 
 from domain import reconciliations
@@ -74,6 +75,12 @@ def report_of(services, run_id: str) -> dict | None:
 
 def run(services, run_id: str, report: Report = _quiet) -> str:
     """Run a queued reconciliation to its end; returns its final status. A crash ends it failed, then raises."""
+    with psycopg.connect(services.settings.database_url, autocommit=True) as holder:
+        reconciliations.hold(holder, run_id)  # taken before the run is marked running; see fail_abandoned
+        return _run_held(services, run_id, report)
+
+
+def _run_held(services, run_id: str, report: Report) -> str:
     with services.pool.connection() as conn:
         claimed = reconciliations.claim(conn, run_id)
     if claimed is None:

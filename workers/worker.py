@@ -4,7 +4,7 @@ from __future__ import annotations
 import structlog
 from rq import SimpleWorker
 
-from domain import ledger
+from domain import ledger, reconciliations
 from workers.queueing import enqueue_attempt, ensure_enqueued
 
 log = structlog.get_logger(__name__)
@@ -23,6 +23,10 @@ def sweep_stranded(services, *, older_than_seconds: int = 60) -> int:
             enqueue_attempt(services.queue, event_id, attempts + 1)
     if rows:
         log.info("enqueued events due for an attempt", count=len(rows))
+    with services.pool.connection() as conn:
+        ended = reconciliations.fail_abandoned(conn)
+    if ended:
+        log.warning("reconciliation runs left running by a stopped worker ended as failed", runs=ended)
     return len(rows)
 
 

@@ -333,3 +333,23 @@ def test_the_command_fails_when_stripe_is_down(services, stripe_lists):
     assert result.exit_code != 0
     assert json.loads(result.stdout)["status"] == "failed"
     assert result.stderr.splitlines()[-1].startswith("error: reconciliation failed: Stripe API error (503)")
+
+
+def test_a_run_left_running_by_a_killed_worker_ends_failed(services, admin):
+    """The job holds an advisory lock while it runs; a run marked running that nobody holds is abandoned."""
+    import psycopg
+
+    from domain import reconciliations
+    from workers.worker import sweep_stranded
+
+    status, body = admin("POST", "/reconciliations", {"dry_run": True})
+    run_id = body["id"]
+    with services.pool.connection() as conn:
+        conn.execute("UPDATE reconciliation_runs SET status = 'running' WHERE id = %s", (run_id,))
+    with psycopg.connect(services.settings.database_url, autocommit=True) as holder:
+        reconciliations.hold(holder, run_id)  # a live job: left alone
+        sweep_stranded(services)
+        assert admin("GET", f"/reconciliations/{run_id}")[1]["status"] == "running"
+    sweep_stranded(services)  # its connection is gone, as a killed worker's would be
+    report = admin("GET", f"/reconciliations/{run_id}")[1]
+    assert report["status"] == "failed" and report["finished_at"]
