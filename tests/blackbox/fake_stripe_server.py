@@ -1,0 +1,553 @@
+"""A small, stateful fake of Stripe's API: a real HTTP server (stdlib only) in a thread.
+
+It holds customers, charges, refunds, payment intents, invoices, checkout sessions and
+subscriptions per account (the `Stripe-Account` header; None = the platform), answers the reads
+and writes teachery-sync makes, records every request (method, path, Stripe-Account,
+Idempotency-Key, params), and produces the events Stripe would send for each change: full
+envelopes with `created`, `account`, `api_version` and `request.idempotency_key`. A test takes
+them with `take_events()`, signs them and POSTs them to the service's receiver.
+
+Object shapes follow the API version given to the fake (2020-03-02 … 2025-03-31.basil):
+- before 2022-11-15 a charge lists its `refunds` and a payment intent its `charges`;
+- 2025-03-31.basil: `invoice.parent.subscription_details`, `invoice.payments`, no `charge.invoice`,
+  `current_period_*` on subscription items instead of the subscription.
+
+The fake has its own clock (`now`), advanced by `tick()` on every change; never the wall clock.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+DAY = 86_400
+BASIL = "2025-03-31.basil"
+ACTIVE_REFUND = ("pending", "requires_action", "succeeded")
+KINDS = {"customers": "customer", "charges": "charge", "refunds": "refund", "subscriptions": "subscription",
+         "payment_intents": "payment_intent", "invoices": "invoice", "checkout/sessions": "checkout.session"}
+
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_BB{next(_ids):07d}z"
+
+
+class StripeError(Exception):
+    def __init__(self, status: int, type_: str, message: str, code: str | None = None):
+        super().__init__(message)
+        self.status, self.type, self.message, self.code = status, type_, message, code
+
+    def body(self) -> dict:
+        return {"error": {"type": self.type, "message": self.message, "code": self.code}}
+
+
+def _nest(pairs: list[tuple[str, str]]) -> dict:
+    """Stripe's form encoding (a[b]=c, expand[0]=x, expand[]=x) as nested dicts/lists."""
+    out: dict = {}
+    for key, value in pairs:
+        parts = key.replace("]", "").split("[")
+        node = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if last:
+                if part == "" or part.isdigit():  # list element
+                    node.setdefault("__list__", []).append(value)
+                else:
+                    node[part] = value
+            else:
+                node = node.setdefault(part, {})
+    return _lists(out)
+
+
+def _lists(node):
+    if isinstance(node, dict):
+        if set(node) == {"__list__"}:
+            return node["__list__"]
+        return {k: _lists(v) for k, v in node.items()}
+    return node
+
+
+class FakeStripe:
+    def __init__(self, api_version: str = "2024-06-20", now: int = T0):
+        self.lock = threading.RLock()
+        self.reset(api_version, now)
+
+    # --- state ------------------------------------------------------------------------------
+
+    def reset(self, api_version: str = "2024-06-20", now: int = T0) -> None:
+        with self.lock:
+            self.api_version = api_version
+            self.now = now
+            self.objects: dict[tuple, dict] = {}  # (account, kind, id) -> object
+            self.order: dict[tuple, int] = {}
+            self.all_events: list[dict] = []  # what GET /v1/events lists
+            self._pending: list[dict] = []  # what the test has not taken yet
+            self.requests: list[dict] = []
+            self._replies: dict[tuple, tuple[int, dict]] = {}
+            self.fail_next: list[tuple[str, str, StripeError]] = []  # (method, path prefix, error)
+            self.refund_answer_status = "succeeded"  # what POST /v1/refunds answers
+
+    @property
+    def basil(self) -> bool:
+        return self.api_version >= "2025-03-31"
+
+    @property
+    def modern(self) -> bool:  # 2022-11-15 and later: no charge.refunds, payment_intent.latest_charge
+        return self.api_version >= "2022-11-15"
+
+    def tick(self, seconds: int = 60) -> int:
+        self.now += seconds
+        return self.now
+
+    def put(self, account, obj: dict) -> dict:
+        key = (account, obj["object"], obj["id"])
+        if key not in self.order:
+            self.order[key] = len(self.order)
+        self.objects[key] = obj
+        return obj
+
+    def get(self, account, kind: str, object_id: str) -> dict:
+        return self.objects[(account, kind, object_id)]
+
+    def take_events(self) -> list[dict]:
+        with self.lock:
+            events, self._pending = self._pending, []
+            return events
+
+    def writes(self, path_part: str = "") -> list[dict]:
+        return [r for r in self.requests if r["method"] != "GET" and path_part in r["path"]]
+
+    def _event(self, type_: str, obj: dict, account, *, previous: dict | None = None,
+               idempotency_key: str | None = None) -> dict:
+        event = {
+            "id": new_id("evt"), "object": "event", "api_version": self.api_version,
+            "created": self.now, "data": {"object": copy.deepcopy(self._shaped(obj, account))},
+            "livemode": False, "pending_webhooks": 1,
+            "request": {"id": new_id("req") if idempotency_key else None, "idempotency_key": idempotency_key},
+            "type": type_,
+        }
+        if previous is not None:
+            event["data"]["previous_attributes"] = previous
+        if account:
+            event["account"] = account
+        self.all_events.append(event)
+        self._pending.append(event)
+        return event
+
+    def _shaped(self, obj: dict, account) -> dict:
+        """The object as this API version shows it (charge.refunds listed before 2022-11-15)."""
+        obj = copy.deepcopy(obj)
+        if obj["object"] == "charge" and not self.modern:
+            refunds = [r for (a, k, _), r in self.objects.items() if a == account and k == "refund"
+                       and r["charge"] == obj["id"]]
+            refunds.sort(key=lambda r: -r["created"])
+            obj["refunds"] = {"object": "list", "data": refunds, "has_more": False, "total_count": len(refunds),
+                              "url": f"/v1/charges/{obj['id']}/refunds"}
+        return obj
+
+    # --- builders ---------------------------------------------------------------------------
+
+    def _customer(self, cus_id, name, email):
+        return {"id": cus_id, "object": "customer", "address": None, "balance": 0, "created": self.now,
+                "currency": "usd", "default_source": None, "delinquent": False, "description": None,
+                "discount": None, "email": email, "invoice_prefix": cus_id[-8:].upper(),
+                "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None},
+                "livemode": False, "metadata": {}, "name": name, "phone": None, "preferred_locales": [],
+                "shipping": None, "tax_exempt": "none"}
+
+    def _charge(self, cus, amount, pi_id, *, invoice=None, metadata=None, email=None, name=None):
+        charge = {"id": new_id("ch"), "object": "charge", "amount": amount, "amount_captured": amount,
+                  "amount_refunded": 0, "balance_transaction": new_id("txn"),
+                  "billing_details": {"address": None, "email": email, "name": name, "phone": None},
+                  "captured": True, "created": self.now, "currency": "usd", "customer": cus,
+                  "description": None, "disputed": False, "failure_code": None, "failure_message": None,
+                  "livemode": False, "metadata": metadata or {}, "outcome": {"type": "authorized"},
+                  "paid": True, "payment_intent": pi_id, "payment_method": new_id("pm"),
+                  "receipt_email": email, "refunded": False, "status": "succeeded"}
+        if not self.basil:
+            charge["invoice"] = invoice
+        return charge
+
+    def _payment_intent(self, pi_id, cus, amount, charge, *, metadata=None, invoice=None):
+        pi = {"id": pi_id, "object": "payment_intent", "amount": amount, "amount_received": amount,
+              "capture_method": "automatic", "created": self.now, "currency": "usd", "customer": cus,
+              "livemode": False, "metadata": metadata or {}, "payment_method": charge["payment_method"],
+              "status": "succeeded"}
+        if not self.basil:
+            pi["invoice"] = invoice
+        if self.modern:
+            pi["latest_charge"] = charge["id"]
+        else:
+            pi["charges"] = {"object": "list", "data": [copy.deepcopy(charge)], "has_more": False,
+                             "total_count": 1, "url": f"/v1/charges?payment_intent={pi_id}"}
+        return pi
+
+    # --- Stripe-side changes (each returns what it made; events go to take_events()) ----------
+
+    def create_customer(self, account, name: str, email: str, cus_id: str | None = None) -> dict:
+        with self.lock:
+            self.tick()
+            cus = self.put(account, self._customer(cus_id or new_id("cus"), name, email))
+            self._event("customer.created", cus, account)
+            return cus
+
+    def buy_course(self, account, cus_id: str, amount: int, course_id: str | None) -> dict:
+        """A one-off Checkout purchase: the charge, its payment intent and the session, and their events."""
+        with self.lock:
+            self.tick()
+            cus = self.get(account, "customer", cus_id)
+            meta = {"course_id": course_id} if course_id else {}
+            pi_id = new_id("pi")
+            charge = self.put(account, self._charge(cus_id, amount, pi_id, email=cus["email"], name=cus["name"]))
+            pi = self.put(account, self._payment_intent(pi_id, cus_id, amount, charge, metadata=meta))
+            session = self.put(account, {
+                "id": new_id("cs_test"), "object": "checkout.session", "amount_subtotal": amount,
+                "amount_total": amount, "created": self.now, "currency": "usd", "customer": cus_id,
+                "customer_details": {"email": cus["email"], "name": cus["name"], "address": None, "phone": None,
+                                     "tax_exempt": "none", "tax_ids": []},
+                "invoice": None, "livemode": False, "metadata": meta, "mode": "payment",
+                "payment_intent": pi_id, "payment_status": "paid", "status": "complete", "subscription": None,
+                "success_url": "https://teachery.example/success", "url": None})
+            self._event("payment_intent.created", {**pi, "status": "requires_payment_method",
+                                                  "amount_received": 0}, account)
+            self._event("charge.succeeded", charge, account)
+            self._event("payment_intent.succeeded", pi, account)
+            self._event("checkout.session.completed", session, account)
+            return charge
+
+    def subscribe(self, account, cus_id: str, amount: int, course_id: str | None) -> tuple[dict, dict]:
+        """A Checkout subscription: subscription, first invoice, its payment; (subscription, charge)."""
+        with self.lock:
+            self.tick()
+            cus = self.get(account, "customer", cus_id)
+            meta = {"course_id": course_id} if course_id else {}
+            sub_id, in_id, pi_id = new_id("sub"), new_id("in"), new_id("pi")
+            start, end = self.now, self.now + 30 * DAY
+            price = {"id": new_id("price"), "object": "price", "active": True, "currency": "usd",
+                     "product": new_id("prod"), "recurring": {"interval": "month", "interval_count": 1},
+                     "type": "recurring", "unit_amount": amount}
+            item = {"id": new_id("si"), "object": "subscription_item", "created": start, "metadata": {},
+                    "price": price, "quantity": 1, "subscription": sub_id}
+            sub = {"id": sub_id, "object": "subscription", "application_fee_percent": None,
+                   "billing_cycle_anchor": start, "cancel_at": None, "cancel_at_period_end": False,
+                   "canceled_at": None, "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+                   "collection_method": "charge_automatically", "created": start, "currency": "usd",
+                   "customer": cus_id, "days_until_due": None, "default_payment_method": None, "ended_at": None,
+                   "items": {"object": "list", "data": [item], "has_more": False, "total_count": 1,
+                             "url": f"/v1/subscription_items?subscription={sub_id}"},
+                   "latest_invoice": in_id, "livemode": False, "metadata": meta, "pause_collection": None,
+                   "start_date": start, "status": "active", "trial_end": None, "trial_start": None}
+            if self.basil:
+                item["current_period_start"], item["current_period_end"] = start, end
+            else:
+                sub["current_period_start"], sub["current_period_end"] = start, end
+            self.put(account, sub)
+            charge = self.put(account, self._charge(cus_id, amount, pi_id, invoice=in_id,
+                                                    email=cus["email"], name=cus["name"]))
+            pi = self.put(account, self._payment_intent(pi_id, cus_id, amount, charge, invoice=in_id))
+            line = {"id": new_id("il"), "object": "line_item", "amount": amount, "currency": "usd",
+                    "metadata": meta, "period": {"start": start, "end": end}, "quantity": 1}
+            invoice = {"id": in_id, "object": "invoice", "amount_due": amount, "amount_paid": amount,
+                       "amount_remaining": 0, "billing_reason": "subscription_create", "created": self.now,
+                       "currency": "usd", "customer": cus_id, "customer_email": cus["email"],
+                       "customer_name": cus["name"], "livemode": False, "metadata": {},
+                       "lines": {"object": "list", "data": [line], "has_more": False, "total_count": 1,
+                                 "url": f"/v1/invoices/{in_id}/lines"},
+                       "period_start": start, "period_end": start, "status": "paid",
+                       "status_transitions": {"paid_at": self.now, "finalized_at": self.now}}
+            if self.basil:
+                invoice["parent"] = {"type": "subscription_details", "quote_details": None,
+                                     "subscription_details": {"metadata": meta, "subscription": sub_id}}
+                invoice["payments"] = {"object": "list", "has_more": False, "url": "/v1/invoice_payments",
+                                       "data": [{"id": new_id("inpay"), "object": "invoice_payment",
+                                                 "amount_paid": amount, "amount_requested": amount,
+                                                 "created": self.now, "currency": "usd", "invoice": in_id,
+                                                 "is_default": True, "livemode": False,
+                                                 "payment": {"type": "payment_intent", "payment_intent": pi_id},
+                                                 "status": "paid",
+                                                 "status_transitions": {"paid_at": self.now}}]}
+                line["parent"] = {"type": "subscription_item_details",
+                                  "subscription_item_details": {"subscription": sub_id,
+                                                                "subscription_item": item["id"]}}
+            else:
+                invoice.update(subscription=sub_id, charge=charge["id"], payment_intent=pi_id, paid=True,
+                               subscription_details={"metadata": meta})
+                line["subscription"] = sub_id
+            self.put(account, invoice)
+            session = self.put(account, {
+                "id": new_id("cs_test"), "object": "checkout.session", "amount_total": amount,
+                "created": self.now, "currency": "usd", "customer": cus_id,
+                "customer_details": {"email": cus["email"], "name": cus["name"]}, "invoice": in_id,
+                "livemode": False, "metadata": meta, "mode": "subscription", "payment_intent": None,
+                "payment_status": "paid", "status": "complete", "subscription": sub_id})
+            self._event("customer.subscription.created", {**sub, "status": "incomplete"}, account)
+            self._event("charge.succeeded", charge, account)
+            self._event("payment_intent.succeeded", pi, account)
+            self._event("invoice.paid", invoice, account)
+            self._event("invoice.payment_succeeded", invoice, account)
+            self._event("customer.subscription.updated", sub, account, previous={"status": "incomplete"})
+            self._event("checkout.session.completed", session, account)
+            return sub, charge
+
+    def refund(self, account, charge_id: str, amount: int | None = None, *, reason=None, metadata=None,
+               idempotency_key=None, status: str = "succeeded") -> dict:
+        with self.lock:
+            charge = self.get(account, "charge", charge_id)
+            left = charge["amount"] - charge["amount_refunded"]
+            amount = left if amount is None else amount
+            if amount <= 0 or amount > left:
+                raise StripeError(400, "invalid_request_error",
+                                  f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                                  "amount_too_large")
+            self.tick()
+            refund = self.put(account, {
+                "id": new_id("re"), "object": "refund", "amount": amount, "balance_transaction": new_id("txn"),
+                "charge": charge_id, "created": self.now, "currency": "usd", "metadata": metadata or {},
+                "payment_intent": charge["payment_intent"], "reason": reason, "receipt_number": None,
+                "source_transfer_reversal": None, "status": status, "transfer_reversal": None})
+            previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+            self._event("refund.created", refund, account, idempotency_key=idempotency_key)
+            self._event("charge.refunded", charge, account, previous=previous, idempotency_key=idempotency_key)
+            return refund
+
+    def settle_refund(self, account, refund_id: str, status: str) -> dict:
+        """Stripe finishing a refund later: succeeded, or failed/canceled (the amount goes back)."""
+        with self.lock:
+            refund = self.get(account, "refund", refund_id)
+            charge = self.get(account, "charge", refund["charge"])
+            self.tick()
+            previous = {"status": refund["status"]}
+            if refund["status"] in ACTIVE_REFUND and status not in ACTIVE_REFUND:
+                charge["amount_refunded"] -= refund["amount"]
+                charge["refunded"] = False
+            refund["status"] = status
+            if status == "failed":
+                refund["failure_reason"] = "expired_or_canceled_card"
+                refund["failure_balance_transaction"] = new_id("txn")
+                self._event("refund.failed", refund, account, previous=previous)
+            self._event("refund.updated", refund, account, previous=previous)
+            self._event("charge.refund.updated", refund, account, previous=previous)
+            return refund
+
+    def update_subscription(self, account, sub_id: str, changes: dict, *, idempotency_key=None) -> dict:
+        with self.lock:
+            sub = self.get(account, "subscription", sub_id)
+            if sub["status"] == "canceled":
+                raise StripeError(400, "invalid_request_error",
+                                  "A canceled subscription can only update its cancellation_details and metadata.")
+            self.tick()
+            previous = {k: sub.get(k) for k in changes}
+            sub.update(changes)
+            if "cancel_at_period_end" in changes:
+                sub["cancel_at"] = self.period_end(sub) if changes["cancel_at_period_end"] else None
+                sub["canceled_at"] = self.now if changes["cancel_at_period_end"] else None
+                previous.update(cancel_at=None, canceled_at=None)
+            self._event("customer.subscription.updated", sub, account, previous=previous,
+                        idempotency_key=idempotency_key)
+            return sub
+
+    def period_end(self, sub: dict) -> int:
+        if "current_period_end" in sub:
+            return sub["current_period_end"]
+        return sub["items"]["data"][0]["current_period_end"]
+
+    def cancel_subscription(self, account, sub_id: str, *, idempotency_key=None, at: int | None = None) -> dict:
+        with self.lock:
+            sub = self.get(account, "subscription", sub_id)
+            if sub["status"] == "canceled":
+                raise StripeError(400, "invalid_request_error", f"No such subscription: '{sub_id}'",
+                                  "resource_missing")
+            if at is not None:
+                self.now = max(self.now, at)
+            self.tick()
+            sub.update(status="canceled", ended_at=self.now, canceled_at=sub["canceled_at"] or self.now)
+            self._event("customer.subscription.deleted", sub, account, idempotency_key=idempotency_key)
+            return sub
+
+    def update_customer(self, account, cus_id: str, changes: dict, *, idempotency_key=None) -> dict:
+        with self.lock:
+            cus = self.get(account, "customer", cus_id)
+            self.tick()
+            previous = {k: cus.get(k) for k in changes}
+            cus.update(changes)
+            self._event("customer.updated", cus, account, previous=previous, idempotency_key=idempotency_key)
+            return cus
+
+    # --- the HTTP API ------------------------------------------------------------------------
+
+    def handle(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, dict]:
+        split = urlsplit(raw_path)
+        path = split.path
+        query = _nest(parse_qsl(split.query, keep_blank_values=True))
+        form = _nest(parse_qsl(body.decode(), keep_blank_values=True)) if body else {}
+        account = headers.get("Stripe-Account") or None
+        key = headers.get("Idempotency-Key")
+        with self.lock:
+            self.requests.append({"method": method, "path": path, "account": account, "idempotency_key": key,
+                                  "params": form if method != "GET" else query})
+            if not (headers.get("Authorization") or "").startswith("Bearer sk_"):
+                return 401, StripeError(401, "invalid_request_error", "Invalid API Key provided").body()
+            for i, (m, prefix, error) in enumerate(self.fail_next):
+                if m == method and path.startswith(prefix):
+                    del self.fail_next[i]
+                    return error.status, error.body()
+            if method == "POST" and key and (account, key) in self._replies:
+                return self._replies[(account, key)]
+            try:
+                answer = 200, self._route(method, path, query if method in ("GET", "DELETE") else form, account, key)
+            except StripeError as exc:
+                answer = exc.status, exc.body()
+            except KeyError as exc:
+                answer = 404, StripeError(404, "invalid_request_error", f"No such object: {exc}",
+                                          "resource_missing").body()
+            if method == "POST" and key:
+                self._replies[(account, key)] = answer
+            return answer
+
+    def _route(self, method, path, params, account, key) -> dict:
+        parts = path.strip("/").split("/")
+        if parts[0] != "v1":
+            raise KeyError(path)
+        parts = parts[1:]
+        if parts[:2] == ["checkout", "sessions"]:
+            parts = ["checkout/sessions"] + parts[2:]
+        resource = parts[0]
+        if method == "GET" and resource == "events" and len(parts) == 1:
+            gte = int((params.get("created") or {}).get("gte", 0))
+            items = [self._api_event(e) for e in self.all_events
+                     if (e.get("account") or None) == account and e["created"] >= gte]
+            items.sort(key=lambda e: -e["created"])
+            return self._page(items, params, "/v1/events")
+        kind = KINDS.get(resource)
+        if kind is None:
+            raise KeyError(path)
+        if method == "GET" and len(parts) == 1:
+            return self._list(kind, params, account, path)
+        if method == "GET" and len(parts) == 2:
+            obj = self._shaped(self.get(account, kind, parts[1]), account)
+            if "refunds" in (params.get("expand") or []) and kind == "charge":
+                refunds = self._refunds_of(account, obj["id"])
+                obj["refunds"] = {"object": "list", "data": refunds, "has_more": False}
+            return obj
+        if method == "POST" and path == "/v1/refunds":
+            charge_id = params.get("charge")
+            if not charge_id and params.get("payment_intent"):
+                charge_id = self.get(account, "payment_intent", params["payment_intent"])["latest_charge"]
+            if (account, "charge", charge_id) not in self.objects:
+                raise StripeError(404, "invalid_request_error", f"No such charge: '{charge_id}'", "resource_missing")
+            amount = int(params["amount"]) if params.get("amount") else None
+            status = self.refund_answer_status
+            return self.refund(account, charge_id, amount, reason=params.get("reason") or None,
+                               metadata=params.get("metadata") or {}, idempotency_key=key, status=status)
+        if kind == "subscription" and len(parts) >= 2:
+            sub_id = parts[1]
+            sub = self.get(account, "subscription", sub_id)
+            if method == "DELETE" and len(parts) == 2:
+                return self.cancel_subscription(account, sub_id, idempotency_key=key)
+            if method == "POST" and len(parts) == 3 and parts[2] == "resume":
+                if sub["status"] != "paused":
+                    raise StripeError(400, "invalid_request_error",
+                                      "Subscription is not paused; only paused subscriptions can be resumed.")
+                return self.update_subscription(account, sub_id, {"status": "active", "pause_collection": None},
+                                                idempotency_key=key)
+            if method == "POST" and len(parts) == 2:
+                changes = {}
+                if "cancel_at_period_end" in params:
+                    changes["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
+                if "pause_collection" in params:
+                    pc = params["pause_collection"]
+                    if pc == "":
+                        changes["pause_collection"] = None
+                    else:
+                        if pc.get("behavior") not in ("void", "keep_as_draft", "mark_uncollectible"):
+                            raise StripeError(400, "invalid_request_error", "Invalid pause_collection[behavior]")
+                        changes["pause_collection"] = {
+                            "behavior": pc["behavior"],
+                            "resumes_at": int(pc["resumes_at"]) if pc.get("resumes_at") else None}
+                return self.update_subscription(account, sub_id, changes, idempotency_key=key)
+        if kind == "customer" and method == "POST" and len(parts) == 2:
+            changes = {k: params[k] for k in ("name", "email") if k in params}
+            return self.update_customer(account, parts[1], changes, idempotency_key=key)
+        raise StripeError(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path})")
+
+    def _api_event(self, event: dict) -> dict:
+        """The Events API's copy: like the webhook's, without the top-level `account`."""
+        event = copy.deepcopy(event)
+        event.pop("account", None)
+        return event
+
+    def _refunds_of(self, account, charge_id):
+        items = [copy.deepcopy(o) for (a, k, _), o in self.objects.items()
+                 if a == account and k == "refund" and o["charge"] == charge_id]
+        return sorted(items, key=lambda o: -o["created"])
+
+    def _list(self, kind, params, account, path):
+        items = [(self.order[(a, k, i)], o) for (a, k, i), o in self.objects.items() if a == account and k == kind]
+        items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-t[1]["created"], -t[0]))]
+        for field in ("charge", "customer"):
+            if params.get(field):
+                items = [o for o in items if o.get(field) == params[field]]
+        if kind == "subscription" and params.get("status", "active") != "all":
+            items = [o for o in items if o["status"] != "canceled"]
+        created = params.get("created")
+        if isinstance(created, dict) and created.get("gte"):
+            items = [o for o in items if o["created"] >= int(created["gte"])]
+        return self._page(items, params, path)
+
+    def _page(self, items, params, url):
+        limit = int(params.get("limit") or 10)
+        after = params.get("starting_after")
+        if after:
+            ids = [o["id"] for o in items]
+            items = items[ids.index(after) + 1:] if after in ids else []
+        return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeStripe = None  # set per server
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, answer = self.server.fake.handle(self.command, self.path, self.headers, body)
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-Id", new_id("req"))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_DELETE = _serve
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+class FakeStripeServer:
+    """FakeStripe behind a ThreadingHTTPServer on 127.0.0.1:<free port>."""
+
+    def __init__(self, fake: FakeStripe | None = None):
+        self.fake = fake or FakeStripe()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.fake = self.fake
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

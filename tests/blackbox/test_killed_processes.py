@@ -1,0 +1,119 @@
+"""Killed processes: a SIGKILLed worker loses nothing once a new one runs; a SIGKILLed gunicorn worker
+process leaves the receiver answering, with every event stored and applied exactly once."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import requests
+
+from tests.blackbox.conftest import children_of
+from tests.blackbox.helpers import expected_payment, payment_view
+
+ACCT = "acct_1BBCreatorK"
+
+
+def many_histories(fake, n: int):
+    made = []
+    for i in range(n):
+        cus = fake.create_customer(ACCT, f"Student {i}", f"student{i}@example.com")
+        charge = fake.buy_course(ACCT, cus["id"], 1000 + i, f"course_{i % 3}")
+        fake.refund(ACCT, charge["id"], 100)
+        sub, sub_charge = fake.subscribe(ACCT, cus["id"], 700, "course_sub")
+        fake.update_subscription(ACCT, sub["id"], {"cancel_at_period_end": True})
+        made.append((cus, charge, sub_charge))
+    return made
+
+
+def check_all(svc, made):
+    for cus, charge, sub_charge in made:
+        profile = svc.profile(cus["id"], ACCT)
+        payments = {p["stripe_charge_id"]: p for p in profile["payments"]}
+        assert set(payments) == {charge["id"], sub_charge["id"]}
+        for ch in payments:
+            assert payment_view(payments[ch]) == expected_payment(svc.fake, ACCT, ch)
+        assert profile["subscriptions"][0]["cancel_at_period_end"] is True
+        assert len(profile["enrollments"]) == 2
+
+
+def send_with_retries(svc, event):
+    """As Stripe does: a connection that dies is retried."""
+    for _ in range(20):
+        try:
+            r = svc.post_event(event)
+        except requests.ConnectionError:
+            time.sleep(0.05)
+            continue
+        if r.status_code == 200:
+            return r
+        assert r.status_code in (502, 503), (r.status_code, r.text)
+        time.sleep(0.05)
+    raise AssertionError(f"{event['id']} never accepted")
+
+
+def test_sigkill_worker_while_events_flow(svc):
+    made = many_histories(svc.fake, 12)
+    events = svc.fake.take_events()  # ~170 events
+    killed = threading.Event()
+
+    def kill_when_busy():
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            statuses = [e["status"] for e in svc.events()]
+            if sum(s in ("processed", "ignored") for s in statuses) >= 10:
+                os.killpg(svc.worker.pid, signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    for event in events:
+        send_with_retries(svc, event)
+    killer.join()
+    assert killed.is_set(), "the worker finished before it could be killed"
+    svc.worker.wait(timeout=10)
+    svc.start_worker()
+    ledger = svc.wait_settled(timeout=45)
+    assert len(ledger) == len(events)
+    assert {e["status"] for e in ledger} <= {"processed", "ignored"}, [e for e in ledger if e["status"] == "failed"]
+    check_all(svc, made)
+
+
+def test_sigkill_gunicorn_worker_mid_traffic(svc):
+    made = many_histories(svc.fake, 8)
+    events = svc.fake.take_events()
+    before = set(children_of(svc.web.pid))
+    assert len(before) == 2, before
+    victim = sorted(before)[0]
+    errors: list = []
+
+    def traffic(part):
+        try:
+            for event in part:
+                send_with_retries(svc, event)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=traffic, args=(events[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    os.kill(victim, signal.SIGKILL)
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    # gunicorn replaced the killed worker and the receiver still answers.
+    deadline = time.time() + 15
+    while time.time() < deadline and len(set(children_of(svc.web.pid)) - {victim}) < 2:
+        time.sleep(0.1)
+    assert requests.get(svc.url + "/readyz", timeout=5).status_code == 200
+    # Every event again: all duplicates now; nothing was lost.
+    for event in events[::5]:
+        assert svc.post_event(event).json() == {"received": True, "duplicate": True}
+    ledger = svc.wait_settled(timeout=45)
+    assert sorted(e["id"] for e in ledger) == sorted(e["id"] for e in events)
+    assert all(e["attempts"] >= 1 for e in ledger)
+    check_all(svc, made)
