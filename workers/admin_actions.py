@@ -112,6 +112,23 @@ def _start(pool, req: Request) -> tuple[admin_actions.AdminAction, Answer | None
         return earlier, None
 
 
+def _answered_before(pool, kind: str, target: str, given: dict, idempotency_key: str) -> Answer | None:
+    """The first answer to this request when its key was already used for it (a client's retry);
+    409 when the key was used for a different request (`given`: the fields the client sent).
+
+    Checked before the request is validated against the current records: the first request changed
+    them (a refund made, a subscription canceled), so checking a retry against them would refuse it.
+    """
+    with pool.connection() as conn:
+        earlier = admin_actions.lock_by_key(conn, idempotency_key)
+    if earlier is None or earlier.outcome != "succeeded":
+        return None
+    if (earlier.kind, earlier.target) != (kind, target) or any(
+            earlier.params.get(name) != value for name, value in given.items()):
+        raise ActionError("this Idempotency-Key was already used for a different admin request", 409)
+    return earlier.status_code, earlier.response
+
+
 def _record(pool, action_id: str, outcome: str, status: int, message: str) -> None:
     with pool.connection() as conn:
         admin_actions.finish(conn, action_id, outcome, status_code=status, error=message)
@@ -219,6 +236,8 @@ def edit_customer(pool, stripe: StripeApi, customer_id: str, body, *, idempotenc
     if not changes:
         raise ActionError("nothing to change: give name and/or email")
     customer = _customer(pool, customer_id)
+    if earlier := _answered_before(pool, "customer.edit", customer.id, changes, idempotency_key):
+        return earlier
     if customer.deleted_in_stripe:
         raise ActionError(f"customer {customer_id} was deleted in Stripe and cannot be edited there", 409)
 
@@ -295,6 +314,8 @@ def customer_links(pool, base_url: str, key: bytes, customer_id: str, now: int) 
 def refund_payment(pool, stripe: StripeApi, charge_id: str, body, *, idempotency_key: str) -> Answer:
     """Refund a charge in Stripe, whole or part; the refund is recorded pending at once (rule 1: access stays)."""
     fields = _fields(body, {"amount": _positive_int, "reason": _one_of(REFUND_REASONS)})
+    if earlier := _answered_before(pool, "payment.refund", charge_id, fields, idempotency_key):
+        return earlier
     with pool.connection() as conn:
         payment = _only(payments.find_by_charge(conn, charge_id), f"payment {charge_id}")
     if payment.charge_status != "succeeded":
@@ -360,6 +381,8 @@ def resume_subscription(pool, stripe: StripeApi, sub_id: str, body, *, idempoten
     """Resume: a subscription whose status is `paused` through Stripe's resume endpoint (keeping its
     billing cycle anchor); otherwise clear pause_collection."""
     _fields(body, {})
+    if earlier := _answered_before(pool, "subscription.resume", sub_id, {}, idempotency_key):
+        return earlier
     if _subscription(pool, sub_id).status == "paused":
         return _change_subscription(pool, stripe, sub_id, "subscription.resume", {}, idempotency_key, "post",
                                     "/resume", billing_cycle_anchor="unchanged")
@@ -375,6 +398,8 @@ def _subscription(pool, sub_id: str) -> subscriptions.Subscription:
 
 def _change_subscription(pool, stripe: StripeApi, sub_id: str, kind: str, params: dict, idempotency_key: str,
                          method: str, suffix: str, **stripe_params) -> Answer:
+    if earlier := _answered_before(pool, kind, sub_id, params, idempotency_key):
+        return earlier
     sub = _subscription(pool, sub_id)
     if sub.status in ENDED:
         raise ActionError(f"subscription {sub_id} is {sub.status} and cannot be changed", 409)

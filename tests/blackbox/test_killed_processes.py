@@ -43,7 +43,7 @@ def send_with_retries(svc, event):
     for _ in range(20):
         try:
             r = svc.post_event(event)
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, reset, or cut mid-answer by the kill
             time.sleep(0.05)
             continue
         if r.status_code == 200:
