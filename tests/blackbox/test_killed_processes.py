@@ -86,6 +86,9 @@ def test_sigkill_worker_while_events_flow(svc):
 def test_sigkill_gunicorn_worker_mid_traffic(svc):
     made = many_histories(svc.fake, 8)
     events = svc.fake.take_events()
+    deadline = time.time() + 15  # both gunicorn workers booted (under load the second may lag)
+    while len(set(children_of(svc.web.pid))) < 2 and time.time() < deadline:
+        time.sleep(0.1)
     before = set(children_of(svc.web.pid))
     assert len(before) == 2, before
     victim = sorted(before)[0]
