@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from workers.handlers.customers import apply_customer_change, mark_customer_deleted
 from workers.handlers.purchases import (
-    record_charge, record_checkout_session, record_invoice_payment, record_payment_intent,
+    link_invoice_payment, record_charge, record_checkout_session, record_invoice_payment, record_payment_intent,
 )
 from workers.handlers.refunds import record_refund
 from workers.handlers.subscriptions import apply_subscription_change
@@ -21,6 +21,7 @@ EVENT_HANDLERS = {
     "payment_intent.succeeded": record_payment_intent,
     "invoice.paid": record_invoice_payment,
     "invoice.payment_succeeded": record_invoice_payment,
+    "invoice_payment.paid": link_invoice_payment,
     "charge.refund.updated": record_refund,
     "refund.created": record_refund,
     "refund.updated": record_refund,

@@ -116,6 +116,26 @@ def record_invoice_payment(ctx: EventContext) -> None:
         grant(ctx, customer.id, course, when(ctx.created))
 
 
+def link_invoice_payment(ctx: EventContext) -> None:
+    """invoice_payment.paid (basil): which payment intent or charge paid an invoice. Since basil
+    neither the charge nor the invoice names the other, and an invoice's `payments` is not always in
+    its payload: this event is what joins the invoice's payment to its charge."""
+    item = ctx.obj
+    if item.get("status") not in (None, "paid"):
+        return
+    paid_by = item.get("payment") if isinstance(item.get("payment"), dict) else {}
+    invoice_id, intent_id, charge_id = ref(item.get("invoice")), ref(paid_by.get("payment_intent")), ref(paid_by.get("charge"))
+    if not invoice_id or not (intent_id or charge_id):
+        return
+    course = courses.recall(ctx.conn, ctx.account, [invoice_id, intent_id, charge_id])
+    learn_course(ctx, [invoice_id, intent_id, charge_id], course)
+    record_payment(ctx, PaymentFacts(
+        charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id, course_id=course,
+        amount=integer(item.get("amount_paid"), None), currency=item.get("currency"), charge_status="succeeded",
+        created=when((item.get("status_transitions") or {}).get("paid_at")) or when(item.get("created")),
+    ), None)
+
+
 def _subscription_course(ctx: EventContext, sub_id: str) -> str | None:
     """The course of a subscription: from our records, else fetched from Stripe (rule 7)."""
     known = courses.recall(ctx.conn, ctx.account, [sub_id])
