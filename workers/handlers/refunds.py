@@ -23,8 +23,8 @@ def snapshot_refund(ctx: EventContext, refund: dict, version: tuple[int, int], *
                     status: str | None = None) -> payments.Payment:
     """Apply a Stripe refund object at this version to its payment; returns the payment."""
     payment = payment_of_refund(ctx, refund)
-    apply_refund(ctx, payment, refund, version, status=status)
-    _settle(ctx, payment)
+    if apply_refund(ctx, payment, refund, version, status=status):
+        _settle(ctx, payment)
     return payment
 
 
@@ -93,17 +93,17 @@ def reconcile_charge_refunds(ctx: EventContext, payment: payments.Payment, charg
     """Apply the refunds a charge payload carries; when it says more was refunded than the refunds we
     know add up to (newer API versions omit the list), read the charge's refunds from Stripe."""
     items, complete = embedded_refunds(charge)
-    for item in items:
-        apply_refund(ctx, payment, item, version)
+    changed = [apply_refund(ctx, payment, item, version) for item in items]
     reported = integer(charge.get("amount_refunded"))
     if not complete and reported > payments.refunds_total(ctx.conn, payment.id):
-        for item in ctx.list_refunds(payment.stripe_charge_id, adding_up_to=reported):
-            apply_refund(ctx, payment, item, (ctx.created, FETCHED))
-    _settle(ctx, payment)
+        changed += [apply_refund(ctx, payment, item, (ctx.created, FETCHED))
+                    for item in ctx.list_refunds(payment.stripe_charge_id, adding_up_to=reported)]
+    if any(changed):  # record_payment has already derived the totals from unchanged refunds
+        _settle(ctx, payment)
 
 
 def _settle(ctx: EventContext, payment: payments.Payment) -> None:
-    """Re-derive the payment's refunded amount and status from its refunds; log a status change."""
+    """Re-derive the payment's refunded amount and status after its refunds changed; log a status change."""
     before = (payment.amount_refunded, payment.status)
     after = payments.recompute(ctx.conn, payment.id)
     if payment.stripe_charge_id:
