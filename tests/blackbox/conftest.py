@@ -1,5 +1,7 @@
 """Black-box fixtures: the REAL service (`teachery-sync migrate`, `web`, `worker` as subprocesses)
-against a fake Stripe HTTP server, PostgreSQL database teachery_sync_blackbox and Redis db 9.
+against a fake Stripe HTTP server, a PostgreSQL database and a Redis db of their own
+(TEST_BLACKBOX_DATABASE_URL, TEST_BLACKBOX_REDIS_URL; defaults: teachery_sync_blackbox and db 9),
+which they wipe.
 
 Only HTTP and the command line are used to look at the service (plus TRUNCATE / FLUSHDB to
 start clean). Every process started here runs in its own process group and is killed in a
@@ -28,8 +30,8 @@ from tests.blackbox.fake_stripe_server import FakeStripeServer
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent / "teachery-sync"
-DATABASE_URL = "postgresql://root@127.0.0.1:5432/teachery_sync_blackbox"
-REDIS_URL = "redis://127.0.0.1:6379/9"
+DATABASE_URL = os.environ.get("TEST_BLACKBOX_DATABASE_URL", "postgresql://root@127.0.0.1:5432/teachery_sync_blackbox")
+REDIS_URL = os.environ.get("TEST_BLACKBOX_REDIS_URL", "redis://127.0.0.1:6379/9")
 SECRET = "whsec_blackbox_secret_0123456789"
 ADMIN_TOKEN = "blackbox-admin-token"
 UNSETTLED = ("received", "processing")
