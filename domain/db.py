@@ -1,6 +1,9 @@
 """Connections: one pool per process, opened after fork, and DSN helpers."""
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
@@ -24,6 +27,48 @@ def redact(dsn: str) -> str:
     if "password" in params:
         params["password"] = "***"
     return make_conninfo(**params) or "(libpq defaults)"
+
+
+def dsn_problem(dsn: str) -> str | None:
+    """Why libpq cannot parse the DSN, or None. Never libpq's own message: it quotes the string,
+    password included."""
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return ("DATABASE_URL is neither a postgresql:// URL nor a key=value DSN "
+                "(e.g. postgresql://user@127.0.0.1:5432/teachery_sync)")
+    return None
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redact_url(url: str) -> str:
+    """A URL (Redis's, say) with its password hidden, for messages; "<unparseable URL>" when it is not one."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable URL>"
+    if password is not None:
+        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        url = url.replace(parts.netloc, f"{userinfo.split(':', 1)[0]}:***@{hostinfo}", 1)
+    return _QUERY_PASSWORD.sub(r"\1***", url)  # redis-py also reads ?password=
+
+
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.I)
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why redis-py would refuse the URL, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return f"REDIS_URL is not a URL: {redact_url(url)}"
+    if parts.scheme not in REDIS_SCHEMES:
+        return f"REDIS_URL must start with redis://, rediss:// or unix://, not {redact_url(url)}"
+    return None
 
 
 def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 8, name: str = "teachery") -> ConnectionPool:

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 STRIPE_API_BASE = "https://api.stripe.com"
+LOG_FORMATS = ("json", "console")
+SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret")
 
 
 class ConfigError(Exception):
     """A required setting is missing or malformed."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     database_url: str = "postgresql:///teachery_sync"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -24,6 +26,7 @@ class Settings:
     link_secret: str | None = None  # signs password-reset links; derived from the webhook secret when unset
     max_body_bytes: int = 1024 * 1024
     stripe_network_retries: int = 2
+    log_format: str | None = None  # json or console; None: the command's default (json; console under `dev`)
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -35,9 +38,19 @@ class Settings:
             tolerance_seconds = int(tolerance)
         except ValueError:
             raise ConfigError(f"WEBHOOK_TOLERANCE_SECONDS must be a whole number of seconds, got {tolerance!r}")
+        log_format = env.get("LOG_FORMAT") or None
+        if log_format is not None and log_format not in LOG_FORMATS:
+            raise ConfigError(f"LOG_FORMAT must be json or console, got {log_format!r}")
+        database_url = env.get("DATABASE_URL") or cls.database_url
+        redis_url = env.get("REDIS_URL") or cls.redis_url
+        from domain.db import dsn_problem, redis_url_problem
+
+        problem = dsn_problem(database_url) or redis_url_problem(redis_url)
+        if problem:
+            raise ConfigError(problem)
         return cls(
-            database_url=env.get("DATABASE_URL") or cls.database_url,
-            redis_url=env.get("REDIS_URL") or cls.redis_url,
+            database_url=database_url,
+            redis_url=redis_url,
             webhook_secrets=secrets,
             stripe_api_key=env.get("STRIPE_API_KEY") or None,
             stripe_api_base=(env.get("STRIPE_API_BASE") or STRIPE_API_BASE).rstrip("/"),
@@ -45,7 +58,39 @@ class Settings:
             webhook_tolerance_seconds=tolerance_seconds,
             teachery_base_url=(env.get("TEACHERY_BASE_URL") or cls.teachery_base_url).rstrip("/"),
             link_secret=env.get("TEACHERY_LINK_SECRET") or None,
+            log_format=log_format,
         )
+
+    def __repr__(self) -> str:
+        """Every field, with the secrets masked and the URLs' passwords hidden (reprs end up in logs)."""
+        from domain.db import redact, redact_url
+
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                value = _masked(value)
+            elif f.name == "database_url":
+                value = redact(value)
+            elif f.name == "redis_url":
+                value = redact_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The secrets themselves (keys, tokens, passwords in the URLs), for a log scrubber."""
+        from urllib.parse import urlsplit
+
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        found = [*self.webhook_secrets, self.stripe_api_key, self.admin_token, self.link_secret]
+        try:
+            found.append(conninfo_to_dict(self.database_url).get("password"))
+            found.append(urlsplit(self.redis_url).password)
+        except (psycopg.ProgrammingError, ValueError):
+            pass
+        return tuple(s for s in found if s)
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -56,3 +101,10 @@ class Settings:
                 "STRIPE_WEBHOOK_SECRET is not set: set it to your endpoint's signing secret (whsec_…); "
                 "several may be given comma-separated while rotating"
             )
+
+
+def _masked(value):
+    """'***' for each secret that is set; None and () stay as they are."""
+    if isinstance(value, tuple):
+        return tuple("***" for _ in value)
+    return None if value is None else "***"

@@ -21,6 +21,10 @@ class Services:
     queue: Queue
     stripe: StripeApi
 
+    def __repr__(self) -> str:
+        # The default would spell out every field; Settings' own repr masks its secrets.
+        return f"Services(settings={self.settings!r}, queue={self.queue.name!r}, stripe={self.stripe!r})"
+
     def open(self) -> "Services":
         if self.pool.closed:
             self.pool.open(wait=False)

@@ -66,11 +66,26 @@ class _Commands(click.Group):
             raise Failure(f"cannot reach PostgreSQL at {redact(settings.database_url)}: "
                           f"{' '.join(str(exc).split()) or type(exc).__name__}")
         except redis.exceptions.ConnectionError as exc:
-            raise Failure(f"cannot reach Redis at {Settings.from_env().redis_url}: {exc}")
+            from domain.db import redact_url
+
+            raise Failure(f"cannot reach Redis at {redact_url(Settings.from_env().redis_url)}: {exc}")
+
+
+def _configure_logging(command: str | None) -> None:
+    """One log format for every command (LOG_FORMAT; console by default under `dev`), secrets masked."""
+    from teachery_sync.logs import configure_logging
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError:  # the command that reads the settings says what is wrong
+        settings = None
+    fmt = settings.log_format if settings and settings.log_format else ("console" if command == "dev" else "json")
+    configure_logging(fmt, secrets=settings.secret_values() if settings else ())
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-def main():
+@click.pass_context
+def main(ctx):
     """teachery-sync: keeps Teachery's customer records in step with Stripe.
 
     \b
@@ -80,6 +95,7 @@ def main():
       teachery-sync worker --burst
       teachery-sync events list --status failed
     """
+    _configure_logging(ctx.invoked_subcommand)
 
 
 @main.command()
@@ -164,7 +180,9 @@ def _require_redis(services) -> None:
     try:
         services.redis.ping()
     except Exception as exc:
-        raise Failure(f"cannot reach Redis at {services.settings.redis_url}: {_first_line(exc)}")
+        from domain.db import redact_url
+
+        raise Failure(f"cannot reach Redis at {redact_url(services.settings.redis_url)}: {_first_line(exc)}")
 
 
 # --- the event ledger -------------------------------------------------------------------------
@@ -382,11 +400,13 @@ def dev(port, host, web_workers, redis_port, dev_dir):
 @click.option("--course", default="course_demo", show_default=True, help="metadata.course_id of a purchase")
 @click.option("--mode", type=click.Choice(["payment", "subscription"]), default="payment", show_default=True,
               help="checkout.session.completed: a one-off payment or a subscription")
-@click.option("--pause", "change", flag_value="pause", help="customer.subscription.updated: pause collection")
-@click.option("--resume", "change", flag_value="resume", help="customer.subscription.updated: resume collection")
-@click.option("--cancel-at-period-end", "change", flag_value="cancel-at-period-end",
+@click.option("--pause", "changes", flag_value="pause", multiple=True,
+              help="customer.subscription.updated: pause collection")
+@click.option("--resume", "changes", flag_value="resume", multiple=True,
+              help="customer.subscription.updated: resume collection")
+@click.option("--cancel-at-period-end", "changes", flag_value="cancel-at-period-end", multiple=True,
               help="customer.subscription.updated: cancel when the period ends")
-@click.option("--reactivate", "change", flag_value="reactivate",
+@click.option("--reactivate", "changes", flag_value="reactivate", multiple=True,
               help="customer.subscription.updated: take back a cancellation at period end")
 @click.option("--behavior", type=click.Choice(["void", "keep_as_draft", "mark_uncollectible"]), default="void",
               show_default=True, help="with --pause")
@@ -400,7 +420,7 @@ def dev(port, host, web_workers, redis_port, dev_dir):
 @click.option("--dev-dir", default=".dev", show_default=True, type=click.Path(file_okay=False),
               help="holds trigger-state.json (the objects made so far) and the dev stack's env")
 @click.option("--print", "dry_run", is_flag=True, help="print the events as JSON instead of sending them")
-def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, **fields):
+def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, changes, **fields):
     """Send realistic, correctly signed Stripe events to a running receiver.
 
     Like `stripe trigger`: one trigger sends every event Stripe sends for the
@@ -434,6 +454,8 @@ def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, 
     from teachery_sync.trigger import DEFAULT_URL, run
     from teachery_sync.trigger_scenarios import TriggerError, TriggerOptions
 
+    if len(set(changes)) > 1:
+        raise Failure("--pause, --resume, --cancel-at-period-end and --reactivate exclude each other: give one")
     dev_path = Path(dev_dir)
     recorded, _ = dev_env.read_env(dev_path)
     secret = (secret or recorded.get("STRIPE_WEBHOOK_SECRET") or "").split(",")[0].strip()
@@ -442,7 +464,8 @@ def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, 
                       "whsec_… secret; `teachery-sync dev` keeps its own in .dev/env")
     url = url or recorded.get(dev_env.WEBHOOK_URL_KEY) or DEFAULT_URL
     resumes = _iso(resumes_at)
-    options = TriggerOptions(resumes_at=int(resumes.timestamp()) if resumes else None, **fields)
+    options = TriggerOptions(resumes_at=int(resumes.timestamp()) if resumes else None,
+                             change=changes[0] if changes else None, **fields)
     try:
         run(event_type, options, url=url, secret=secret, state_path=dev_path / "trigger-state.json",
             api_version=api_version, echo=click.echo, dry_run=dry_run)
@@ -453,11 +476,9 @@ def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, 
 # --- backfill and reconcile ---------------------------------------------------------------------
 
 def _stderr_console():
-    """Where progress and logs go, so that stdout carries only the summary or report."""
-    import structlog
+    """Where progress goes (logs go to stderr too), so that stdout carries only the summary or report."""
     from rich.console import Console
 
-    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(sys.stderr))  # sys.stderr as it is then
     return Console(stderr=True)
 
 
@@ -564,9 +585,10 @@ def reconcile(account, customer, since, dry_run, as_json):
         body = reconciliation.report_of(services, run_id)
     finally:
         services.close()
-    if not as_json:
+    if as_json:
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
         _print_drift(body)
-    click.echo(json.dumps(body, indent=2))
     if error:
         raise Failure(f"reconciliation failed: {error}")
 
@@ -577,7 +599,8 @@ def _print_drift(body: dict) -> None:
 
     table = Table("object", "field", "ours", "Stripe's", "fixed", title=f"reconciliation {body['id']}")
     for item in body["drift"]:
-        table.add_row(item["object"], item["field"], json.dumps(item["local"]), json.dumps(item["stripe"]),
+        table.add_row(item["object"], item["field"], json.dumps(item["local"], ensure_ascii=False),
+                      json.dumps(item["stripe"], ensure_ascii=False),
                       "yes" if item["fixed"] else "no")
     Console().print(table)
     click.echo(f"{body['status']}: {body['checked']} checked, {len(body['drift'])} drifted, {body['fixed']} fixed"

@@ -14,7 +14,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 from teachery_sync import dev_env
 from teachery_sync.embedded import (
@@ -70,6 +69,7 @@ def run(environ: Mapping[str, str], options: DevOptions, out: QuietWhenClosed | 
         _check_redis(env["REDIS_URL"])
         _migrate(env["DATABASE_URL"], echo)
         base = f"http://{_display_host(options.host)}:{options.port}"
+        env[dev_env.BASE_URL_KEY] = base
         env[dev_env.WEBHOOK_URL_KEY] = f"{base}/webhooks/stripe"
         env_file = dev_env.write_env(dev_dir, {k: env[k] for k in _SHARED_KEYS}, embedded)
         _print_banner(echo, base, env, env_file)
@@ -83,7 +83,8 @@ def run(environ: Mapping[str, str], options: DevOptions, out: QuietWhenClosed | 
         echo("dev: stopped")
 
 
-_SHARED_KEYS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", dev_env.WEBHOOK_URL_KEY)
+_SHARED_KEYS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", dev_env.BASE_URL_KEY,
+                dev_env.WEBHOOK_URL_KEY)
 
 
 def _raise_interrupt(signum, frame):
@@ -114,9 +115,11 @@ def _environment(environ, dev_dir: Path, stack: Stack, echo) -> tuple[dict[str, 
 
 
 def _migrate(database_url: str, echo) -> None:
-    from domain.db import DatabaseUnavailable
+    from domain.db import DatabaseUnavailable, dsn_problem
     from domain.migrate import migrate
 
+    if problem := dsn_problem(database_url):
+        raise DevError(problem)
     try:
         applied = migrate(database_url)
     except DatabaseUnavailable as exc:
@@ -128,18 +131,14 @@ def _check_redis(url: str) -> None:
     """Fail now, in one line, rather than let the worker die on its first connection."""
     import redis
 
+    from domain.db import redact_url, redis_url_problem
+
+    if problem := redis_url_problem(url):
+        raise DevError(problem)
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
     except (redis.RedisError, ValueError) as exc:
         raise DevError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password hidden, for messages."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def _display_host(host: str) -> str:
@@ -147,14 +146,14 @@ def _display_host(host: str) -> str:
 
 
 def _print_banner(echo, base: str, env: Mapping[str, str], env_file: Path) -> None:
-    from domain.db import redact
+    from domain.db import redact, redact_url
 
     rows = [("webhook URL", f"{base}/webhooks/stripe"),
             ("admin API", f"{base}/admin/api/  (Authorization: Bearer $ADMIN_TOKEN)"),
             ("STRIPE_WEBHOOK_SECRET", env["STRIPE_WEBHOOK_SECRET"]),
             ("ADMIN_TOKEN", env["ADMIN_TOKEN"]),
             ("DATABASE_URL", redact(env["DATABASE_URL"])),
-            ("REDIS_URL", env["REDIS_URL"]),
+            ("REDIS_URL", redact_url(env["REDIS_URL"])),
             ("settings for other shells", f"set -a; . {_relative(env_file)}; set +a")]
     width = max(len(name) for name, _ in rows)
     echo("")
@@ -179,7 +178,7 @@ def _cli(*args: str) -> list[str]:
 def _run_processes(environ, env: Mapping[str, str], options: DevOptions, base: str, started: float,
                    out: QuietWhenClosed) -> int:
     """web and worker as one group: output prefixed per process, Ctrl-C / SIGTERM stop both."""
-    child_env = {**environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1"}
+    child_env = {"LOG_FORMAT": "console", **environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1"}
     supervisor = Supervisor(out)
     supervisor.add("web", _cli("web", "--host", options.host, "--port", str(options.port),
                                "--workers", str(options.web_workers)), child_env)

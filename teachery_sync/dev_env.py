@@ -12,6 +12,7 @@ from pathlib import Path
 
 ENV_FILE = "env"
 EMBEDDED_MARK = "# embedded:"
+BASE_URL_KEY = "TEACHERY_SYNC_URL"  # the running service, e.g. http://127.0.0.1:8000 (the README tour's curl lines)
 WEBHOOK_URL_KEY = "TEACHERY_DEV_WEBHOOK_URL"
 
 

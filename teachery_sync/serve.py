@@ -24,6 +24,7 @@ def serve(host: str, port: int, workers: int) -> None:
         "bind": f"{host}:{port}",
         "workers": workers,
         "accesslog": "-",
+        "logger_class": "teachery_sync.logs.GunicornLogger",  # gunicorn's lines as ours (JSON or console)
         "timeout": 30,
         "graceful_timeout": 10,
         "control_socket_disable": True,  # gunicorn 27 otherwise shares ~/.gunicorn/gunicorn.ctl machine-wide

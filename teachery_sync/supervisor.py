@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 _PR_SET_PDEATHSIG = 1
@@ -98,8 +97,8 @@ class Supervisor:
 
     def _relay(self, child: _Child, width: int) -> None:
         for raw in child.process.stdout:
-            self.out.line(f"{datetime.now():%H:%M:%S} {child.name:<{width}} | "
-                          + raw.decode("utf-8", "replace").rstrip("\n"))
+            # No time of our own: the children's log lines carry their timestamp (teachery_sync/logs.py).
+            self.out.line(f"{child.name:<{width}} | " + raw.decode("utf-8", "replace").rstrip("\n"))
 
     def _wait_for_stop(self) -> _Child | None:
         while not self._stop_requested.wait(0.1):
@@ -124,7 +123,7 @@ class Supervisor:
                 child.reader.join(timeout=2)
 
     def _say(self, text: str, width: int) -> None:
-        self.out.line(f"{datetime.now():%H:%M:%S} {'dev':<{width}} | {text}")
+        self.out.line(f"{'dev':<{width}} | {text}")
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:

@@ -32,7 +32,9 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
 
     from webhooks import admin, admin_actions, health, metrics, receiver, reconciliations
     from webhooks.auth import require_admin_token
+    from webhooks.request_ids import install_request_ids
 
+    install_request_ids(app)
     app.before_request(require_admin_token)
     app.before_request(refuse_nul_characters)
     app.register_blueprint(receiver.bp)

@@ -81,17 +81,19 @@ class Outcome:
 
 
 def _apply_one(conn, services, event) -> Outcome:
-    handler = EVENT_HANDLERS.get(event.type)
-    if handler is None:
-        ledger.mark(conn, event.id, EventStatus.IGNORED, error=None)
-        return Outcome(EventStatus.IGNORED)
-    outcome = _run(conn, services, handler, event)
-    if outcome.status is EventStatus.PROCESSED:
-        log.info("event applied", event_id=event.id, type=event.type)
-    else:
-        log.warning("event not applied", event_id=event.id, status=outcome.status.value,
-                    error=str(outcome.error), retry_in=outcome.retry_in)
-    return outcome
+    with structlog.contextvars.bound_contextvars(event_id=event.id):  # on every line logged meanwhile
+        handler = EVENT_HANDLERS.get(event.type)
+        if handler is None:
+            ledger.mark(conn, event.id, EventStatus.IGNORED, error=None)
+            log.info("event ignored", type=event.type)
+            return Outcome(EventStatus.IGNORED)
+        outcome = _run(conn, services, handler, event)
+        if outcome.status is EventStatus.PROCESSED:
+            log.info("event applied", type=event.type)
+        else:
+            log.warning("event not applied", type=event.type, status=outcome.status.value,
+                        error=str(outcome.error), retry_in=outcome.retry_in)
+        return outcome
 
 
 def _run(conn, services, handler, event) -> Outcome:

@@ -48,6 +48,9 @@ class StripeApi:
         self._client = None
         self._retries = max_network_retries
 
+    def __repr__(self) -> str:
+        return f"StripeApi(api_base={self.api_base!r}, api_key={'***' if self.api_key else None!r})"
+
     @property
     def configured(self) -> bool:
         return bool(self.api_key)

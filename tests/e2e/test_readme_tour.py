@@ -1,8 +1,8 @@
 """The README's five-minute tour, run as written: its shell blocks (marked `<!-- tour: NAME -->`)
 against `teachery-sync web` in a subprocess, the test database and Redis, and `worker --burst`.
 
-The only liberty taken: the README's http://127.0.0.1:8000 becomes the free port the test's web
-server listens on, and `.dev/env` is written by the test (as `teachery-sync dev` would).
+The blocks run exactly as written, against a web server on a free port (never the default 8000):
+they find it, like everything else, in `.dev/env`, which the test writes as `teachery-sync dev` would.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from teachery_sync.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, ROOT, STRIPE_API_BASE, WEBHOOK_SECRET
 
 TOUR_BLOCK = re.compile(r"<!-- tour: (\w+) -->\s*```bash\n(.*?)```", re.S)
-README_BASE = "http://127.0.0.1:8000"
+DEFAULT_BASE = "127.0.0.1:8000"
 SETTINGS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", "STRIPE_API_KEY", "STRIPE_API_BASE")
 
 
@@ -75,12 +75,13 @@ def newcomer_shell(tmp_path, stack_env, web):
     (tmp_path / ".venv").symlink_to(sys.prefix)
     (tmp_path / ".dev").mkdir()
     dev_env.write_env(tmp_path / ".dev", {k: stack_env[k] for k in SETTINGS[:4]}
-                      | {dev_env.WEBHOOK_URL_KEY: f"{web}/webhooks/stripe"}, embedded=set())
+                      | {dev_env.BASE_URL_KEY: web, dev_env.WEBHOOK_URL_KEY: f"{web}/webhooks/stripe"},
+                      embedded=set())
     shell_env = {k: v for k, v in os.environ.items() if k not in SETTINGS} | {"COLUMNS": "200"}  # a terminal
     setup = tour_blocks()["setup"]
 
     def _run(block: str) -> str:
-        script = "set -euo pipefail\n" + setup + block.replace(README_BASE, web)
+        script = "set -euo pipefail\n" + setup + block
         done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=shell_env, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, f"README block failed:\n{block}\n{done.stdout}\n{done.stderr}"
@@ -103,6 +104,8 @@ def json_documents(text: str) -> list:
 
 def test_the_readme_has_the_tour_in_order():
     assert list(tour_blocks()) == ["setup", "trigger", "lookup", "ledger"]
+    assert not [name for name, body in tour_blocks().items() if DEFAULT_BASE in body or "localhost:" in body], \
+        "the tour takes the service's URL from .dev/env, so `teachery-sync dev --port P` needs no edits"
 
 
 def test_readme_tour(newcomer_shell, stack_env):
