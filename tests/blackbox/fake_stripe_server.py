@@ -91,6 +91,7 @@ class FakeStripe:
             self._replies: dict[tuple, tuple[int, dict]] = {}
             self.fail_next: list[tuple[str, str, StripeError]] = []  # (method, path prefix, error)
             self.refund_answer_status = "succeeded"  # what POST /v1/refunds answers
+            self.api_key_revoked = False  # True: every request answers 401, as for a rolled key
 
     @property
     def basil(self) -> bool:
@@ -392,8 +393,11 @@ class FakeStripe:
         with self.lock:
             self.requests.append({"method": method, "path": path, "account": account, "idempotency_key": key,
                                   "params": form if method != "GET" else query})
-            if not (headers.get("Authorization") or "").startswith("Bearer sk_"):
-                return 401, StripeError(401, "invalid_request_error", "Invalid API Key provided").body()
+            key = (headers.get("Authorization") or "").removeprefix("Bearer ")
+            if self.api_key_revoked or not key.startswith("sk_"):
+                # Stripe's own wording: the key with all but its prefix and last four characters masked.
+                masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
+                return 401, StripeError(401, "invalid_request_error", f"Invalid API Key provided: {masked}").body()
             for i, (m, prefix, error) in enumerate(self.fail_next):
                 if m == method and path.startswith(prefix):
                     del self.fail_next[i]
