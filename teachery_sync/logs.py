@@ -60,6 +60,12 @@ def _plain(logger, name, event_dict):
     return event_dict
 
 
+def _first_keys(logger, name, event_dict):
+    """timestamp, level, event and logger first: easier to read, whatever the other keys."""
+    head = {key: event_dict.pop(key) for key in ("timestamp", "level", "event", "logger") if key in event_dict}
+    return head | event_dict
+
+
 def _scrubber(secrets: Iterable[str]):
     """A final step that replaces each of the process's secrets in the rendered line by ***."""
     secrets = sorted({s for s in secrets if s and len(s) >= MIN_SCRUBBED_LENGTH}, key=len, reverse=True)
@@ -78,7 +84,7 @@ def _renderer(fmt: str, stream) -> list:
         return [structlog.dev.ConsoleRenderer(colors=bool(getattr(stream, "isatty", lambda: False)()),
                                               exception_formatter=structlog.dev.plain_traceback)]
     return [structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
-            structlog.processors.JSONRenderer(ensure_ascii=False)]
+            _first_keys, structlog.processors.JSONRenderer(ensure_ascii=False)]
 
 
 def configure_logging(fmt: str | None = None, *, secrets: Iterable[str] = (), level: int = logging.INFO) -> None:

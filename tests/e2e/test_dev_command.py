@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -167,6 +168,37 @@ def test_configured_servers_are_used_instead(tmp_path, bare_env, services):
         assert dev.stop() == 0
     finally:
         dev.kill()
+
+
+def test_one_line_per_event_received_and_applied_and_the_url_in_dev_env(tmp_path, bare_env, services):
+    env = bare_env | {"DATABASE_URL": services.settings.database_url, "REDIS_URL": services.settings.redis_url}
+    dev = Dev(tmp_path / ".dev", env)
+    try:
+        dev.wait_for("dev: ready in", timeout=60)
+        assert dev_env.read_env(tmp_path / ".dev")[0]["TEACHERY_SYNC_URL"] == f"http://127.0.0.1:{dev.port}"
+        trigger = subprocess.run([sys.executable, "-m", "teachery_sync.cli", "trigger", "checkout.session.completed",
+                                  "--customer", "cus_quiet", "--dev-dir", str(tmp_path / ".dev")],
+                                 env=bare_env, capture_output=True, text=True, timeout=60)
+        assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+        sent = [line.split()[-1] for line in trigger.stdout.splitlines() if line.startswith("  200  ")]
+        assert len(sent) == 4, trigger.stdout
+        for event_id in sent:
+            dev.wait_for(f"event_id={event_id}", timeout=30)  # received, or applied first
+        for event_id in sent:
+            if sum(event_id in line for line in dev.output) < 2:
+                dev.wait_for(f"event_id={event_id}", timeout=30)
+        assert dev.stop() == 0
+    finally:
+        dev.kill()
+    lines = [line for line in dev.output if "| " in line]
+    for event_id in sent:
+        about = [line.split("|")[0].strip() for line in lines if event_id in line]
+        assert sorted(about) == ["web", "worker"], (event_id, about)  # "event received", "event applied"
+    chatter = [line for line in lines if any(noise in line for noise in
+                                             ("Job OK", "cleaning registries", "result is kept", "process_event"))]
+    assert not chatter, chatter
+    children = [line.split("| ", 1)[1] for line in lines if line.startswith(("web", "worker"))]
+    assert children and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z \[", line) for line in children), children
 
 
 def test_a_busy_port_is_a_one_line_error(tmp_path, bare_env):

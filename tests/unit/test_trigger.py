@@ -241,3 +241,11 @@ def test_the_worker_applies_every_triggered_event(client, admin, run_worker, api
     unapplied = [(e["type"], e["status"], e["last_error"]) for e in body["events"]
                  if e["status"] not in ("processed", "ignored")]
     assert unapplied == []
+
+
+def test_cli_refuses_two_subscription_changes_at_once(tmp_path):
+    result = CliRunner().invoke(main, ["trigger", "customer.subscription.updated", "--pause", "--resume", "--print",
+                                       "--dev-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: --pause, --resume, --cancel-at-period-end and --reactivate exclude each other: give one"]
