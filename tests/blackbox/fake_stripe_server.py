@@ -393,10 +393,10 @@ class FakeStripe:
         with self.lock:
             self.requests.append({"method": method, "path": path, "account": account, "idempotency_key": key,
                                   "params": form if method != "GET" else query})
-            key = (headers.get("Authorization") or "").removeprefix("Bearer ")
-            if self.api_key_revoked or not key.startswith("sk_"):
+            api_key = (headers.get("Authorization") or "").removeprefix("Bearer ")
+            if self.api_key_revoked or not api_key.startswith("sk_"):
                 # Stripe's own wording: the key with all but its prefix and last four characters masked.
-                masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
+                masked = api_key[:8] + "*" * max(len(api_key) - 12, 0) + api_key[-4:]
                 return 401, StripeError(401, "invalid_request_error", f"Invalid API Key provided: {masked}").body()
             for i, (m, prefix, error) in enumerate(self.fail_next):
                 if m == method and path.startswith(prefix):
