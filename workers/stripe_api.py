@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import stripe
 
+from domain.db import redact_url
+
 
 class StripeUnavailable(Exception):
     """Stripe could not be asked now (no key, network, 429, 5xx); retrying may help."""
@@ -49,7 +51,7 @@ class StripeApi:
         self._retries = max_network_retries
 
     def __repr__(self) -> str:
-        return f"StripeApi(api_base={self.api_base!r}, api_key={'***' if self.api_key else None!r})"
+        return f"StripeApi(api_base={redact_url(self.api_base)!r}, api_key={'***' if self.api_key else None!r})"
 
     @property
     def configured(self) -> bool:
@@ -83,7 +85,7 @@ class StripeApi:
         except stripe.RateLimitError as exc:
             raise StripeUnavailable(f"Stripe rate limit: {exc.user_message or exc}") from exc
         except stripe.APIConnectionError as exc:
-            raise StripeUnavailable(f"cannot reach the Stripe API at {self.api_base}") from exc
+            raise StripeUnavailable(f"cannot reach the Stripe API at {redact_url(self.api_base)}") from exc
         except stripe.APIError as exc:
             raise StripeUnavailable(f"Stripe API error ({exc.http_status}): {exc.user_message or exc}") from exc
         except stripe.AuthenticationError as exc:

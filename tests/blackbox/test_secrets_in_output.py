@@ -145,7 +145,7 @@ def test_no_secret_in_any_output(own):
             own.admin("POST", f"/events/{refunded['id']}/replay")
         finally:
             conn.execute("ALTER TABLE customers_away RENAME TO customers")
-    assert status == 500, body
+    assert status >= 500, body
 
     # PostgreSQL down: admin routes, a webhook, readiness (status codes are another story's).
     fake.create_customer(None, "Grace Hopper", "grace@example.com")

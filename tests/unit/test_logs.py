@@ -47,6 +47,8 @@ def test_reprs_never_show_a_secret():
         assert "redis://:***@127.0.0.1:6379/0" in repr(settings)
         assert repr(StripeApi(None, "https://api.stripe.com")) == \
             "StripeApi(api_base='https://api.stripe.com', api_key=None)"
+        assert repr(StripeApi(SECRETS["key"], f"http://mock:{SECRETS['pg']}@127.0.0.1:12111")) == \
+            "StripeApi(api_base='http://mock:***@127.0.0.1:12111', api_key='***')"
     finally:
         services.close()
 
