@@ -119,12 +119,15 @@ def test_console_lines_show_tracebacks_without_locals(logging_as, capsys):
 def test_rq_says_only_what_our_lines_do_not(logging_as, capsys):
     logging_as("json")
     rq_log = logging.getLogger("rq.worker")
+    level = rq_log.level
+    rq_log.setLevel(logging.INFO)  # as `worker` runs it: work(logging_level="INFO")
     rq_log.info("Worker %s: started with PID %d, version %s", "w1", 1, "3.0.0")
     rq_log.info("Worker %s: cleaning registries for queue: %s", "w1", "teachery-events")
     rq_log.info("Worker %s: %s: %s (%s)", "w1", "teachery-events", "workers.jobs.process_event('evt_1')", "event-1")
     rq_log.info("Worker %s: %s: %s (%s)", "w1", "teachery-events", "\x1b[34mJob OK\x1b[39;49;00m", "event-1")
     rq_log.info("Worker %s: job %s result is kept for %s seconds", "w1", "event-1", 500)
     rq_log.warning("Worker %s: cold shut down", "w1")
+    rq_log.setLevel(level)
 
     events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
     assert events == ["Worker w1: started with PID 1, version 3.0.0", "Worker w1: cold shut down"]
