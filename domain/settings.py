@@ -79,7 +79,7 @@ class Settings:
 
     def secret_values(self) -> tuple[str, ...]:
         """The secrets themselves (keys, tokens, passwords in the URLs), for a log scrubber."""
-        from urllib.parse import urlsplit
+        from urllib.parse import parse_qs, urlsplit
 
         import psycopg
         from psycopg.conninfo import conninfo_to_dict
@@ -87,8 +87,12 @@ class Settings:
         found = [*self.webhook_secrets, self.stripe_api_key, self.admin_token, self.link_secret]
         try:
             found.append(conninfo_to_dict(self.database_url).get("password"))
-            found.append(urlsplit(self.redis_url).password)
-        except (psycopg.ProgrammingError, ValueError):
+        except psycopg.ProgrammingError:
+            pass
+        try:
+            redis_url = urlsplit(self.redis_url)
+            found += [redis_url.password, *parse_qs(redis_url.query).get("password", [])]
+        except ValueError:
             pass
         return tuple(s for s in found if s)
 
