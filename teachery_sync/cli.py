@@ -126,33 +126,31 @@ def web(host, port, num_workers):
 @click.option("--burst", is_flag=True, help="drain the queues, then exit")
 @click.option("--queues", default=None, help="comma-separated queue names (default: every queue we use)")
 def worker(burst, queues):
-    """Run the RQ worker that applies events to the records.
+    """Run the RQ workers that apply events to the records and run reconciliations.
+
+    Events are served by this process; the reconciliation queue by a second worker process that it
+    supervises, so that a long run never holds up events. A Redis outage is waited out.
 
     \b
     Examples:
       teachery-sync worker
       teachery-sync worker --burst
+      teachery-sync worker --queues teachery-events
     """
-    from rq import Queue
-
-    from workers import jobs
+    from teachery_sync.worker_command import WorkerError, run
     from workers.queueing import QUEUES
-    from workers.worker import SWEEP_SECONDS, EventWorker, sweep_stranded
 
     services = _services()
     _require_redis(services)
-    jobs.install(services)
-    names = [q.strip() for q in queues.split(",")] if queues else list(QUEUES)
-    # worker_ttl sets how long RQ blocks waiting for a job (ttl - 15 s), hence how often maintenance
-    # (and with it our sweep) runs when idle.
-    worker_ = EventWorker([Queue(n, connection=services.redis) for n in names], connection=services.redis,
-                          maintenance_interval=SWEEP_SECONDS, worker_ttl=SWEEP_SECONDS + 15)
-    worker_.services = services
+    names = [q.strip() for q in queues.split(",") if q.strip()] if queues else list(QUEUES)
+    unknown = sorted(set(names) - set(QUEUES))
+    if unknown or not names:
+        raise Failure(f"unknown queue(s): {', '.join(unknown) or '(none given)'} (ours: {', '.join(QUEUES)})")
     try:
-        sweep_stranded(services, older_than_seconds=0 if burst else 60)
-    except Exception as exc:
-        raise Failure(f"cannot read the event ledger: {_first_line(exc)}")
-    worker_.work(burst=burst, logging_level="INFO")  # no RQ scheduler: see workers/queueing.py
+        status = run(services, names, burst)
+    except WorkerError as exc:
+        raise Failure(str(exc))
+    sys.exit(status)
 
 
 def _first_line(exc: Exception) -> str:
@@ -633,7 +631,7 @@ def reconcile(account, customer, since, dry_run, as_json):
       teachery-sync reconcile --account acct_1Creator --customer cus_1Jenny
       teachery-sync reconcile --since 2026-11-01T00:00:00Z --json
     """
-    from domain.reconciliations import parse_request
+    from domain.reconciliations import ScopeBusy, parse_request
     from teachery_sync.progress import progress_bar
     from workers import reconciliation
 
@@ -646,7 +644,10 @@ def reconcile(account, customer, since, dry_run, as_json):
     try:
         if not services.stripe.configured:
             raise Failure("STRIPE_API_KEY is not set: a reconciliation reads Stripe's objects")
-        run_id = reconciliation.create(services, scope, dry_run)
+        try:
+            run_id = reconciliation.create(services, scope, dry_run)
+        except ScopeBusy as exc:
+            raise Failure(str(exc))
         error = None
         with progress_bar(_stderr_console()) as report:
             try:

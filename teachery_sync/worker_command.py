@@ -1,0 +1,109 @@
+"""`teachery-sync worker`: an event worker in this process and, when it serves the reconciliation queue
+too, a second worker process for that queue, so that a long reconciliation run never holds up events.
+
+The second process is started with PR_SET_PDEATHSIG (it gets SIGTERM when this one dies, even by
+SIGKILL), is started again when it stops on its own, and is stopped with this one. `--burst` drains
+both and exits with the worse of the two statuses.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+
+import structlog
+from rq import Queue
+
+from teachery_sync.supervisor import die_with_parent
+from workers.queueing import RECONCILIATION_QUEUE_NAME
+from workers.worker import SWEEP_SECONDS, EventWorker, patient, sweep_stranded
+
+log = structlog.get_logger(__name__)
+
+STOP_GRACE_SECONDS = 10  # after SIGTERM (warm: finish the job) and again after a second one (cold)
+RESTART_DELAY_SECONDS = 2
+
+
+class WorkerError(RuntimeError):
+    """The worker cannot start: a one-line reason."""
+
+
+class SecondWorker:
+    """The reconciliation worker process, supervised: started again when it stops on its own."""
+
+    def __init__(self, queue_names: list[str], burst: bool):
+        self.argv = [sys.executable, "-m", "teachery_sync.cli", "worker", "--queues", ",".join(queue_names)]
+        self.argv += ["--burst"] if burst else []
+        self.burst = burst
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> "SecondWorker":
+        self._spawn()
+        if not self.burst:
+            self._watcher = threading.Thread(target=self._watch, name="second-worker", daemon=True)
+            self._watcher.start()
+        return self
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        log.info("reconciliation worker started", pid=self.process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            status = self.process.wait()
+            if self._stopping.is_set():
+                return
+            log.warning("reconciliation worker stopped on its own; starting it again", status=status)
+            if self._stopping.wait(RESTART_DELAY_SECONDS):
+                return
+            self._spawn()
+
+    def wait(self) -> int:
+        """In --burst: until it has drained its queue; its exit status."""
+        return self.process.wait()
+
+    def stop(self) -> int:
+        """SIGTERM (RQ finishes the job in progress), a second SIGTERM (RQ stops it; a run ends failed
+        with that reason), then SIGKILL."""
+        self._stopping.set()
+        for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGKILL):
+            if self.process.poll() is not None:
+                break
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                continue
+        return self.process.wait()
+
+
+def run(services, queue_names: list[str], burst: bool) -> int:
+    """Work on `queue_names` (events first) until stopped, or until drained with `burst`; exit status."""
+    services = patient(services)  # from here on, a Redis outage is waited out, never a reason to exit
+    from workers import jobs
+
+    jobs.install(services)
+    mine = [n for n in queue_names if n != RECONCILIATION_QUEUE_NAME] or queue_names
+    second = None
+    if mine != queue_names:
+        second = SecondWorker([RECONCILIATION_QUEUE_NAME], burst).start()
+    try:
+        try:
+            sweep_stranded(services, older_than_seconds=0 if burst else 60)
+        except Exception as exc:
+            raise WorkerError(f"cannot read the event ledger: {' '.join(str(exc).split()) or type(exc).__name__}")
+        # worker_ttl sets how long RQ blocks waiting for a job (ttl - 15 s), hence how often maintenance
+        # (and with it our sweep) runs when idle. No RQ scheduler: see workers/queueing.py.
+        worker = EventWorker([Queue(n, connection=services.redis) for n in mine], connection=services.redis,
+                             maintenance_interval=SWEEP_SECONDS, worker_ttl=SWEEP_SECONDS + 15)
+        worker.services = services
+        worker.work(burst=burst, logging_level="INFO")
+    finally:
+        status = 0
+        if second is not None:
+            status = second.wait() if burst else second.stop()
+    return status if burst else 0
+
