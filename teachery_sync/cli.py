@@ -125,7 +125,9 @@ def web(host, port, num_workers):
 @main.command()
 @click.option("--burst", is_flag=True, help="drain the queues, then exit")
 @click.option("--queues", default=None, help="comma-separated queue names (default: every queue we use)")
-def worker(burst, queues):
+@click.option("--supervised", is_flag=True, hidden=True,
+              help="started by another worker: wait for Redis at start instead of failing")
+def worker(burst, queues, supervised):
     """Run the RQ workers that apply events to the records and run reconciliations.
 
     Events are served by this process; the reconciliation queue by a second worker process that it
@@ -141,7 +143,8 @@ def worker(burst, queues):
     from workers.queueing import QUEUES
 
     services = _services()
-    _require_redis(services)
+    if not supervised:
+        _require_redis(services)
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else list(QUEUES)
     unknown = sorted(set(names) - set(QUEUES))
     if unknown or not names:

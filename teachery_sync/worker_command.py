@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import structlog
 from rq import Queue
@@ -22,7 +23,8 @@ from workers.worker import SWEEP_SECONDS, EventWorker, patient, sweep_stranded
 log = structlog.get_logger(__name__)
 
 STOP_GRACE_SECONDS = 10  # after SIGTERM (warm: finish the job) and again after a second one (cold)
-RESTART_DELAY_SECONDS = 2
+RESTART_DELAYS = (2, 60)  # seconds before starting it again: doubling while it keeps stopping, at most 60
+STEADY_SECONDS = 60  # a run this long resets the delay
 
 
 class WorkerError(RuntimeError):
@@ -33,7 +35,8 @@ class SecondWorker:
     """The reconciliation worker process, supervised: started again when it stops on its own."""
 
     def __init__(self, queue_names: list[str], burst: bool):
-        self.argv = [sys.executable, "-m", "teachery_sync.cli", "worker", "--queues", ",".join(queue_names)]
+        self.argv = [sys.executable, "-m", "teachery_sync.cli", "worker", "--supervised", "--queues",
+                     ",".join(queue_names)]
         self.argv += ["--burst"] if burst else []
         self.burst = burst
         self.process: subprocess.Popen | None = None
@@ -52,13 +55,18 @@ class SecondWorker:
         log.info("reconciliation worker started", pid=self.process.pid)
 
     def _watch(self) -> None:
+        delay = RESTART_DELAYS[0]
         while not self._stopping.is_set():
+            started = time.monotonic()
             status = self.process.wait()
             if self._stopping.is_set():
                 return
-            log.warning("reconciliation worker stopped on its own; starting it again", status=status)
-            if self._stopping.wait(RESTART_DELAY_SECONDS):
+            delay = RESTART_DELAYS[0] if time.monotonic() - started > STEADY_SECONDS else delay
+            log.warning("reconciliation worker stopped on its own; starting it again", status=status,
+                        in_seconds=delay)
+            if self._stopping.wait(delay):
                 return
+            delay = min(delay * 2, RESTART_DELAYS[1])
             self._spawn()
 
     def wait(self) -> int:
@@ -82,11 +90,11 @@ class SecondWorker:
 
 def run(services, queue_names: list[str], burst: bool) -> int:
     """Work on `queue_names` (events first) until stopped, or until drained with `burst`; exit status."""
-    services = patient(services)  # from here on, a Redis outage is waited out, never a reason to exit
     from workers import jobs
 
-    jobs.install(services)
     mine = [n for n in queue_names if n != RECONCILIATION_QUEUE_NAME] or queue_names
+    services = patient(services, ",".join(mine))  # from here on a Redis outage is waited out, never fatal
+    jobs.install(services)
     second = None
     if mine != queue_names:
         second = SecondWorker([RECONCILIATION_QUEUE_NAME], burst).start()

@@ -59,7 +59,8 @@ class WaitForRedis(Retry):
     sweep enqueue whatever is left unapplied. `stop()` makes commands fail at once again, so that a
     worker asked to stop during an outage can stop."""
 
-    def __init__(self, max_sleep: float = 5.0):
+    def __init__(self, label: str = "", max_sleep: float = 5.0):
+        self.label = label  # says whose connection it is in the log lines
         super().__init__(backoff=NoBackoff(), retries=-1, supported_errors=REDIS_DOWN + (socket.timeout,))
         self.max_sleep = max_sleep
         self.outages = 0  # how many times Redis went away (the worker registers itself again after one)
@@ -89,31 +90,37 @@ class WaitForRedis(Retry):
                     self._went_away(error)
                     time.sleep(min(self.max_sleep, 0.25 * 2 ** failures))
                 continue
-            if self._down_since is not None:
+            if failures > 1:
                 self._came_back()
             return result
 
+    # Only the main thread (the one that runs jobs) says so: RQ's pubsub thread also waits, silently, and
+    # a read on a connection it just lost can "succeed" with nothing to read.
     def _went_away(self, error: Exception) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
         with self._lock:
             if self._down_since is not None:
                 return
             self._down_since = time.monotonic()
             self.outages += 1
         log.warning("Redis unreachable: waiting for it; no event is lost (the ledger keeps them)",
-                    error=" ".join(str(error).split()) or type(error).__name__)
+                    worker=self.label, error=" ".join(str(error).split()) or type(error).__name__)
 
     def _came_back(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
         with self._lock:
             if self._down_since is None:
                 return
             down, self._down_since = time.monotonic() - self._down_since, None
-        log.warning("Redis reachable again", down_seconds=round(down, 1))
+        log.warning("Redis reachable again", worker=self.label, down_seconds=round(down, 1))
 
 
-def patient(services):
+def patient(services, label: str = ""):
     """The services with a Redis client whose commands wait out a Redis outage (see WaitForRedis)."""
     client = redis.Redis.from_url(services.settings.redis_url, socket_connect_timeout=5, socket_timeout=10,
-                                  retry=WaitForRedis())
+                                  retry=WaitForRedis(label))
     return dataclasses.replace(services, redis=client, queue=Queue(QUEUE_NAME, connection=client))
 
 
