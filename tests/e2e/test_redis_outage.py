@@ -31,12 +31,32 @@ def _event(event_id: str, n: int) -> dict:
     return event
 
 
+def _outage_then_more_events(proxy, deliver, applied, *, hang: bool, n: int) -> None:
+    """An outage (begun by the caller, or here with `hang`) of OUTAGE_SECONDS, with an event delivered
+    during it and one after it: both applied soon after Redis is back, by the same worker."""
+    if hang:
+        proxy.cut(hang=True)
+    during = _event("evt_outage_during", n)
+    assert deliver(during).status_code == 200  # the receiver's own Redis is up
+    time.sleep(OUTAGE_SECONDS)
+    proxy.restore()
+    assert applied(during["id"], 30)
+    after = _event("evt_outage_after", n)
+    assert deliver(after).status_code == 200
+    assert applied(after["id"], 10)
+
+
 def test_the_worker_waits_out_redis_outages_busy_and_idle(deliver, admin, tmp_path):
-    status = lambda event_id: admin("GET", f"/events/{event_id}")[1]["status"]  # noqa: E731
     url = urlsplit(TEST_REDIS_URL)
     stripe = HeldStripe("/v1/customers/cus_OUT1", {"id": "cus_OUT1", "object": "customer", "name": "Otto",
                                                    "email": "otto@example.com"})
     log_path = tmp_path / "worker.log"
+
+    def applied(event_id: str, timeout: float) -> bool:
+        done = wait_for(lambda: admin("GET", f"/events/{event_id}")[1]["status"] == "processed", timeout)
+        assert done and worker.poll() is None, log_path.read_text()
+        return True
+
     with TcpProxy(url.port or 6379, url.hostname) as proxy:
         worker = start_worker(log_path, stripe_url=stripe.url,
                               redis_url=f"redis://{url.hostname}:{proxy.port}{url.path or '/0'}")
@@ -46,30 +66,11 @@ def test_the_worker_waits_out_redis_outages_busy_and_idle(deliver, admin, tmp_pa
             assert stripe.asked.wait(30), log_path.read_text()
             proxy.cut()
             stripe.release()
-            assert wait_for(lambda: status(IN_FLIGHT["id"]) == "processed", 20), log_path.read_text()
-            during = _event("evt_outage_busy", 1)
-            assert deliver(during).status_code == 200  # the receiver's own Redis is up
-            time.sleep(OUTAGE_SECONDS)
-            assert worker.poll() is None, log_path.read_text()
-            proxy.restore()
-            assert wait_for(lambda: status(during["id"]) == "processed", 20), log_path.read_text()
-            after = _event("evt_outage_after", 2)
-            assert deliver(after).status_code == 200
-            assert wait_for(lambda: status(after["id"]) == "processed", 10), log_path.read_text()
-
+            assert applied(IN_FLIGHT["id"], 20)
+            _outage_then_more_events(proxy, deliver, applied, hang=False, n=1)
             # Idle: connections hang instead of being refused.
-            proxy.cut(hang=True)
             time.sleep(1)
-            during = _event("evt_outage_idle", 3)
-            assert deliver(during).status_code == 200
-            time.sleep(OUTAGE_SECONDS)
-            assert worker.poll() is None, log_path.read_text()
-            proxy.restore()
-            assert wait_for(lambda: status(during["id"]) == "processed", 30), log_path.read_text()
-            after = _event("evt_outage_after", 4)
-            assert deliver(after).status_code == 200
-            assert wait_for(lambda: status(after["id"]) == "processed", 10), log_path.read_text()
-            assert worker.poll() is None
+            _outage_then_more_events(proxy, deliver, applied, hang=True, n=2)
         finally:
             stop_group(worker)
             stripe.close()
