@@ -115,3 +115,20 @@ def test_burst_drains_both_queues_and_queues_picks(admin, deliver, tmp_path):
 def test_unknown_queues_are_refused(tmp_path):
     done = CliRunner().invoke(main, ["worker", "--queues", "default"], env=ENV)
     assert done.exit_code == 1 and "unknown queue(s): default" in done.output, done.output
+
+
+def test_concurrent_requests_for_one_scope_start_one_run(app, services):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import ADMIN_TOKEN
+
+    def post(_):
+        response = app.test_client().post("/admin/api/reconciliations", json={"account": "acct_1Flood"},
+                                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        return response.status_code, response.get_json()["id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(40)))
+    assert sorted(status for status, _ in answers) == [202] + [409] * 39
+    assert len({run_id for _, run_id in answers}) == 1  # every 409 names the one run
+    assert reconciliation_queue(services.queue).count == 1
