@@ -132,3 +132,16 @@ def test_concurrent_requests_for_one_scope_start_one_run(app, services):
     assert sorted(status for status, _ in answers) == [202] + [409] * 39
     assert len({run_id for _, run_id in answers}) == 1  # every 409 names the one run
     assert reconciliation_queue(services.queue).count == 1
+
+
+def test_sigterm_stops_both_workers(tmp_path):
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        assert wait_for(lambda: children_of(worker.pid), 20), (tmp_path / "worker.log").read_text()
+        [second] = children_of(worker.pid)
+        time.sleep(1)  # both listening
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, (tmp_path / "worker.log").read_text()
+        assert wait_for(lambda: not alive(second), 10)
+    finally:
+        stop_group(worker)

@@ -102,3 +102,18 @@ def test_the_command_replays_the_same_way(services, deliver, run_worker):
     event = _event(services)
     assert (event.status, event.scheduled_attempts, event.next_attempt_at) == ("waiting", 1, before.next_attempt_at)
     assert services.queue.failed_job_registry.count == 0
+
+
+def test_a_replay_job_that_ended_without_running_is_replaced(services, deliver, run_worker, admin):
+    from rq.job import Job, JobStatus
+
+    _waiting_event(services, deliver, run_worker)
+    assert admin("POST", f"/events/{EVENT_ID}/replay")[1]["merged"] is False
+    [job_id] = services.queue.get_job_ids()
+    services.queue.remove(job_id)  # as if its worker had been killed and RQ had failed the job
+    Job.fetch(job_id, connection=services.redis).set_status(JobStatus.FAILED)
+    status, body = admin("POST", f"/events/{EVENT_ID}/replay")  # same id: RQ's unique=True alone would refuse
+    assert (status, body["merged"]) == (202, False)
+    assert services.queue.get_job_ids() == [job_id]
+    run_worker()
+    assert [a["kind"] for a in admin("GET", f"/events/{EVENT_ID}")[1]["attempts_log"]] == ["automatic", "replay"]
