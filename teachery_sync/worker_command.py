@@ -3,7 +3,7 @@ too, a second worker process for that queue, so that a long reconciliation run n
 
 The second process is started with PR_SET_PDEATHSIG (it gets SIGTERM when this one dies, even by
 SIGKILL), is started again when it stops on its own, and is stopped with this one. `--burst` drains
-both and exits with the worse of the two statuses.
+both, and exits non-zero when the second one did.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import time
 import structlog
 from rq import Queue
 
-from teachery_sync.supervisor import die_with_parent
 from workers.queueing import RECONCILIATION_QUEUE_NAME
 from workers.worker import SWEEP_SECONDS, EventWorker, patient, sweep_stranded
 
@@ -25,6 +24,23 @@ log = structlog.get_logger(__name__)
 STOP_GRACE_SECONDS = 10  # after SIGTERM (warm: finish the job) and again after a second one (cold)
 RESTART_DELAYS = (2, 60)  # seconds before starting it again: doubling while it keeps stopping, at most 60
 STEADY_SECONDS = 60  # a run this long resets the delay
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _dies_with_parent():
+    """A preexec_fn that asks Linux to SIGTERM the child when its parent dies (even by SIGKILL).
+
+    prctl is looked up here, before fork: a child of a process with threads (the connection pool's,
+    RQ's pubsub) must not dlopen. The signal comes when the *thread* that started the child ends, so
+    children are started by threads that live as long as they should (see SecondWorker)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class WorkerError(RuntimeError):
@@ -40,6 +56,7 @@ class SecondWorker:
         self.argv += ["--burst"] if burst else []
         self.burst = burst
         self.process: subprocess.Popen | None = None
+        self._preexec = _dies_with_parent()
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -51,10 +68,12 @@ class SecondWorker:
         return self
 
     def _spawn(self) -> None:
-        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, preexec_fn=self._preexec)
         log.info("reconciliation worker started", pid=self.process.pid)
 
     def _watch(self) -> None:
+        """Start it again when it stops on its own. Runs until stop(): the children it starts get their
+        parent-death signal when this thread ends."""
         delay = RESTART_DELAYS[0]
         while not self._stopping.is_set():
             started = time.monotonic()
