@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,6 +87,21 @@ def get_event(conn, event_id: str, *, with_payload: bool = False) -> LedgerEvent
     cols = _COLUMNS + (", payload" if with_payload else "")
     cur = conn.cursor(row_factory=class_row(LedgerEvent))
     return cur.execute(f"SELECT {cols} FROM events WHERE id = %(id)s", {"id": event_id}).fetchone()
+
+
+_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
+PLATFORM_NAME = "platform"
+
+
+def account_filter(text: str | None) -> str | None:
+    """The stored account key that `acct_…` or `platform` names (None: no filter); ValueError otherwise."""
+    if text is None:
+        return None
+    if text == PLATFORM_NAME:
+        return to_key(None)
+    if not _ACCOUNT_ID.fullmatch(text):
+        raise ValueError(f"account must be an acct_… id, or {PLATFORM_NAME}")
+    return to_key(text)
 
 
 # The Stripe objects an event is about: its data.object, and the objects data.object names by id.

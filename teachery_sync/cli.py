@@ -202,19 +202,15 @@ def events_list(status, type_, since, account, object_id, limit, as_json):
       teachery-sync events list --account acct_1Creator --json
     """
     from domain import ledger
-    from domain.accounts import to_key
-    from domain.reconciliations import parse_request
 
-    if account not in (None, "platform"):
-        try:
-            parse_request({"account": account})
-        except ValueError:
-            raise Failure("--account must be an acct_… id, or platform")
+    try:
+        account_key = ledger.account_filter(account)
+    except ValueError as exc:
+        raise Failure(f"bad --account: {exc}")
     since_at = _since(since)
     with _services().pool.connection() as conn:
-        rows = ledger.list_events(conn, status=status, type_=type_, since=since_at, object_id=object_id,
-                                  account=None if account is None else to_key(None if account == "platform"
-                                                                              else account), limit=limit)
+        rows = ledger.list_events(conn, status=status, type_=type_, since=since_at, account=account_key,
+                                  object_id=object_id, limit=limit)
     if as_json:
         click.echo(json.dumps([_event_row(e) for e in rows], indent=2))
         return

@@ -91,14 +91,14 @@ def list_events():
             since = parse_iso(since)
         except ValueError:
             raise ApiError("since must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
-    account = request.args.get("account") or None
-    if account is not None and account != "platform" and not _ACCOUNT.match(account):
-        raise ApiError("account must be an acct_… id, or platform")
+    try:
+        account = ledger.account_filter(request.args.get("account") or None)
+    except ValueError as exc:
+        raise ApiError(str(exc)) from None
     with _services().pool.connection() as conn:
         events = ledger.list_events(conn, status=status, type_=request.args.get("type") or None, since=since,
-                                    account=None if account is None else to_key(None if account == "platform"
-                                                                                else account),
-                                    object_id=request.args.get("object") or None, limit=int(raw_limit))
+                                    account=account, object_id=request.args.get("object") or None,
+                                    limit=int(raw_limit))
     return jsonify({"events": [_event_json(e) for e in events]})
 
 
