@@ -51,8 +51,9 @@ def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTO
             batch = [event] + ledger.claim_received(conn, exclude=event_id, limit=BATCH_SIZE - 1)
             batch.sort(key=lambda e: (e.created, e.received_at))  # Stripe's order: fewer waits
             outcomes, touched = {}, {}
-            for item in batch:
-                outcomes[item.id] = _apply_one(conn, services, item, kind if item.id == event_id else AttemptKind.AUTOMATIC)
+            for item in batch:  # the others in the batch get their automatic attempt
+                item_kind = kind if item.id == event_id else AttemptKind.AUTOMATIC
+                outcomes[item.id] = _apply_one(conn, services, item, item_kind)
                 touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
             waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
                        if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]

@@ -82,7 +82,8 @@ def test_ledger_commands_filter_show_attempts_and_refuse_unknown_ids(svc):
     events = fake.take_events()
     svc.deliver(events)
     svc.wait_settled()
-    about_ada = {e["id"] for e in events if ada["id"] in (e["data"]["object"]["id"], e["data"]["object"].get("customer"))}
+    about_ada = {e["id"] for e in events
+                 if ada["id"] in (e["data"]["object"]["id"], e["data"]["object"].get("customer"))}
     assert len(about_ada) >= 2
 
     done = svc.cli("events", "list", "--object", ada["id"], "--json")
