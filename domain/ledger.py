@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,7 +38,15 @@ class LedgerEvent:
     received_at: datetime
     processed_at: datetime | None
     next_attempt_at: datetime | None = None
+    scheduled_attempts: int = 0
+    source: str = "webhook"
     payload: dict | None = None
+
+
+class AttemptKind(str, enum.Enum):
+    AUTOMATIC = "automatic"  # the first try and the scheduled retries
+    WAKE = "wake"  # what the event waited for was just recorded by another event
+    REPLAY = "replay"  # an operator's extra attempt: never moves the retry schedule
 
 
 RECORD_EVENT = """
@@ -51,7 +60,7 @@ RETURNING id
 """
 
 _COLUMNS = ("id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,"
-            " processed_at, next_attempt_at")
+            " processed_at, next_attempt_at, scheduled_attempts, source")
 
 
 def record_event(conn, event: dict, *, raw: bytes | str | None = None, source: str = "webhook") -> bool:
@@ -80,18 +89,43 @@ def get_event(conn, event_id: str, *, with_payload: bool = False) -> LedgerEvent
     return cur.execute(f"SELECT {cols} FROM events WHERE id = %(id)s", {"id": event_id}).fetchone()
 
 
-def list_events(conn, *, status: str | None = None, type_: str | None = None,
-                since: datetime | None = None, limit: int = 100) -> list[LedgerEvent]:
-    """The ledger, newest first."""
+_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
+PLATFORM_NAME = "platform"
+
+
+def account_filter(text: str | None) -> str | None:
+    """The stored account key that `acct_…` or `platform` names (None: no filter); ValueError otherwise."""
+    if text is None:
+        return None
+    if text == PLATFORM_NAME:
+        return to_key(None)
+    if not _ACCOUNT_ID.fullmatch(text):
+        raise ValueError(f"account must be an acct_… id, or {PLATFORM_NAME}")
+    return to_key(text)
+
+
+# The Stripe objects an event is about: its data.object, and the objects data.object names by id.
+OBJECT_FIELDS = ("id", "customer", "charge", "payment_intent", "invoice", "subscription")
+_ABOUT_OBJECT = " OR ".join(f"payload -> 'data' -> 'object' ->> '{f}' = %(object)s" for f in OBJECT_FIELDS)
+
+LIST_EVENTS = (
+    f"SELECT {_COLUMNS} FROM events"
+    " WHERE (%(status)s::text IS NULL OR status = %(status)s)"
+    "   AND (%(type)s::text IS NULL OR type = %(type)s)"
+    "   AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)"
+    "   AND (%(account)s::text IS NULL OR account = %(account)s)"
+    f"  AND (%(object)s::text IS NULL OR {_ABOUT_OBJECT})"
+    " ORDER BY received_at DESC, id DESC LIMIT %(limit)s"
+)
+
+
+def list_events(conn, *, status: str | None = None, type_: str | None = None, since: datetime | None = None,
+                account: str | None = None, object_id: str | None = None, limit: int = 100) -> list[LedgerEvent]:
+    """The ledger, newest first. `account` is the stored key ('' for the platform); `object_id` keeps the
+    events about that Stripe object (see OBJECT_FIELDS)."""
     cur = conn.cursor(row_factory=class_row(LedgerEvent))
-    return cur.execute(
-        f"SELECT {_COLUMNS} FROM events"
-        " WHERE (%(status)s::text IS NULL OR status = %(status)s)"
-        "   AND (%(type)s::text IS NULL OR type = %(type)s)"
-        "   AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)"
-        " ORDER BY received_at DESC, id DESC LIMIT %(limit)s",
-        {"status": status, "type": type_, "since": since, "limit": limit},
-    ).fetchall()
+    return cur.execute(LIST_EVENTS, {"status": status, "type": type_, "since": since, "account": account,
+                                     "object": object_id, "limit": limit}).fetchall()
 
 
 def changes_of(conn, event_id: str) -> list[dict]:
@@ -134,19 +168,49 @@ def exists(conn, event_id: str) -> bool:
     return conn.execute("SELECT 1 FROM events WHERE id = %(id)s", {"id": event_id}).fetchone() is not None
 
 
-def mark(conn, event_id: str, status: EventStatus, *, error: str | None = None,
-         waiting_on: str | None = None, retry_in_seconds: int | None = None, count_attempt: bool = True) -> None:
-    """Record the outcome of one attempt."""
-    conn.execute(
-        "UPDATE events SET status = %(status)s, last_error = %(error)s, waiting_on = %(waiting_on)s,"
-        " attempts = attempts + %(inc)s,"
-        " processed_at = CASE WHEN %(status)s IN ('processed', 'ignored') THEN now() ELSE processed_at END,"
-        " next_attempt_at = CASE WHEN %(retry)s::int IS NULL THEN NULL"
-        "                   ELSE now() + make_interval(secs => %(retry)s::int) END"
-        " WHERE id = %(id)s",
-        {"status": status.value, "error": error, "waiting_on": waiting_on, "id": event_id,
-         "inc": 1 if count_attempt else 0, "retry": retry_in_seconds},
-    )
+# An outcome that sets the event's status: an automatic attempt or a wake-up (which move the retry
+# schedule), or a replay that applied the event (which ends the schedule).
+RECORD_OUTCOME = (
+    "UPDATE events SET status = %(status)s, last_error = %(error)s, waiting_on = %(waiting_on)s,"
+    " attempts = attempts + 1, scheduled_attempts = scheduled_attempts + %(scheduled)s,"
+    " processed_at = CASE WHEN %(status)s IN ('processed', 'ignored') THEN now() ELSE processed_at END,"
+    " next_attempt_at = CASE WHEN %(retry)s::int IS NULL THEN NULL"
+    "                   ELSE now() + make_interval(secs => %(retry)s::int) END"
+    " WHERE id = %(id)s"
+)
+# A replay that did not apply the event: the event keeps its status and its schedule; only the error is news.
+RECORD_FAILED_REPLAY = (
+    "UPDATE events SET last_error = %(error)s, waiting_on = COALESCE(%(waiting_on)s, waiting_on),"
+    " attempts = attempts + 1 WHERE id = %(id)s"
+)
+LOG_ATTEMPT = ("INSERT INTO event_attempts (event_id, kind, status, error)"
+               " VALUES (%(id)s, %(kind)s, %(status)s, %(error)s)")
+
+
+def record_attempt(conn, event_id: str, kind: AttemptKind, status: EventStatus, *, error: str | None = None,
+                   waiting_on: str | None = None, retry_in_seconds: int | None = None) -> None:
+    """Record the outcome of one attempt, and log it, in the caller's transaction.
+
+    An automatic attempt or a wake-up sets the status and moves the retry schedule (`retry_in_seconds`:
+    when to try next; None: no further automatic attempt). A replay that applies the event sets its
+    status and ends the schedule; a replay that does not leaves status and schedule as they were."""
+    params = {"id": event_id, "kind": kind.value, "status": status.value, "error": error,
+              "waiting_on": waiting_on, "retry": retry_in_seconds,
+              "scheduled": 0 if kind is AttemptKind.REPLAY else 1}
+    applied = status in (EventStatus.PROCESSED, EventStatus.IGNORED)
+    if kind is AttemptKind.REPLAY and not applied:
+        conn.execute(RECORD_FAILED_REPLAY, params)
+    else:
+        conn.execute(RECORD_OUTCOME, params | ({"retry": None} if applied else {}))
+    conn.execute(LOG_ATTEMPT, params)
+
+
+def attempts_log(conn, event_id: str) -> list[dict]:
+    """Every attempt at an event, oldest first: {"at", "kind", "status", "error"}."""
+    rows = conn.execute(
+        "SELECT at, kind, status, error FROM event_attempts WHERE event_id = %(id)s ORDER BY id", {"id": event_id},
+    ).fetchall()
+    return [{"at": r[0], "kind": r[1], "status": r[2], "error": r[3]} for r in rows]
 
 
 def waiting_on(conn, account: str, object_ids: list[str]) -> list[str]:
@@ -162,12 +226,12 @@ def waiting_on(conn, account: str, object_ids: list[str]) -> list[str]:
 
 
 def stranded(conn, *, older_than_seconds: int = 60, limit: int = 1000) -> list[tuple[str, str, int]]:
-    """(id, status, attempts) of events that a job should take now and that no worker holds:
+    """(id, status, scheduled_attempts) of events that a job should take now and that no worker holds:
     received longer ago than `older_than_seconds` (stored while Redis was down, or their worker
     was killed), or waiting/failed with their retry time come. A worker applying an event holds
     its row lock, and a killed worker's lock goes with its connection: SKIP LOCKED tells them apart."""
     rows = conn.execute(
-        "SELECT id, status, attempts FROM events WHERE"
+        "SELECT id, status, scheduled_attempts FROM events WHERE"
         " (status = 'received' AND received_at < now() - make_interval(secs => %(age)s))"
         " OR (status IN ('waiting', 'failed') AND next_attempt_at <= now())"
         " ORDER BY received_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
@@ -176,13 +240,11 @@ def stranded(conn, *, older_than_seconds: int = 60, limit: int = 1000) -> list[t
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-def reset_for_replay(conn, event_ids: list[str]) -> list[str]:
-    """Put events back to `received` for a replay; returns the ids that exist."""
-    rows = conn.execute(
-        "UPDATE events SET status = 'received', next_attempt_at = NULL WHERE id = ANY(%(ids)s) RETURNING id",
-        {"ids": event_ids},
-    ).fetchall()
-    return [r[0] for r in rows]
+def known(conn, event_ids: list[str]) -> list[str]:
+    """The ids among these that the ledger holds, in the order given."""
+    rows = conn.execute("SELECT id FROM events WHERE id = ANY(%(ids)s)", {"ids": list(event_ids)}).fetchall()
+    held = {r[0] for r in rows}
+    return [i for i in dict.fromkeys(event_ids) if i in held]
 
 
 def ids_matching(conn, *, status: str | None = None, since: datetime | None = None) -> list[str]:
@@ -206,3 +268,12 @@ def oldest_unapplied_age(conn) -> float:
         " WHERE status IN ('received', 'waiting')"
     ).fetchone()
     return float(row[0])
+
+
+def replays_done(conn, event_ids: list[str]) -> dict[str, int]:
+    """How many replays each of these events has had (from the attempts log); missing ids count 0."""
+    rows = conn.execute(
+        "SELECT event_id, count(*) FROM event_attempts WHERE event_id = ANY(%(ids)s) AND kind = 'replay'"
+        " GROUP BY event_id", {"ids": list(event_ids)},
+    ).fetchall()
+    return {event_id: 0 for event_id in event_ids} | dict(rows)

@@ -87,10 +87,61 @@ FINISH = ("UPDATE reconciliation_runs SET status = %(status)s, finished_at = now
           " started_at = COALESCE(started_at, now()) WHERE id = %(id)s")
 
 
-def create(conn, scope: Scope, dry_run: bool) -> str:
-    """A queued run; returns its id."""
-    return conn.execute(CREATE, {"dry_run": dry_run, "account": scope.account, "customer": scope.customer,
-                                 "since": scope.since}).fetchone()[0]
+# At most one run per scope at a time. A run's scope is (account, customer, since, dry_run), compared
+# exactly (null = "every"): a dry run never blocks a fixing run of the same objects, nor the reverse, and
+# overlapping scopes (the platform-wide run and one account's) may run side by side.
+MAX_QUEUED_RUNS = 20  # runs queued and not yet started, all scopes together
+_RUNS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('reconciliation-runs'))"
+ACTIVE_IN_SCOPE = (
+    "SELECT id FROM reconciliation_runs WHERE status IN ('queued', 'running')"
+    " AND account IS NOT DISTINCT FROM %(account)s AND customer IS NOT DISTINCT FROM %(customer)s"
+    " AND since IS NOT DISTINCT FROM %(since)s AND dry_run = %(dry_run)s ORDER BY created_at LIMIT 1"
+)
+COUNT_QUEUED = "SELECT count(*) FROM reconciliation_runs WHERE status = 'queued'"
+
+
+class ScopeBusy(Exception):
+    """A run of the same scope is queued or running."""
+
+    def __init__(self, run_id: str):
+        super().__init__(f"a reconciliation run of this scope is already queued or running: {run_id}")
+        self.run_id = run_id
+
+
+class TooManyQueued(Exception):
+    """The queued-runs limit is reached."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"too many reconciliation runs are queued ({limit}); try again when some have started")
+        self.limit = limit
+
+
+def create(conn, scope: Scope, dry_run: bool, *, max_queued: int | None = None) -> str:
+    """A queued run; returns its id. ScopeBusy when a run of this scope is queued or running;
+    TooManyQueued when `max_queued` runs are queued already. (Checked and inserted under one lock.)"""
+    params = {"dry_run": dry_run, "account": scope.account, "customer": scope.customer, "since": scope.since}
+    with conn.transaction():
+        conn.execute(_RUNS_LOCK)
+        busy = conn.execute(ACTIVE_IN_SCOPE, params).fetchone()
+        if busy:
+            raise ScopeBusy(busy[0])
+        if max_queued is not None and conn.execute(COUNT_QUEUED).fetchone()[0] >= max_queued:
+            raise TooManyQueued(max_queued)
+        return conn.execute(CREATE, params).fetchone()[0]
+
+
+def fail_queued(conn, run_id: str, error: str) -> bool:
+    """End a run as failed if it has not started; False when it had."""
+    return conn.execute("UPDATE reconciliation_runs SET status = 'failed', finished_at = now(), error = %(error)s"
+                        " WHERE id = %(id)s AND status = 'queued' RETURNING id",
+                        {"id": run_id, "error": error}).fetchone() is not None
+
+
+def queued_before(conn, seconds: int) -> list[str]:
+    """Ids of runs queued longer ago than `seconds` and not started."""
+    rows = conn.execute("SELECT id FROM reconciliation_runs WHERE status = 'queued'"
+                        " AND created_at < now() - make_interval(secs => %(s)s)", {"s": seconds}).fetchall()
+    return [r[0] for r in rows]
 
 
 def claim(conn, run_id: str) -> Run | None:

@@ -141,34 +141,35 @@ def web(host, port, num_workers):
 @main.command()
 @click.option("--burst", is_flag=True, help="drain the queues, then exit")
 @click.option("--queues", default=None, help="comma-separated queue names (default: every queue we use)")
-def worker(burst, queues):
-    """Run the RQ worker that applies events to the records.
+@click.option("--supervised", is_flag=True, hidden=True,
+              help="started by another worker: wait for Redis at start instead of failing")
+def worker(burst, queues, supervised):
+    """Run the RQ workers that apply events to the records and run reconciliations.
+
+    Events are served by this process; the reconciliation queue by a second worker process that it
+    supervises, so that a long run never holds up events. A Redis outage is waited out.
 
     \b
     Examples:
       teachery-sync worker
       teachery-sync worker --burst
+      teachery-sync worker --queues teachery-events
     """
-    from rq import Queue
-
-    from workers import jobs
+    from teachery_sync.worker_command import WorkerError, run
     from workers.queueing import QUEUES
-    from workers.worker import SWEEP_SECONDS, EventWorker, sweep_stranded
 
     services = _services()
-    _require_redis(services)
-    jobs.install(services)
-    names = [q.strip() for q in queues.split(",")] if queues else list(QUEUES)
-    # worker_ttl sets how long RQ blocks waiting for a job (ttl - 15 s), hence how often maintenance
-    # (and with it our sweep) runs when idle.
-    worker_ = EventWorker([Queue(n, connection=services.redis) for n in names], connection=services.redis,
-                          maintenance_interval=SWEEP_SECONDS, worker_ttl=SWEEP_SECONDS + 15)
-    worker_.services = services
+    if not supervised:
+        _require_redis(services)
+    names = [q.strip() for q in queues.split(",") if q.strip()] if queues else list(QUEUES)
+    unknown = sorted(set(names) - set(QUEUES))
+    if unknown or not names:
+        raise Failure(f"unknown queue(s): {', '.join(unknown) or '(none given)'} (ours: {', '.join(QUEUES)})")
     try:
-        sweep_stranded(services, older_than_seconds=0 if burst else 60)
-    except Exception as exc:
-        raise Failure(f"cannot read the event ledger: {_first_line(exc)}")
-    worker_.work(burst=burst, logging_level="INFO")  # no RQ scheduler: see workers/queueing.py
+        status = run(services, names, burst)
+    except WorkerError as exc:
+        raise Failure(str(exc))
+    sys.exit(status)
 
 
 def _first_line(exc: Exception) -> str:
@@ -202,60 +203,125 @@ def events():
 @events.command("list")
 @click.option("--status", type=click.Choice(["received", "processing", "processed", "ignored", "waiting", "failed"]))
 @click.option("--type", "type_", help="event type, e.g. charge.refunded")
+@click.option("--since", help="only events received at or after this ISO time")
+@click.option("--account", help="only this connected account's events (acct_…), or `platform`")
+@click.option("--object", "object_id", help="only events about this Stripe object (its data.object, or an id "
+                                            "data.object names: customer, charge, payment_intent, invoice, "
+                                            "subscription)")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
-def events_list(status, type_, limit, as_json):
+def events_list(status, type_, since, account, object_id, limit, as_json):
     """List events, newest first.
 
     \b
-    Example:
+    Examples:
       teachery-sync events list --status failed
+      teachery-sync events list --object cus_1Jenny --since 2026-11-01T00:00:00Z
+      teachery-sync events list --account acct_1Creator --json
     """
     from domain import ledger
 
+    try:
+        account_key = ledger.account_filter(account)
+    except ValueError as exc:
+        raise Failure(f"bad --account: {exc}")
+    since_at = _since(since)
     with _services().pool.connection() as conn:
-        rows = ledger.list_events(conn, status=status, type_=type_, limit=limit)
+        rows = ledger.list_events(conn, status=status, type_=type_, since=since_at, account=account_key,
+                                  object_id=object_id, limit=limit)
     if as_json:
         click.echo(json.dumps([_event_row(e) for e in rows], indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "type", "account", "status", "attempts", "received_at", "last_error")
+    if not rows:
+        click.echo("no events")
+        return
+    table = _table("id", "type", "account", "source", "status", "attempts", "received_at", "next attempt",
+                   "last_error")
     for e in rows:
-        table.add_row(e.id, e.type, e.account or "-", e.status, str(e.attempts),
-                      e.received_at.strftime("%Y-%m-%d %H:%M:%S"), (e.last_error or "")[:80])
-    console = Console()
-    if not console.is_terminal:  # piped or captured: full ids, never squeezed to 80 columns
-        console = Console(width=250)
-    console.print(table)
+        table.add_row(e.id, e.type, e.account or "-", e.source, e.status, str(e.attempts), _when(e.received_at),
+                      _when(e.next_attempt_at) or "-", (e.last_error or "")[:80])
+    _print(table)
     click.echo(f"{len(rows)} event(s)")
 
 
+def _since(value: str | None):
+    from domain.times import parse_iso
+
+    try:
+        return parse_iso(value) if value is not None else None
+    except ValueError as exc:
+        raise Failure(f"bad --since: {exc}")
+
+
+def _when(value) -> str | None:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def _table(*columns: str, title: str | None = None):
+    from rich.table import Table
+
+    return Table(*columns, title=title, title_justify="left")
+
+
+def _print(*renderables) -> None:
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: full ids, never squeezed to 80 columns
+        console = Console(width=250)
+    for renderable in renderables:
+        console.print(renderable)
+
+
 def _event_row(e) -> dict:
-    return {"id": e.id, "type": e.type, "account": e.account or None, "status": e.status,
-            "attempts": e.attempts, "received_at": e.received_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    from domain.times import iso
+
+    return {"id": e.id, "type": e.type, "account": e.account or None, "source": e.source, "status": e.status,
+            "attempts": e.attempts, "received_at": iso(e.received_at), "next_attempt_at": iso(e.next_attempt_at),
             "last_error": e.last_error}
 
 
 @events.command("show")
 @click.argument("event_id")
-def events_show(event_id):
-    """Show one event: status, attempts, last error, payload and the records it changed.
+@click.option("--json", "as_json", is_flag=True, help="print JSON (with the payload) instead of tables")
+def events_show(event_id, as_json):
+    """Show one event: status, every attempt (time, kind, outcome, error) and the records it changed.
 
     \b
-    Example:
+    Examples:
       teachery-sync events show evt_1NispeJDPojXS6LN0igeffJ6
+      teachery-sync events show evt_1NispeJDPojXS6LN0igeffJ6 --json    # with the payload
     """
     from domain import ledger
+    from domain.times import iso
 
     with _services().pool.connection() as conn:
         event = ledger.get_event(conn, event_id, with_payload=True)
         if event is None:
-            raise Failure(f"event {event_id} not found")
-        body = _event_row(event) | {"waiting_on": event.waiting_on, "changes": ledger.changes_of(conn, event_id),
-                                    "payload": event.payload}
-    click.echo(json.dumps(body, indent=2))
+            raise Failure(f"event {event_id} is not in the ledger")
+        changes = ledger.changes_of(conn, event_id)
+        attempts = ledger.attempts_log(conn, event_id)
+    if as_json:
+        body = _event_row(event) | {"waiting_on": event.waiting_on, "processed_at": iso(event.processed_at),
+                                    "attempts_log": [a | {"at": iso(a["at"])} for a in attempts],
+                                    "changes": changes, "payload": event.payload}
+        click.echo(json.dumps(body, indent=2))
+        return
+    about = _table("field", "value", title=f"event {event.id}")
+    for field, value in (("type", event.type), ("account", event.account or "platform"), ("source", event.source),
+                         ("status", event.status), ("attempts", str(event.attempts)),
+                         ("waiting on", event.waiting_on), ("next attempt", _when(event.next_attempt_at)),
+                         ("received", _when(event.received_at)), ("processed", _when(event.processed_at)),
+                         ("last error", event.last_error)):
+        about.add_row(field, value or "-")
+    tried = _table("#", "at", "kind", "outcome", "error", title="attempts")
+    for number, attempt in enumerate(attempts, 1):
+        tried.add_row(str(number), _when(attempt["at"]), attempt["kind"], attempt["status"], attempt["error"] or "")
+    changed = _table("record", "id", "change", title="records it changed")
+    for change in changes:
+        changed.add_row(change["record_type"] or "-", change["record_id"] or "-", change["message"])
+    _print(about, tried, changed)
+    click.echo("(--json shows the payload)")
 
 
 @events.command("replay")
@@ -264,7 +330,9 @@ def events_show(event_id):
               help="replay every event with this status")
 @click.option("--since", help="replay every event received since this ISO time")
 def events_replay(event_ids, status, since):
-    """Process events again (idempotent: an event already applied changes nothing).
+    """Process events again, as the admin API's replay does (idempotent: an event already applied
+    changes nothing). A replay is an extra attempt: it does not use up the automatic retries, and a
+    replay of an event whose replay is still queued merges into it.
 
     \b
     Examples:
@@ -273,20 +341,28 @@ def events_replay(event_ids, status, since):
       teachery-sync events replay --since 2026-11-01T00:00:00Z
     """
     from domain import ledger
-    from workers.queueing import enqueue_event
+    from workers.replays import replay
 
     if not event_ids and not status and not since:
         raise Failure("name event ids, or give --status or --since")
     services = _services()
+    since_at = _since(since)
+    if not event_ids:
+        with services.pool.connection() as conn:
+            event_ids = ledger.ids_matching(conn, status=status, since=since_at)
     with services.pool.connection() as conn:
-        ids = list(event_ids) or ledger.ids_matching(conn, status=status, since=_iso(since))
-        found = ledger.reset_for_replay(conn, ids)
-    missing = sorted(set(ids) - set(found))
-    for event_id in found:
-        enqueue_event(services.queue, event_id, replay=True)
-    click.echo(f"queued {len(found)} event(s) for replay")
-    if missing:
-        raise Failure(f"not in the ledger: {', '.join(missing)}")
+        if not ledger.known(conn, list(event_ids)) and event_ids:
+            raise Failure(_not_in_ledger(list(dict.fromkeys(event_ids))))
+    _require_redis(services)
+    done = replay(services, list(event_ids))
+    click.echo(f"queued {len(done.queued)} event(s) for replay"
+               + (f"; {len(done.merged)} already had a replay queued" if done.merged else ""))
+    if done.missing:
+        raise Failure(_not_in_ledger(done.missing))
+
+
+def _not_in_ledger(ids: list[str]) -> str:
+    return f"not in the ledger: {', '.join(ids)}"
 
 
 # --- RQ's failed jobs ---------------------------------------------------------------------------
@@ -303,21 +379,32 @@ def jobs():
 
 
 @jobs.command("failed")
-def jobs_failed():
-    """List RQ's failed jobs (events that gave up, crashed reconciliations) with their error.
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def jobs_failed(as_json):
+    """List RQ's failed jobs (events that gave up, crashed reconciliations) with their error and times.
 
     \b
-    Example:
+    Examples:
       teachery-sync jobs failed
+      teachery-sync jobs failed --json
       teachery-sync jobs requeue --all
     """
-    from workers.queueing import failed_jobs
+    from domain.times import iso
+    from workers.queueing import failed_jobs, reconciliation_queue
 
     services = _services()
     _require_redis(services)
-    rows = failed_jobs(services.queue)
-    for row in rows:
-        click.echo(f"{row['id']}\t{row['description']}\t{row['error']}")
+    rows = failed_jobs(services.queue) + failed_jobs(reconciliation_queue(services.queue))
+    if as_json:
+        click.echo(json.dumps([r | {"enqueued_at": iso(r["enqueued_at"]), "ended_at": iso(r["ended_at"])}
+                               for r in rows], indent=2))
+        return
+    table = _table("id", "queue", "enqueued", "ended", "description", "error")
+    for r in rows:
+        table.add_row(r["id"], r["queue"], _when(r["enqueued_at"]) or "-", _when(r["ended_at"]) or "-",
+                      r["description"], r["error"])
+    if rows:
+        _print(table)
     click.echo(f"{len(rows)} failed job(s)")
 
 
@@ -332,13 +419,15 @@ def jobs_requeue(job_ids, all_):
       teachery-sync jobs requeue --all
       teachery-sync jobs requeue event-evt_1Abc
     """
-    from workers.queueing import requeue_failed
+    from workers.queueing import reconciliation_queue, requeue_failed
 
     if not job_ids and not all_:
         raise Failure("name job ids or give --all")
     services = _services()
     _require_redis(services)
     done, missing = requeue_failed(services.queue, None if all_ else list(job_ids))
+    more, missing = requeue_failed(reconciliation_queue(services.queue), None if all_ else missing)
+    done += more
     click.echo(f"requeued {done} job(s)")
     if missing:
         raise Failure(f"not among the failed jobs: {', '.join(missing)}")
@@ -562,7 +651,7 @@ def reconcile(account, customer, since, dry_run, as_json):
       teachery-sync reconcile --account acct_1Creator --customer cus_1Jenny
       teachery-sync reconcile --since 2026-11-01T00:00:00Z --json
     """
-    from domain.reconciliations import parse_request
+    from domain.reconciliations import ScopeBusy, parse_request
     from teachery_sync.progress import progress_bar
     from workers import reconciliation
 
@@ -575,7 +664,10 @@ def reconcile(account, customer, since, dry_run, as_json):
     try:
         if not services.stripe.configured:
             raise Failure("STRIPE_API_KEY is not set: a reconciliation reads Stripe's objects")
-        run_id = reconciliation.create(services, scope, dry_run)
+        try:
+            run_id = reconciliation.create(services, scope, dry_run)
+        except ScopeBusy as exc:
+            raise Failure(str(exc))
         error = None
         with progress_bar(_stderr_console()) as report:
             try:

@@ -19,6 +19,7 @@ from domain.migrate import migrate
 from domain.settings import Settings
 from teachery_sync.bootstrap import build
 from workers import jobs
+from workers.queueing import QUEUES
 from workers.worker import EventWorker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +114,7 @@ def run_worker(services):
     """Drain the queue in this process, as `teachery-sync worker --burst` does."""
 
     def _run():
-        worker = EventWorker([Queue("teachery-events", connection=services.redis)], connection=services.redis)
+        worker = EventWorker([Queue(name, connection=services.redis) for name in QUEUES], connection=services.redis)
         worker.services = services
         worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 

@@ -7,7 +7,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from domain import ledger, profiles
 from domain.accounts import to_api, to_key
-from workers.queueing import enqueue_event
+from domain.times import iso, parse_iso
+from workers.replays import replay
 
 bp = Blueprint("admin", __name__)
 
@@ -84,8 +85,19 @@ def list_events():
     raw_limit = request.args.get("limit") or "100"
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
         raise ApiError("limit must be a whole number from 1 to 1000")
+    since = request.args.get("since") or None
+    if since is not None:
+        try:
+            since = parse_iso(since)
+        except ValueError:
+            raise ApiError("since must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
+    try:
+        account = ledger.account_filter(request.args.get("account") or None)
+    except ValueError as exc:
+        raise ApiError(str(exc)) from None
     with _services().pool.connection() as conn:
-        events = ledger.list_events(conn, status=status, type_=request.args.get("type") or None,
+        events = ledger.list_events(conn, status=status, type_=request.args.get("type") or None, since=since,
+                                    account=account, object_id=request.args.get("object") or None,
                                     limit=int(raw_limit))
     return jsonify({"events": [_event_json(e) for e in events]})
 
@@ -97,26 +109,33 @@ def get_event(event_id: str):
         if event is None:
             _not_found(f"event {event_id}")
         changes = ledger.changes_of(conn, event_id)
+        attempts = ledger.attempts_log(conn, event_id)
     body = _event_json(event)
     body.update({
         "created": event.created,
         "api_version": event.api_version,
         "processed_at": event.processed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if event.processed_at else None,
         "waiting_on": event.waiting_on,
+        "source": event.source,
+        "next_attempt_at": iso(event.next_attempt_at),
         "payload": event.payload,
         "changes": changes,
+        "attempts_log": [a | {"at": iso(a["at"])} for a in attempts],
     })
     return jsonify(body)
 
 
 @bp.post("/events/<event_id>/replay")
 def replay_event(event_id: str):
+    """An operator's extra attempt: the event keeps its status and retry schedule until the replay job
+    runs; a replay asked for while another is still queued merges into it (`"merged": true`)."""
     services = _services()
     with services.pool.connection() as conn:
-        if not ledger.reset_for_replay(conn, [event_id]):
-            _not_found(f"event {event_id}")
+        event = ledger.get_event(conn, event_id)
+    if event is None:
+        _not_found(f"event {event_id}")
     try:
-        job = enqueue_event(services.queue, event_id, replay=True)
+        done = replay(services, [event_id])
     except Exception as exc:
-        raise ApiError(f"the replay could not be queued (Redis: {exc}); the event is marked received", 503)
-    return jsonify({"id": event_id, "status": "received", "job_id": job.id if job else None}), 202
+        raise ApiError(f"the replay could not be queued (Redis: {exc}); nothing changed", 503)
+    return jsonify({"id": event_id, "status": event.status, "merged": bool(done.merged)}), 202

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from domain.reconciliations import parse_request
+from domain.reconciliations import MAX_QUEUED_RUNS, ScopeBusy, TooManyQueued, parse_request
 from workers import reconciliation
 
 bp = Blueprint("reconciliations", __name__)
+RETRY_AFTER_SECONDS = 30  # the answer's Retry-After when too many runs are queued
 
 
 def _error(message: str, status: int = 400):
@@ -24,7 +25,14 @@ def start_reconciliation():
         scope, dry_run = parse_request(body)
     except ValueError as exc:
         return _error(str(exc))
-    run_id = reconciliation.create(services, scope, dry_run)
+    try:
+        run_id = reconciliation.create(services, scope, dry_run, max_queued=MAX_QUEUED_RUNS)
+    except ScopeBusy as exc:  # at most one run per scope at a time: here is the one
+        return jsonify({"error": str(exc), "id": exc.run_id}), 409
+    except TooManyQueued as exc:
+        response = jsonify({"error": str(exc)})
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response, 429
     try:
         reconciliation.enqueue(services, run_id)
     except Exception as exc:

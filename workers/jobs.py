@@ -19,11 +19,16 @@ def services():
     return _services
 
 
-def process_event(event_id: str, replay: bool = False, due: bool = False) -> str:
-    """Apply one stored event to the records (idempotent); returns its ledger status."""
+def process_event(event_id: str, replay: bool = False, due: bool = False, kind: str | None = None) -> str:
+    """Apply one stored event to the records (idempotent); returns its ledger status.
+
+    `kind`: automatic, wake or replay (see domain.ledger.AttemptKind); `replay` is how jobs queued
+    before the attempts log said it."""
+    from domain.ledger import AttemptKind
     from workers.processing import apply_event
 
-    return apply_event(services(), event_id, replay=replay, due=due)
+    attempt = AttemptKind(kind) if kind else (AttemptKind.REPLAY if replay else AttemptKind.AUTOMATIC)
+    return apply_event(services(), event_id, kind=attempt, due=due)
 
 
 def run_reconciliation(run_id: str) -> str:

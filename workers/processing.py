@@ -14,10 +14,10 @@ import psycopg
 import structlog
 
 from domain import ledger, stripe_ids
-from domain.ledger import EventStatus
+from domain.ledger import AttemptKind, EventStatus
 from workers.context import EventContext, Waiting, origin_of
 from workers.event_table import EVENT_HANDLERS
-from workers.queueing import RETRY_INTERVALS, enqueue_event
+from workers.queueing import RETRY_INTERVALS, enqueue_wake
 
 log = structlog.get_logger(__name__)
 
@@ -33,32 +33,33 @@ class EventNotApplied(Exception):
 BATCH_SIZE = 50  # events applied per transaction: a commit (an fsync) per event would cap throughput
 
 
-def apply_event(services, event_id: str, *, replay: bool = False, due: bool = False) -> str:
+def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTOMATIC, due: bool = False) -> str:
     """Apply the stored event `event_id`, and with it up to BATCH_SIZE - 1 other events that no
     worker has applied yet, in one transaction (one savepoint each); returns event_id's status.
 
-    The other events' own jobs later find them applied and return at once. `replay` applies the
-    event whatever its status; `due` (a scheduled retry, or a wake-up because what it waited for
-    arrived) applies a waiting or failed one before its retry time.
+    The other events' own jobs later find them applied and return at once. A replay applies the
+    event whatever its status, outside the retry schedule; `due` (a scheduled retry, or a wake-up
+    because what it waited for arrived) applies a waiting or failed one before its retry time.
     """
     with services.pool.connection() as conn:
         with conn.transaction():
             event = ledger.claim(conn, event_id)
             if event is None:
                 return "missing" if not ledger.exists(conn, event_id) else "busy"
-            if not (replay or _should_apply(event, due)):
+            if not (kind is AttemptKind.REPLAY or _should_apply(event, due)):
                 return event.status
             batch = [event] + ledger.claim_received(conn, exclude=event_id, limit=BATCH_SIZE - 1)
             batch.sort(key=lambda e: (e.created, e.received_at))  # Stripe's order: fewer waits
             outcomes, touched = {}, {}
-            for item in batch:
-                outcomes[item.id] = _apply_one(conn, services, item)
+            for item in batch:  # the others in the batch get their automatic attempt
+                item_kind = kind if item.id == event_id else AttemptKind.AUTOMATIC
+                outcomes[item.id] = _apply_one(conn, services, item, item_kind)
                 touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
             waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
                        if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
     _wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
     outcome = outcomes[event_id]
-    if outcome.status is EventStatus.FAILED and outcome.retry_in is None:
+    if outcome.gave_up:
         raise EventNotApplied(f"{event_id} failed for good: {outcome.error}") from outcome.error
     return outcome.status.value
 
@@ -76,18 +77,18 @@ class Outcome:
     status: EventStatus
     error: Exception | None = None
     touched: set = field(default_factory=set)
-    retry_in: int | None = None  # seconds until the next attempt; None: no retry
-    attempts: int = 0
+    retry_in: int | None = None  # seconds until the next automatic attempt; None: none
+    gave_up: bool = False  # this automatic attempt was the schedule's last: the job fails into RQ's registry
 
 
-def _apply_one(conn, services, event) -> Outcome:
+def _apply_one(conn, services, event, kind: AttemptKind) -> Outcome:
     with structlog.contextvars.bound_contextvars(event_id=event.id):  # on every line logged meanwhile
         handler = EVENT_HANDLERS.get(event.type)
         if handler is None:
-            ledger.mark(conn, event.id, EventStatus.IGNORED, error=None)
+            ledger.record_attempt(conn, event.id, kind, EventStatus.IGNORED)
             log.info("event ignored", type=event.type)
             return Outcome(EventStatus.IGNORED)
-        outcome = _run(conn, services, handler, event)
+        outcome = _run(conn, services, handler, event, kind)
         if outcome.status is EventStatus.PROCESSED:
             log.info("event applied", type=event.type)
         else:
@@ -96,9 +97,7 @@ def _apply_one(conn, services, event) -> Outcome:
         return outcome
 
 
-def _run(conn, services, handler, event) -> Outcome:
-    attempts = event.attempts + 1
-    retry_in = RETRY_INTERVALS[attempts - 1] if attempts <= len(RETRY_INTERVALS) else None
+def _run(conn, services, handler, event, kind: AttemptKind) -> Outcome:
     for conflict_retry in range(MAX_CONFLICT_RETRIES):
         ctx = EventContext(conn, event.payload, services.stripe, origin=origin_of(event.payload))
         try:
@@ -108,30 +107,47 @@ def _run(conn, services, handler, event) -> Outcome:
         except CONFLICTS as exc:
             if conflict_retry < MAX_CONFLICT_RETRIES - 1:
                 continue
-            error, waiting_on = exc, None
+            error, waiting_on, held_now = exc, None, False
         except Waiting as exc:
             error, waiting_on = exc, exc.object_id
-            if exc.unseen and retry_in is not None and stripe_ids.held(conn, event.account, exc.object_id):
-                retry_in = 0  # another worker committed it while we looked: try again at once
+            # another worker committed it while we looked: try again at once
+            held_now = exc.unseen and stripe_ids.held(conn, event.account, exc.object_id)
         except Exception as exc:  # a bug or a passing fault: recorded, retried with backoff, replayable
             log.exception("handler failed", event_id=event.id, type=event.type)
-            error, waiting_on = exc, None
+            error, waiting_on, held_now = exc, None, False
         else:
-            ledger.mark(conn, event.id, EventStatus.PROCESSED, error=None)
-            return Outcome(EventStatus.PROCESSED, touched=ctx.touched, attempts=attempts)
-        status = EventStatus.WAITING if waiting_on and retry_in is not None else EventStatus.FAILED
-        message = str(error) if isinstance(error, Waiting) else f"{type(error).__name__}: {error}"
-        if retry_in is None:
-            message = f"gave up after {attempts} attempts: {message}"
-        ledger.mark(conn, event.id, status, error=message, waiting_on=waiting_on, retry_in_seconds=retry_in)
-        return Outcome(status, error=error, retry_in=retry_in, attempts=attempts)
+            ledger.record_attempt(conn, event.id, kind, EventStatus.PROCESSED)
+            return Outcome(EventStatus.PROCESSED, touched=ctx.touched)
+        return _not_applied(conn, event, kind, error, waiting_on, held_now)
     raise AssertionError("unreachable")
+
+
+def _not_applied(conn, event, kind: AttemptKind, error: Exception, waiting_on: str | None,
+                 held_now: bool) -> Outcome:
+    """Record an attempt that did not apply the event. A replay leaves the event's status and schedule
+    as they were (only its error is news); an automatic attempt moves the schedule, or gives up."""
+    message = str(error) if isinstance(error, Waiting) else f"{type(error).__name__}: {error}"
+    if kind is AttemptKind.REPLAY:
+        status = EventStatus.WAITING if waiting_on else EventStatus.FAILED
+        ledger.record_attempt(conn, event.id, kind, status, error=message, waiting_on=waiting_on)
+        return Outcome(status, error=error, retry_in=0 if held_now else None)
+    scheduled = event.scheduled_attempts + 1
+    retry_in = RETRY_INTERVALS[scheduled - 1] if scheduled <= len(RETRY_INTERVALS) else None
+    if held_now and retry_in is not None:
+        retry_in = 0
+    status = EventStatus.WAITING if waiting_on and retry_in is not None else EventStatus.FAILED
+    had_schedule = event.status != EventStatus.FAILED or event.next_attempt_at is not None
+    if retry_in is None:
+        message = f"gave up after {scheduled} automatic attempts: {message}"
+    ledger.record_attempt(conn, event.id, kind, status, error=message, waiting_on=waiting_on,
+                          retry_in_seconds=retry_in)
+    return Outcome(status, error=error, retry_in=retry_in, gave_up=retry_in is None and had_schedule)
 
 
 def _wake(services, waiting: list[str]) -> None:
     """Events waiting for an object this event just recorded get another go now."""
     for waiting_id in waiting:
         try:
-            enqueue_event(services.queue, waiting_id, fresh=True, due=True)
-        except Exception as exc:  # the sweep or RQ's retry will get to it
+            enqueue_wake(services.queue, waiting_id)
+        except Exception as exc:  # the sweep will get to it when its retry time comes
             log.warning("could not wake waiting event", event_id=waiting_id, error=str(exc))

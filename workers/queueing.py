@@ -1,18 +1,17 @@
-"""Putting work on RQ: one queue, jobs named after the event they apply."""
+"""Putting work on RQ: events on one queue, reconciliation runs on another; jobs named after what they do."""
 from __future__ import annotations
-
-import uuid
 
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
 QUEUE_NAME = "teachery-events"
-QUEUES = (QUEUE_NAME,)
+RECONCILIATION_QUEUE_NAME = "teachery-reconciliations"
+QUEUES = (QUEUE_NAME, RECONCILIATION_QUEUE_NAME)  # in the order a worker serves them: events first
 
-# Backoff (seconds) between attempts at an event that waits on something not yet known, or hit a
-# passing fault. The ledger keeps the attempts and the next attempt's time (so they survive Redis);
-# the worker's sweep enqueues an attempt when its time comes; after the last one the event is
+# Backoff (seconds) between automatic attempts at an event that waits on something not yet known, or
+# hit a passing fault. The ledger keeps the attempts and the next attempt's time (so they survive
+# Redis); the worker's sweep enqueues an attempt when its time comes; after the last one the event is
 # `failed` and its job lands in RQ's failed registry. A wait is not a job failure.
 # Why not RQ's Retry/enqueue_in: they need RQ's scheduler, which RQ runs in a *forked* process
 # that inherits the worker's PostgreSQL sockets, so a killed worker's transaction (and its lock
@@ -24,31 +23,70 @@ PROCESS_EVENT = "workers.jobs.process_event"
 JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 30 * 24 * 3600, "timeout": 300}
 
 
-def enqueue_event(queue: Queue, event_id: str, *, replay: bool = False, fresh: bool = False, due: bool = False):
-    """Enqueue the job that applies one stored event.
+def reconciliation_queue(queue: Queue) -> Queue:
+    """The queue of reconciliation runs, on the same Redis as the event queue `queue`."""
+    return Queue(RECONCILIATION_QUEUE_NAME, connection=queue.connection)
+
+
+def _enqueue(queue: Queue, event_id: str, job_id: str, kind: str, due: bool, description: str):
+    return queue.enqueue_call(PROCESS_EVENT, args=(event_id,), kwargs={"kind": kind, "due": due}, job_id=job_id,
+                              unique=True, description=description, **JOB_OPTIONS)
+
+
+def enqueue_event(queue: Queue, event_id: str):
+    """Enqueue the job that applies one stored event (the receiver's, backfill's).
 
     The job id is derived from the event id so that RQ drops a second copy while the first
     is still queued; PostgreSQL remains the authority on "applied once" (this is only a filter).
     """
-    job_id = f"event-{event_id}" if not (replay or fresh) else f"event-{event_id}-{uuid.uuid4().hex[:12]}"
     try:
-        return queue.enqueue_call(
-            PROCESS_EVENT, args=(event_id,), kwargs={"replay": replay, "due": due}, job_id=job_id,
-            unique=not (replay or fresh), description=f"apply {event_id}", **JOB_OPTIONS,
-        )
+        return _enqueue(queue, event_id, f"event-{event_id}", "automatic", False, f"apply {event_id}")
     except DuplicateJobError:
         return None
 
 
 def enqueue_attempt(queue: Queue, event_id: str, attempt: int):
-    """Enqueue attempt number `attempt` at an event (a second copy of the same attempt is dropped)."""
+    """Enqueue automatic attempt number `attempt` at an event (a second copy of the same attempt is dropped)."""
     try:
-        return queue.enqueue_call(
-            PROCESS_EVENT, args=(event_id,), kwargs={"due": True}, job_id=f"event-{event_id}-attempt-{attempt}",
-            unique=True, description=f"apply {event_id} (attempt {attempt})", **JOB_OPTIONS,
-        )
+        return _enqueue(queue, event_id, f"event-{event_id}-attempt-{attempt}", "automatic", True,
+                        f"apply {event_id} (attempt {attempt})")
     except DuplicateJobError:
         return None
+
+
+def enqueue_replay(queue: Queue, event_id: str, replays_done: int):
+    """Enqueue an operator's replay of an event; None when one is already waiting to run (they merge).
+
+    The job id counts the replays already done (`replays_done`, from the attempts log): replays asked
+    for while one is queued share its id, and once that one ran the next replay gets a new id. A replay
+    job never fails into RQ's failed registry (a replay that cannot apply the event is logged in the
+    ledger), and it is deleted when done (result_ttl 0)."""
+    return _enqueue_merged(queue, event_id, f"event-{event_id}-replay-{replays_done + 1}", "replay",
+                           f"replay {event_id}")
+
+
+def enqueue_wake(queue: Queue, event_id: str):
+    """Enqueue a wake-up of a waiting event (what it waited for was just recorded); merged with one queued."""
+    return _enqueue_merged(queue, event_id, f"event-{event_id}-wake", "wake", f"wake {event_id}")
+
+
+def _enqueue_merged(queue: Queue, event_id: str, job_id: str, kind: str, description: str):
+    """Enqueue under job_id unless a job of that id is queued or running (then None). RQ keeps the id of
+    a job that ended (failed, stopped) until it expires, so `unique=True` alone would refuse forever:
+    such a job is replaced."""
+    for _ in range(2):
+        try:
+            return _enqueue(queue, event_id, job_id, kind, True, description)
+        except DuplicateJobError:
+            pass
+        try:
+            existing = Job.fetch(job_id, connection=queue.connection)
+        except NoSuchJobError:
+            continue  # it ended and went between the two calls
+        if existing.get_status(refresh=True) in WAITING_TO_RUN + (JobStatus.STARTED,):
+            return None
+        existing.delete()
+    return None
 
 
 WAITING_TO_RUN = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
@@ -72,7 +110,7 @@ def ensure_enqueued(queue: Queue, event_id: str):
 
 
 def failed_jobs(queue: Queue) -> list[dict]:
-    """RQ's failed jobs on this queue, with the last line of their error."""
+    """RQ's failed jobs on this queue, with the last line of their error and when they were enqueued and ended."""
     registry = queue.failed_job_registry
     rows = []
     for job_id in registry.get_job_ids():
@@ -80,7 +118,8 @@ def failed_jobs(queue: Queue) -> list[dict]:
         if job is None:
             continue
         info = job.exc_info or ""
-        rows.append({"id": job.id, "description": job.description or "",
+        rows.append({"id": job.id, "queue": queue.name, "description": job.description or "",
+                     "enqueued_at": job.enqueued_at, "ended_at": job.ended_at,
                      "error": info.strip().splitlines()[-1] if info.strip() else ""})
     return rows
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import psycopg
 import structlog
+from rq.job import Job
 
 from domain import reconciliations
 from domain.accounts import in_scope, to_api
@@ -26,6 +27,7 @@ from workers.handlers.purchases import apply_charge
 from workers.handlers.refunds import refund_status, snapshot_refund
 from workers.handlers.subscriptions import snapshot_subscription, state_of
 from workers.processing import CONFLICTS
+from workers.queueing import reconciliation_queue
 from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable, paginate
 from workers.stripe_objects import charge_status, integer
 
@@ -47,22 +49,38 @@ def _quiet(*_):
 
 # --- starting a run ------------------------------------------------------------------------------
 
-def create(services, scope: Scope, dry_run: bool) -> str:
-    """A queued run row; returns its id."""
+def create(services, scope: Scope, dry_run: bool, *, max_queued: int | None = None) -> str:
+    """A queued run row; returns its id (reconciliations.ScopeBusy, TooManyQueued: see there)."""
     with services.pool.connection() as conn:
-        return reconciliations.create(conn, scope, dry_run)
+        return reconciliations.create(conn, scope, dry_run, max_queued=max_queued)
+
+
+def job_id(run_id: str) -> str:
+    return f"reconciliation-{run_id}"
 
 
 def enqueue(services, run_id: str) -> None:
-    """Queue the run's job; when Redis refuses, the run ends failed (and the error is raised)."""
+    """Queue the run's job on the reconciliation queue (never the event queue: a long run must not hold
+    up webhooks); when Redis refuses, the run ends failed (and the error is raised)."""
     try:
-        services.queue.enqueue_call(RUN_RECONCILIATION, args=(run_id,), job_id=f"reconciliation-{run_id}",
-                                    timeout=3600, result_ttl=24 * 3600, failure_ttl=30 * 24 * 3600,
-                                    description=f"reconciliation {run_id}")
+        reconciliation_queue(services.queue).enqueue_call(
+            RUN_RECONCILIATION, args=(run_id,), job_id=job_id(run_id), timeout=3600, result_ttl=24 * 3600,
+            failure_ttl=30 * 24 * 3600, description=f"reconciliation {run_id}")
     except Exception as exc:
         with services.pool.connection() as conn:
             reconciliations.finish(conn, run_id, "failed", f"could not be queued: {exc}")
         raise
+
+
+def fail_lost(services, older_than_seconds: int = 60) -> list[str]:
+    """End as failed the queued runs whose job Redis no longer holds (lost with Redis's data): else their
+    scope would stay busy for ever."""
+    with services.pool.connection() as conn:
+        queued = reconciliations.queued_before(conn, older_than_seconds)
+    lost = [run_id for run_id in queued if not Job.exists(job_id(run_id), connection=services.redis)]
+    with services.pool.connection() as conn:
+        return [run_id for run_id in lost
+                if reconciliations.fail_queued(conn, run_id, "its queued job was lost (Redis lost its data)")]
 
 
 def report_of(services, run_id: str) -> dict | None:

@@ -43,7 +43,7 @@ def test_events_list_show_replay_and_jobs_failed(svc):
     assert [(e["type"], e["account"], e["status"]) for e in listed] == [("charge.succeeded", ACCT, "processed")]
 
     charge_event = next(e for e in events if e["type"] == "charge.succeeded")
-    done = svc.cli("events", "show", charge_event["id"])
+    done = svc.cli("events", "show", charge_event["id"], "--json")
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
     assert shown["id"] == charge_event["id"] and shown["status"] == "processed"
@@ -70,6 +70,69 @@ def test_events_list_show_replay_and_jobs_failed(svc):
     done = svc.cli("jobs", "failed")
     assert done.returncode == 0 and "0 failed job(s)" in done.stdout, (done.stdout, done.stderr)
     one_line_error(svc.cli("jobs", "requeue"))
+
+
+def test_ledger_commands_filter_show_attempts_and_refuse_unknown_ids(svc):
+    from tests.blackbox.fake_stripe_server import StripeError
+
+    fake = svc.fake
+    ada = fake.create_customer(ACCT, "Ada L", "ada@example.com")
+    charge = fake.buy_course(ACCT, ada["id"], 2000, "course_engines")
+    bob = fake.create_customer(ACCT, "Bob B", "bob@example.com")
+    events = fake.take_events()
+    svc.deliver(events)
+    svc.wait_settled()
+    about_ada = {e["id"] for e in events
+                 if ada["id"] in (e["data"]["object"]["id"], e["data"]["object"].get("customer"))}
+    assert len(about_ada) >= 2
+
+    done = svc.cli("events", "list", "--object", ada["id"], "--json")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    assert {e["id"] for e in listed} == about_ada
+    assert all(e["source"] == "webhook" and "next_attempt_at" in e for e in listed)
+    done = svc.cli("events", "list", "--object", charge["id"])
+    assert done.returncode == 0 and "source" in done.stdout and "next attempt" in done.stdout, done.stdout
+    assert bob["id"] not in done.stdout
+    for args in (("--account", "platform"), ("--since", iso(datetime.now(timezone.utc) + timedelta(hours=1))),
+                 ("--object", "cus_BBnobody")):
+        done = svc.cli("events", "list", *args)
+        assert (done.returncode, done.stdout.strip()) == (0, "no events"), (args, done.stdout, done.stderr)
+    done = svc.cli("events", "list", "--account", ACCT, "--since", iso(datetime.now(timezone.utc) - timedelta(hours=1)))
+    assert f"{len(events)} event(s)" in done.stdout, done.stdout
+    one_line_error(svc.cli("events", "list", "--since", "yesterday"))
+    one_line_error(svc.cli("events", "list", "--account", "cus_123"))
+
+    event_id = next(iter(about_ada))
+    done = svc.cli("events", "show", event_id)  # a table, with every attempt
+    assert done.returncode == 0, done.stderr
+    assert "automatic" in done.stdout and "processed" in done.stdout and '"payload"' not in done.stdout
+
+    # Unknown ids: one line, exit 1, nothing queued; with known ones, those are queued and the others named.
+    done = svc.cli("events", "replay", "evt_BBnope")
+    assert "not in the ledger" in one_line_error(done) and done.stdout == ""
+    done = svc.cli("events", "replay", event_id, "evt_BBnope2")
+    assert one_line_error(done) == "error: not in the ledger: evt_BBnope2"
+    assert "queued 1 event(s) for replay" in done.stdout
+    svc.wait_settled()
+    done = svc.cli("events", "show", event_id, "--json")
+    assert [a["kind"] for a in json.loads(done.stdout)["attempts_log"]] == ["automatic", "replay"]
+
+    # A reconciliation that Stripe refuses fails into RQ's failed registry: listed with its times.
+    fake.fail_next.append(("GET", "/v1/customers", StripeError(400, "invalid_request_error", "refused (fake)")))
+    status, body = svc.admin("POST", "/reconciliations", {"account": ACCT})
+    assert status == 202, body
+    deadline = time.time() + 20
+    while svc.admin("GET", f"/reconciliations/{body['id']}")[1]["status"] != "failed" and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    done = svc.cli("jobs", "failed", "--json")
+    assert done.returncode == 0, done.stderr
+    failed = {j["id"]: j for j in json.loads(done.stdout)}
+    job = failed[f"reconciliation-{body['id']}"]
+    assert job["enqueued_at"] and job["ended_at"] and job["enqueued_at"] <= job["ended_at"], job
+    done = svc.cli("jobs", "requeue", "--all")
+    assert done.returncode == 0, done.stderr
 
 
 def test_unreachable_database_or_redis_is_one_line(svc):

@@ -1,0 +1,136 @@
+"""`teachery-sync worker`: an event worker in this process and, when it serves the reconciliation queue
+too, a second worker process for that queue, so that a long reconciliation run never holds up events.
+
+The second process is started with PR_SET_PDEATHSIG (it gets SIGTERM when this one dies, even by
+SIGKILL), is started again when it stops on its own, and is stopped with this one. `--burst` drains
+both, and exits non-zero when the second one did.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import structlog
+from rq import Queue
+
+from workers.queueing import RECONCILIATION_QUEUE_NAME
+from workers.worker import SWEEP_SECONDS, EventWorker, patient, sweep_stranded
+
+log = structlog.get_logger(__name__)
+
+STOP_GRACE_SECONDS = 10  # after SIGTERM (warm: finish the job) and again after a second one (cold)
+RESTART_DELAYS = (2, 60)  # seconds before starting it again: doubling while it keeps stopping, at most 60
+STEADY_SECONDS = 60  # a run this long resets the delay
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _dies_with_parent():
+    """A preexec_fn that asks Linux to SIGTERM the child when its parent dies (even by SIGKILL).
+
+    prctl is looked up here, before fork: a child of a process with threads (the connection pool's,
+    RQ's pubsub) must not dlopen. The signal comes when the *thread* that started the child ends, so
+    children are started by threads that live as long as they should (see SecondWorker)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class WorkerError(RuntimeError):
+    """The worker cannot start: a one-line reason."""
+
+
+class SecondWorker:
+    """The reconciliation worker process, supervised: started again when it stops on its own."""
+
+    def __init__(self, queue_names: list[str], burst: bool):
+        self.argv = [sys.executable, "-m", "teachery_sync.cli", "worker", "--supervised", "--queues",
+                     ",".join(queue_names)]
+        self.argv += ["--burst"] if burst else []
+        self.burst = burst
+        self.process: subprocess.Popen | None = None
+        self._preexec = _dies_with_parent()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> "SecondWorker":
+        self._spawn()
+        if not self.burst:
+            self._watcher = threading.Thread(target=self._watch, name="second-worker", daemon=True)
+            self._watcher.start()
+        return self
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, preexec_fn=self._preexec)
+        log.info("reconciliation worker started", pid=self.process.pid)
+
+    def _watch(self) -> None:
+        """Start it again when it stops on its own. Runs until stop(): the children it starts get their
+        parent-death signal when this thread ends."""
+        delay = RESTART_DELAYS[0]
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            status = self.process.wait()
+            if self._stopping.is_set():
+                return
+            delay = RESTART_DELAYS[0] if time.monotonic() - started > STEADY_SECONDS else delay
+            log.warning("reconciliation worker stopped on its own; starting it again", status=status,
+                        in_seconds=delay)
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, RESTART_DELAYS[1])
+            self._spawn()
+
+    def wait(self) -> int:
+        """In --burst: until it has drained its queue; its exit status."""
+        return self.process.wait()
+
+    def stop(self) -> int:
+        """SIGTERM (RQ finishes the job in progress), a second SIGTERM (RQ stops it; a run ends failed
+        with that reason), then SIGKILL."""
+        self._stopping.set()
+        for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGKILL):
+            if self.process.poll() is not None:
+                break
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                continue
+        return self.process.wait()
+
+
+def run(services, queue_names: list[str], burst: bool) -> int:
+    """Work on `queue_names` (events first) until stopped, or until drained with `burst`; exit status."""
+    from workers import jobs
+
+    mine = [n for n in queue_names if n != RECONCILIATION_QUEUE_NAME] or queue_names
+    services = patient(services, ",".join(mine))  # from here on a Redis outage is waited out, never fatal
+    jobs.install(services)
+    second = None
+    if mine != queue_names:
+        second = SecondWorker([RECONCILIATION_QUEUE_NAME], burst).start()
+    try:
+        try:
+            sweep_stranded(services, older_than_seconds=0 if burst else 60)
+        except Exception as exc:
+            raise WorkerError(f"cannot read the event ledger: {' '.join(str(exc).split()) or type(exc).__name__}")
+        # worker_ttl sets how long RQ blocks waiting for a job (ttl - 15 s), hence how often maintenance
+        # (and with it our sweep) runs when idle. No RQ scheduler: see workers/queueing.py.
+        worker = EventWorker([Queue(n, connection=services.redis) for n in mine], connection=services.redis,
+                             maintenance_interval=SWEEP_SECONDS, worker_ttl=SWEEP_SECONDS + 15)
+        worker.services = services
+        worker.work(burst=burst, logging_level="INFO")
+    finally:
+        status = 0
+        if second is not None:
+            status = second.wait() if burst else second.stop()
+    return status if burst else 0
+
