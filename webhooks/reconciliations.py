@@ -1,9 +1,10 @@
 """/admin/api/reconciliations: start a reconciliation run (an RQ job) and read its report."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from domain.reconciliations import parse_request
+from webhooks.parsing import json_body
 from workers import reconciliation
 
 bp = Blueprint("reconciliations", __name__)
@@ -16,12 +17,8 @@ def _error(message: str, status: int = 400):
 @bp.post("/reconciliations")
 def start_reconciliation():
     services = current_app.extensions["teachery"]
-    raw = request.get_data()
-    body = request.get_json(silent=True) if raw.strip() else {}
-    if raw.strip() and body is None:
-        return _error("the body must be JSON")
     try:
-        scope, dry_run = parse_request(body)
+        scope, dry_run = parse_request(json_body())
     except ValueError as exc:
         return _error(str(exc))
     run_id = reconciliation.create(services, scope, dry_run)
@@ -32,7 +29,7 @@ def start_reconciliation():
     return jsonify({"id": run_id}), 202
 
 
-@bp.get("/reconciliations/<run_id>")
+@bp.get("/reconciliations/<id:run_id>")
 def get_reconciliation(run_id: str):
     body = reconciliation.report_of(current_app.extensions["teachery"], run_id)
     return jsonify(body) if body else _error(f"reconciliation {run_id} not found", 404)
