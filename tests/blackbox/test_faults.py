@@ -146,23 +146,22 @@ def test_health_and_readiness_answer_at_once_while_webhooks_wait_on_a_hanging_da
     assert_recovers(proxied)
 
 
-@pytest.mark.parametrize("hang", [False, True], ids=["refused", "hanging"])
-def test_redis_down_replay_and_readiness_answer_503_within_seconds_then_recover(svc, proxied, hang):
+def test_redis_down_replay_and_readiness_answer_503_within_seconds_then_recover(svc, proxied):
     body, headers = webhook(20)
     assert requests.post(proxied.url + "/webhooks/stripe", data=body, headers=headers, timeout=10).status_code == 200
 
-    proxied.redis.cut(hang=hang)
-    r, took = timed("POST", proxied.url + "/admin/api/events/evt_BBfault20/replay", headers=AUTH)
-    assert r.status_code == 503 and "redis" in r.json()["error"].lower(), r.text
-    assert took < FAST, took
-    r, took = timed("GET", proxied.url + "/readyz")
-    assert r.status_code == 503 and r.json()["down"] == ["redis"] and took < FAST, (r.text, took)
-    # A webhook is still stored (the worker's sweep enqueues it later): 200, quickly.
-    body, headers = webhook(21)
-    r, took = timed("POST", proxied.url + "/webhooks/stripe", data=body, headers=headers)
-    assert r.status_code == 200 and took < FAST, (r.text, took)
-
-    proxied.redis.restore()
-    assert_recovers(proxied)
-    r = requests.post(proxied.url + "/admin/api/events/evt_BBfault20/replay", headers=AUTH, timeout=10)
-    assert r.status_code == 202, r.text
+    for n, hang in enumerate((False, True)):  # refused, then accepting TCP and never answering
+        proxied.redis.cut(hang=hang)
+        r, took = timed("POST", proxied.url + "/admin/api/events/evt_BBfault20/replay", headers=AUTH)
+        assert r.status_code == 503 and "redis" in r.json()["error"].lower(), r.text
+        assert took < FAST, (hang, took)
+        r, took = timed("GET", proxied.url + "/readyz")
+        assert r.status_code == 503 and r.json()["down"] == ["redis"] and took < FAST, (hang, r.text, took)
+        # A webhook is still stored (the worker's sweep enqueues it later): 200, quickly.
+        body, headers = webhook(21 + n)
+        r, took = timed("POST", proxied.url + "/webhooks/stripe", data=body, headers=headers)
+        assert r.status_code == 200 and took < FAST, (hang, r.text, took)
+        proxied.redis.restore()
+        assert_recovers(proxied)
+        r = requests.post(proxied.url + "/admin/api/events/evt_BBfault20/replay", headers=AUTH, timeout=10)
+        assert r.status_code == 202, r.text
