@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from psycopg_pool import ConnectionPool
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from psycopg_pool import ConnectionPool
 from rq import Queue
 
 from domain.db import make_pool
