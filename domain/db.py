@@ -53,7 +53,10 @@ class FailFastPool(ConnectionPool):
         try:
             conn = super().getconn(timeout)
         except psycopg.OperationalError as exc:  # PoolTimeout: no working connection in time
-            self.breaker.failed(str(exc))
+            if timeout is None or timeout >= self.timeout:
+                self.breaker.failed(str(exc))
+            else:  # a caller that chose to wait less (a readiness check) proves nothing about the server
+                self.breaker.done()
             raise
         except BaseException:
             self.breaker.done()

@@ -49,7 +49,7 @@ def test_the_web_pool_answers_503_fast_then_at_once_and_recovers(cut_off, hang):
     assert (first.status_code, first.get_json()) == (503, {"error": "database unavailable, retry later"})
     assert took < 5, took
     again, took = _search(client)
-    assert again.status_code == 503 and took < 0.5, took  # the breaker: nobody waits while it is open
+    assert again.status_code == 503 and took < 1, took  # the breaker: nobody waits while it is open
 
     proxy.restore()
     deadline = time.time() + 20
