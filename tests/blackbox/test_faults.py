@@ -99,7 +99,8 @@ def assert_every_route_503_fast(web):
     assert took < FAST, took
     for path in ("/readyz", "/metrics"):
         r, took = timed("GET", web.url + path)
-        assert r.status_code == 503 and took < FAST, (path, r.status_code, took)
+        assert r.status_code == 503 and isinstance(r.json()["error" if path == "/metrics" else "down"], (str, list))
+        assert took < FAST, (path, took)
 
 
 def assert_recovers(web, timeout: float = 30):
@@ -157,6 +158,9 @@ def test_redis_down_replay_and_readiness_answer_503_within_seconds_then_recover(
         assert took < FAST, (hang, took)
         r, took = timed("GET", proxied.url + "/readyz")
         assert r.status_code == 503 and r.json()["down"] == ["redis"] and took < FAST, (hang, r.text, took)
+        r, took = timed("GET", proxied.url + "/metrics")
+        assert (r.status_code, r.json()) == (503, {"error": "redis unavailable, retry later"}), r.text
+        assert took < FAST, (hang, took)
         # A webhook is still stored (the worker's sweep enqueues it later): 200, quickly.
         body, headers = webhook(21 + n)
         r, took = timed("POST", proxied.url + "/webhooks/stripe", data=body, headers=headers)
