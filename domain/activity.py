@@ -16,12 +16,13 @@ class Entry:
     stripe_event_id: str | None = None
     record_type: str | None = None
     record_id: str | None = None
+    actor: str | None = None  # the admin token's name, for what an admin action did
 
 
 INSERT = (
-    "INSERT INTO activity (customer_id, account, at, kind, message, origin, stripe_event_id, record_type, record_id)"
-    " VALUES (%(customer_id)s, %(account)s, COALESCE(%(at)s, now()), %(kind)s, %(message)s, %(origin)s,"
-    " %(stripe_event_id)s, %(record_type)s, %(record_id)s)"
+    "INSERT INTO activity (customer_id, account, at, kind, message, origin, stripe_event_id, record_type, record_id,"
+    " actor) VALUES (%(customer_id)s, %(account)s, COALESCE(%(at)s, now()), %(kind)s, %(message)s, %(origin)s,"
+    " %(stripe_event_id)s, %(record_type)s, %(record_id)s, %(actor)s)"
 )
 
 

@@ -18,19 +18,22 @@ class AdminAction:
     error: str | None
     status_code: int | None
     response: dict | None
+    actor: str | None  # the name of the admin token that asked (NULL before migration 0005)
 
 
-_COLS = "id, kind, target, account, params, idempotency_key, outcome, error, status_code, response"
+_COLS = "id, kind, target, account, params, idempotency_key, outcome, error, status_code, response, actor"
 
 
-def start(conn, *, kind: str, target: str, account: str, params: dict, idempotency_key: str) -> AdminAction | None:
+def start(conn, *, kind: str, target: str, account: str, params: dict, idempotency_key: str,
+          actor: str) -> AdminAction | None:
     """Record a new action as started; None when its idempotency key is already taken."""
     cur = conn.cursor(row_factory=class_row(AdminAction))
     return cur.execute(
-        "INSERT INTO admin_actions (kind, target, account, params, idempotency_key)"
-        " VALUES (%(kind)s, %(target)s, %(account)s, %(params)s, %(key)s)"
+        "INSERT INTO admin_actions (kind, target, account, params, idempotency_key, actor)"
+        " VALUES (%(kind)s, %(target)s, %(account)s, %(params)s, %(key)s, %(actor)s)"
         f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLS}",
-        {"kind": kind, "target": target, "account": account, "params": Jsonb(params), "key": idempotency_key},
+        {"kind": kind, "target": target, "account": account, "params": Jsonb(params), "key": idempotency_key,
+         "actor": actor},
     ).fetchone()
 
 

@@ -6,7 +6,16 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from domain.breaker import Breaker
+
+# The web's pool fails fast: a request waits at most WEB_POOL_TIMEOUT seconds for a connection (and a
+# new connection at most WEB_CONNECT_TIMEOUT, even when the server accepts TCP and then says nothing);
+# after a failure its breaker refuses at once for WEB_BREAKER_COOLDOWN seconds, then lets one probe try.
+WEB_POOL_TIMEOUT = 2.0
+WEB_CONNECT_TIMEOUT = 2  # libpq's minimum
+WEB_BREAKER_COOLDOWN = 1.0
 
 
 class DatabaseUnavailable(Exception):
@@ -71,18 +80,66 @@ def redis_url_problem(url: str) -> str | None:
     return None
 
 
-def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 8, name: str = "teachery") -> ConnectionPool:
-    """A pool that opens lazily: call it after fork (psycopg connections are not process-safe)."""
-    return ConnectionPool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        name=name,
-        open=False,
-        timeout=10,
-        kwargs={"autocommit": False},
-        reconnect_timeout=30,
-    )
+class DatabaseRefused(PoolTimeout):
+    """PostgreSQL failed moments ago: the caller is refused at once rather than made to wait for it."""
+
+
+class FailFastPool(ConnectionPool):
+    """A pool with a breaker: once getting a connection failed, or a connection broke in use, callers are
+    refused at once (DatabaseRefused, a PoolTimeout) until a probe gets a connection again."""
+
+    def __init__(self, *args, breaker: Breaker, **kwargs):
+        self.breaker = breaker
+        super().__init__(*args, **kwargs)
+
+    def getconn(self, timeout: float | None = None):
+        if not self.breaker.admit():
+            raise DatabaseRefused(f"PostgreSQL failed moments ago ({self.breaker.last_error}); not waiting for it")
+        try:
+            conn = super().getconn(timeout)
+        except psycopg.OperationalError as exc:  # PoolTimeout: no working connection in time
+            if timeout is None or timeout >= self.timeout:
+                self.breaker.failed(str(exc))
+            else:  # a caller that chose to wait less (a readiness check) proves nothing about the server
+                self.breaker.done()
+            raise
+        except BaseException:
+            self.breaker.done()
+            raise
+        self.breaker.succeeded()
+        return conn
+
+    def putconn(self, conn) -> None:
+        if conn.broken:  # the server went away while the connection was in use
+            self.breaker.failed("a connection was lost")
+        super().putconn(conn)
+
+
+def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 8, name: str = "teachery",
+              fail_fast: bool = False) -> ConnectionPool:
+    """A pool that opens lazily: call it after fork (psycopg connections are not process-safe).
+
+    fail_fast (the web's): short timeouts, each connection checked before it is handed out (so the
+    connections a restarted server dropped are replaced, not used), and a breaker (FailFastPool).
+    """
+    connect_timeout = WEB_CONNECT_TIMEOUT if fail_fast else 10
+    kwargs = {"autocommit": False}
+    if "connect_timeout" not in _params(dsn):
+        kwargs["connect_timeout"] = connect_timeout
+    options = dict(min_size=min_size, max_size=max_size, name=name, open=False, kwargs=kwargs)
+    if not fail_fast:
+        return ConnectionPool(dsn, timeout=10, reconnect_timeout=30, **options)
+    # reconnect_timeout: the pool stops its own retries soon, so that once the server is back the
+    # breaker's next probe makes a new attempt at once instead of waiting out a long backoff.
+    return FailFastPool(dsn, breaker=Breaker(WEB_BREAKER_COOLDOWN), timeout=WEB_POOL_TIMEOUT,
+                        reconnect_timeout=3 * WEB_CONNECT_TIMEOUT, check=ConnectionPool.check_connection, **options)
+
+
+def _params(dsn: str) -> dict:
+    try:
+        return conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return {}
 
 
 def ensure_database(dsn: str) -> bool:

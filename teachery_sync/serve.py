@@ -1,7 +1,33 @@
 """Running the Flask app under gunicorn from the command line."""
 from __future__ import annotations
 
+import json
+
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
+
+# Threads per worker process: a slow request (a webhook waiting on a database that is going down)
+# holds one thread, while /healthz, /readyz and the admin API are answered by the others.
+THREADS = 8
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusal (util.write_error's arguments), as a JSON error instead of an HTML page."""
+    body = json.dumps({"error": mesg or reason}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class JsonErrorWorker(ThreadWorker):
+    """gunicorn's threaded worker, answering the requests it refuses before Flask sees them (a request
+    line or headers too large: 414, 431; a malformed request: 400) in JSON, like every other error."""
+
+    def init_process(self):
+        # Worker.handle_error writes those refusals through gunicorn.util.write_error, as HTML.
+        util.write_error = write_json_error
+        super().init_process()
 
 
 class _Gunicorn(BaseApplication):
@@ -14,9 +40,12 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        from domain.settings import Settings
+        from teachery_sync.bootstrap import build
         from webhooks.app import create_app
 
-        return create_app()  # per worker process, after fork: each opens its own pool
+        # Per worker process, after fork: each opens its own pool, with a connection for every thread.
+        return create_app(services=build(Settings.from_env(), pool_size=THREADS, web=True))
 
 
 def serve(host: str, port: int, workers: int) -> None:
@@ -28,4 +57,6 @@ def serve(host: str, port: int, workers: int) -> None:
         "timeout": 30,
         "graceful_timeout": 10,
         "control_socket_disable": True,  # gunicorn 27 otherwise shares ~/.gunicorn/gunicorn.ctl machine-wide
+        "worker_class": "teachery_sync.serve.JsonErrorWorker",
+        "threads": THREADS,
     }).run()

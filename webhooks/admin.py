@@ -8,22 +8,13 @@ from flask import Blueprint, current_app, jsonify, request
 from domain import ledger, profiles
 from domain.accounts import to_api, to_key
 from domain.times import iso, parse_iso
+from webhooks.errors import ApiError
+from webhooks.parsing import query_int
 from workers.replays import replay
 
 bp = Blueprint("admin", __name__)
 
-_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9_]{1,250}$")
-
-
-class ApiError(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message, self.status = message, status
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return jsonify({"error": exc.message}), exc.status
+_ACCOUNT = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
 
 
 def _services():
@@ -43,22 +34,23 @@ def search_customers():
         return jsonify({"customers": profiles.search(conn, q)})
 
 
-@bp.get("/customers/<customer_id>")
+@bp.get("/customers/<id:customer_id>")
 def get_customer(customer_id: str):
     with _services().pool.connection() as conn:
         profile = profiles.profile_by_id(conn, customer_id)
     return jsonify(profile) if profile else _not_found(f"customer {customer_id}")
 
 
-@bp.delete("/customers/<customer_id>")
+@bp.delete("/customers/<id:customer_id>")
 def delete_customer(customer_id: str):
-    return jsonify({"error": "customers are never deleted"}), 405
+    allowed = sorted(set(current_app.create_url_adapter(request).allowed_methods()) - {"DELETE"})
+    return jsonify({"error": "customers are never deleted"}), 405, {"Allow": ", ".join(allowed)}
 
 
-@bp.get("/stripe-customers/<cus_id>")
+@bp.get("/stripe-customers/<id:cus_id>")
 def get_stripe_customer(cus_id: str):
     account = request.args.get("account") or None
-    if account is not None and not _ACCOUNT.match(account):
+    if account is not None and not _ACCOUNT.fullmatch(account):
         raise ApiError("account must be an acct_… id")
     with _services().pool.connection() as conn:
         profile = profiles.profile_by_stripe_id(conn, to_key(account), cus_id)
@@ -82,9 +74,7 @@ def list_events():
     status = request.args.get("status") or None
     if status is not None and status not in ledger.STATUSES:
         raise ApiError(f"status must be one of {', '.join(ledger.STATUSES)}")
-    raw_limit = request.args.get("limit") or "100"
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
-        raise ApiError("limit must be a whole number from 1 to 1000")
+    limit = query_int("limit", 100, 1, 1000)
     since = request.args.get("since") or None
     if since is not None:
         try:
@@ -98,11 +88,11 @@ def list_events():
     with _services().pool.connection() as conn:
         events = ledger.list_events(conn, status=status, type_=request.args.get("type") or None, since=since,
                                     account=account, object_id=request.args.get("object") or None,
-                                    limit=int(raw_limit))
+                                    limit=limit)
     return jsonify({"events": [_event_json(e) for e in events]})
 
 
-@bp.get("/events/<event_id>")
+@bp.get("/events/<id:event_id>")
 def get_event(event_id: str):
     with _services().pool.connection() as conn:
         event = ledger.get_event(conn, event_id, with_payload=True)
@@ -125,7 +115,7 @@ def get_event(event_id: str):
     return jsonify(body)
 
 
-@bp.post("/events/<event_id>/replay")
+@bp.post("/events/<id:event_id>/replay")
 def replay_event(event_id: str):
     """An operator's extra attempt: the event keeps its status and retry schedule until the replay job
     runs; a replay asked for while another is still queued merges into it (`"merged": true`)."""
@@ -134,8 +124,5 @@ def replay_event(event_id: str):
         event = ledger.get_event(conn, event_id)
     if event is None:
         _not_found(f"event {event_id}")
-    try:
-        done = replay(services, [event_id])
-    except Exception as exc:
-        raise ApiError(f"the replay could not be queued (Redis: {exc}); nothing changed", 503)
+    done = replay(services, [event_id])  # Redis down: the app's 503, and nothing changed
     return jsonify({"id": event_id, "status": event.status, "merged": bool(done.merged)}), 202

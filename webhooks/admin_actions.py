@@ -8,17 +8,17 @@ from __future__ import annotations
 import time
 import uuid
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from domain import links
-from webhooks.admin import ApiError
+from webhooks.errors import ApiError
+from webhooks.parsing import json_body
 from workers import admin_actions as actions
 from workers.context import TEACHERY_KEY_PREFIX
 
 bp = Blueprint("admin_actions", __name__)
 
 
-@bp.errorhandler(ApiError)
 @bp.errorhandler(actions.ActionError)
 def _error(exc):
     return jsonify({"error": exc.message}), exc.status
@@ -26,16 +26,6 @@ def _error(exc):
 
 def _services():
     return current_app.extensions["teachery"]
-
-
-def _body():
-    """The JSON body; {} when there is none."""
-    if not request.get_data():
-        return {}
-    body = request.get_json(force=True, silent=True)
-    if body is None:
-        raise ApiError("the body must be a JSON object")
-    return body
 
 
 def _idempotency_key() -> str:
@@ -49,33 +39,34 @@ def _idempotency_key() -> str:
 
 
 def _act(action, *args, **kwargs):
-    """Run a service-layer action with this app's pool and Stripe client and a fresh idempotency key."""
+    """Run a service-layer action with this app's pool and Stripe client, an idempotency key, and the
+    name of the admin token that asked for it (webhooks/auth.py)."""
     svc = _services()
-    status, body = action(svc.pool, svc.stripe, *args, idempotency_key=_idempotency_key(), **kwargs)
+    status, body = action(svc.pool, svc.stripe, *args, idempotency_key=_idempotency_key(), actor=g.actor, **kwargs)
     return jsonify(body), status
 
 
-@bp.patch("/customers/<customer_id>")
+@bp.patch("/customers/<id:customer_id>")
 def edit_customer(customer_id: str):
-    return _act(actions.edit_customer, customer_id, _body())
+    return _act(actions.edit_customer, customer_id, json_body())
 
 
 COURSE_ACCESS = {"grant": True, "revoke": False}
 
 
-@bp.post("/customers/<customer_id>/courses/<course_id>/<verb>")
+@bp.post("/customers/<id:customer_id>/courses/<id:course_id>/<verb>")
 def set_course_access(customer_id: str, course_id: str, verb: str):
     if verb not in COURSE_ACCESS:
         raise ApiError(f"no such course action {verb!r}: revoke or grant", 404)
     return _act(actions.set_course_access, customer_id, course_id, grant=COURSE_ACCESS[verb])
 
 
-@bp.post("/customers/<customer_id>/welcome-email")
+@bp.post("/customers/<id:customer_id>/welcome-email")
 def welcome_email(customer_id: str):
     return _act(actions.send_welcome_email, _services().settings.teachery_base_url, customer_id)
 
 
-@bp.get("/customers/<customer_id>/links")
+@bp.get("/customers/<id:customer_id>/links")
 def customer_links(customer_id: str):
     settings = _services().settings
     status, body = actions.customer_links(_services().pool, settings.teachery_base_url, links.link_key(settings),
@@ -83,9 +74,9 @@ def customer_links(customer_id: str):
     return jsonify(body), status
 
 
-@bp.post("/payments/<charge_id>/refund")
+@bp.post("/payments/<id:charge_id>/refund")
 def refund_payment(charge_id: str):
-    return _act(actions.refund_payment, charge_id, _body())
+    return _act(actions.refund_payment, charge_id, json_body())
 
 
 SUBSCRIPTION_ACTIONS = {
@@ -95,8 +86,8 @@ SUBSCRIPTION_ACTIONS = {
 }
 
 
-@bp.post("/subscriptions/<sub_id>/<verb>")
+@bp.post("/subscriptions/<id:sub_id>/<verb>")
 def change_subscription(sub_id: str, verb: str):
     if verb not in SUBSCRIPTION_ACTIONS:
         raise ApiError(f"no such subscription action {verb!r}: cancel, pause or resume", 404)
-    return _act(SUBSCRIPTION_ACTIONS[verb], sub_id, _body())
+    return _act(SUBSCRIPTION_ACTIONS[verb], sub_id, json_body())

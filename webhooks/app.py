@@ -1,12 +1,11 @@
 """create_app(): the Flask application for the receiver, the admin API and health checks."""
 from __future__ import annotations
 
-import psycopg
-import structlog
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from domain.settings import Settings
+from webhooks import errors
+from webhooks.parsing import IdConverter
 
 
 def refuse_nul_characters():
@@ -21,13 +20,14 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     if services is None:
         from teachery_sync.bootstrap import build
 
-        services = build(settings or Settings.from_env())
+        services = build(settings or Settings.from_env(), web=True)
     settings = services.settings
     settings.require_webhook_secret()
 
     app = Flask("teachery-sync")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    app.url_map.converters["id"] = IdConverter
     app.extensions["teachery"] = services.open()
 
     from webhooks import admin, admin_actions, health, metrics, receiver, reconciliations
@@ -44,19 +44,5 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     app.register_blueprint(admin_actions.bp, url_prefix="/admin/api")
     app.register_blueprint(reconciliations.bp, url_prefix="/admin/api")
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        messages = {413: "request body too large (limit 1 MiB)"}
-        return jsonify({"error": messages.get(exc.code, exc.description or exc.name)}), exc.code
-
-    @app.errorhandler(psycopg.DataError)
-    def bad_value(exc: psycopg.DataError):
-        # A value the caller sent that PostgreSQL cannot hold (out of range, bad encoding): their error.
-        return jsonify({"error": f"invalid value: {str(exc).splitlines()[0]}"}), 400
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        structlog.get_logger(__name__).exception("unhandled error")
-        return jsonify({"error": "internal error"}), 500
-
+    errors.install(app)
     return app

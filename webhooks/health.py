@@ -5,6 +5,10 @@ from flask import Blueprint, current_app, jsonify
 
 bp = Blueprint("health", __name__)
 
+# A load balancer must see a 503, not a timeout: readiness waits this long at most for a connection
+# (and not at all while the web pool's breaker says PostgreSQL just failed).
+READY_DATABASE_TIMEOUT = 0.5
+
 
 @bp.get("/healthz")
 def healthz():
@@ -16,12 +20,12 @@ def readyz():
     services = current_app.extensions["teachery"]
     down = {}
     try:
-        with services.pool.connection(timeout=3) as conn:
+        with services.pool.connection(timeout=READY_DATABASE_TIMEOUT) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
         down["postgresql"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     try:
-        services.redis.ping()
+        services.redis.ping()  # the web's Redis client tries once, for a second at most
     except Exception as exc:
         down["redis"] = str(exc) or type(exc).__name__
     if down:

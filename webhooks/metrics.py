@@ -21,7 +21,7 @@ class LedgerCollector:
         self.services = services
 
     def collect(self):
-        with self.services.pool.connection(timeout=3) as conn:
+        with self.services.pool.connection() as conn:
             counts = ledger.count_by_status(conn)
             oldest = ledger.oldest_unapplied_age(conn)
         events = GaugeMetricFamily("teachery_events", "Events in the ledger by status", labels=["status"])
@@ -42,8 +42,5 @@ class LedgerCollector:
 def metrics():
     registry = CollectorRegistry()
     registry.register(LedgerCollector(current_app.extensions["teachery"]))
-    try:
-        body = generate_latest(registry)
-    except Exception as exc:  # PostgreSQL or Redis down: say so, as /readyz does
-        return Response(f"# metrics unavailable: {type(exc).__name__}\n", status=503, mimetype="text/plain")
-    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+    # PostgreSQL or Redis down: their errors propagate to the app's handlers, a JSON 503 (webhooks/errors.py).
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

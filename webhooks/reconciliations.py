@@ -1,9 +1,10 @@
 """/admin/api/reconciliations: start a reconciliation run (an RQ job) and read its report."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from domain.reconciliations import MAX_QUEUED_RUNS, ScopeBusy, TooManyQueued, parse_request
+from webhooks.parsing import json_body
 from workers import reconciliation
 
 bp = Blueprint("reconciliations", __name__)
@@ -17,12 +18,8 @@ def _error(message: str, status: int = 400):
 @bp.post("/reconciliations")
 def start_reconciliation():
     services = current_app.extensions["teachery"]
-    raw = request.get_data()
-    body = request.get_json(silent=True) if raw.strip() else {}
-    if raw.strip() and body is None:
-        return _error("the body must be JSON")
     try:
-        scope, dry_run = parse_request(body)
+        scope, dry_run = parse_request(json_body())
     except ValueError as exc:
         return _error(str(exc))
     try:
@@ -35,12 +32,12 @@ def start_reconciliation():
         return response, 429
     try:
         reconciliation.enqueue(services, run_id)
-    except Exception as exc:
-        return _error(f"the run could not be queued (Redis: {exc}); it is marked failed", 503)
+    except Exception:
+        return _error("redis unavailable, retry later (the run was not queued; it is marked failed)", 503)
     return jsonify({"id": run_id}), 202
 
 
-@bp.get("/reconciliations/<run_id>")
+@bp.get("/reconciliations/<id:run_id>")
 def get_reconciliation(run_id: str):
     body = reconciliation.report_of(current_app.extensions["teachery"], run_id)
     return jsonify(body) if body else _error(f"reconciliation {run_id} not found", 404)

@@ -10,13 +10,16 @@ still wins over the answer applied here.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
 from domain import admin_actions, customers, enrollments, links, outbox, payments, profiles, subscriptions
 from domain.accounts import to_api
+from domain.ids import ID_RULE, is_id
 from domain.versions import FETCHED
 from workers.context import EventContext
 from workers.handlers.customers import snapshot_customer
@@ -40,11 +43,14 @@ class ActionError(Exception):
 
 @dataclass
 class AdminContext(EventContext):
-    """An EventContext for an admin action: no Stripe event, origin teachery, the action named in the log."""
+    """An EventContext for an admin action: no Stripe event, origin teachery, the action and its actor
+    (the admin token's name) in the log."""
     action_id: str = ""
+    actor: str | None = None
 
     def log(self, customer_id, kind, message, record_type, record_id) -> None:
         super().log(customer_id, kind, f"{message} (admin action {self.action_id})", record_type, record_id)
+        self.entries[-1] = dataclasses.replace(self.entries[-1], actor=self.actor)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Request:
     account: str
     params: dict
     idempotency_key: str
+    actor: str
 
 
 Answer = tuple[int, dict]
@@ -80,7 +87,7 @@ def _perform(pool, stripe: StripeApi, req: Request, apply: Callable[[AdminContex
         with pool.connection() as conn:
             event = {"id": None, "account": to_api(req.account), "created": created,
                      "type": f"admin.{req.kind}", "data": {"object": answer or {}}}
-            ctx = AdminContext(conn, event, stripe, origin="teachery", action_id=action.id)
+            ctx = AdminContext(conn, event, stripe, origin="teachery", action_id=action.id, actor=req.actor)
             status, body = apply(ctx, answer)
             ctx.flush()
             admin_actions.finish(conn, action.id, "succeeded", status_code=status, response=body)
@@ -96,7 +103,7 @@ def _start(pool, req: Request) -> tuple[admin_actions.AdminAction, Answer | None
     """The action's row, new or (same idempotency key) the earlier one; with its answer when already done."""
     with pool.connection() as conn:
         action = admin_actions.start(conn, kind=req.kind, target=req.target, account=req.account,
-                                     params=req.params, idempotency_key=req.idempotency_key)
+                                     params=req.params, idempotency_key=req.idempotency_key, actor=req.actor)
         if action is not None:
             return action, None
         earlier = admin_actions.lock_by_key(conn, req.idempotency_key)
@@ -158,6 +165,10 @@ def _text(limit: int):
     def check(name, value):
         if not isinstance(value, str) or not value.strip() or len(value) > limit or "\x00" in value:
             raise ActionError(f"{name} must be a non-empty string of at most {limit} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ActionError(f"{name} is not valid Unicode text: it holds a lone surrogate") from None
         return value.strip()
     return check
 
@@ -200,6 +211,14 @@ def _iso_time(name, value):
     return value
 
 
+def _future_time(name, value):
+    """An ISO 8601 time after now: a pause cannot resume in the past."""
+    value = _iso_time(name, value)
+    if _epoch(value) <= time.time():
+        raise ActionError(f"{name} must be in the future")
+    return value
+
+
 def _epoch(value: str) -> int:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp())
@@ -230,7 +249,8 @@ def _only(rows: list, what: str):
 
 # --- customers ----------------------------------------------------------------------------------
 
-def edit_customer(pool, stripe: StripeApi, customer_id: str, body, *, idempotency_key: str) -> Answer:
+def edit_customer(pool, stripe: StripeApi, customer_id: str, body, *, idempotency_key: str,
+                  actor: str) -> Answer:
     """PATCH /customers/{id}: send the new name/email to the Stripe customer, then record Stripe's answer."""
     changes = _fields(body, {"name": _text(256), "email": _email})
     if not changes:
@@ -250,16 +270,16 @@ def edit_customer(pool, stripe: StripeApi, customer_id: str, body, *, idempotenc
         ctx.flush()
         return 200, profiles.profile_by_id(ctx.conn, customer.id)
 
-    req = Request("customer.edit", customer.id, customer.account, changes, idempotency_key)
+    req = Request("customer.edit", customer.id, customer.account, changes, idempotency_key, actor)
     return _perform(pool, stripe, req, apply, call, customer.stripe_created)
 
 
 def set_course_access(pool, stripe: StripeApi, customer_id: str, course_id: str, *, grant: bool,
-                      idempotency_key: str) -> Answer:
+                      idempotency_key: str, actor: str) -> Answer:
     """Course access off (revoke) or back on (grant, creating the enrollment if need be); local only:
     refunds and subscriptions are untouched (rule 3). Doing it twice is fine."""
-    if not course_id or len(course_id) > 200:
-        raise ActionError("course_id must be 1 to 200 characters")
+    if not is_id(course_id):
+        raise ActionError(f"course_id must be {ID_RULE}")
     customer = _customer(pool, customer_id)
     verb = "granted" if grant else "revoked"
 
@@ -277,12 +297,12 @@ def set_course_access(pool, stripe: StripeApi, customer_id: str, course_id: str,
                                     "granted_at": _iso(row.granted_at), "revoked_at": _iso(row.revoked_at)}}
 
     req = Request(f"course.{'grant' if grant else 'revoke'}", customer.id, customer.account,
-                  {"course_id": course_id}, idempotency_key)
+                  {"course_id": course_id}, idempotency_key, actor)
     return _perform(pool, stripe, req, apply)
 
 
 def send_welcome_email(pool, stripe: StripeApi, base_url: str, customer_id: str, *,
-                       idempotency_key: str) -> Answer:
+                       idempotency_key: str, actor: str) -> Answer:
     """Queue the welcome email with the course login link in the outbox (Teachery's mailer sends it)."""
     customer = _customer(pool, customer_id)
     if not customer.email:
@@ -299,7 +319,7 @@ def send_welcome_email(pool, stripe: StripeApi, base_url: str, customer_id: str,
         return 202, {"email": {"outbox_id": outbox_id, "status": "queued", "to": customer.email,
                                "subject": WELCOME_SUBJECT, "login_link": login, "courses": courses}}
 
-    req = Request("customer.welcome_email", customer.id, customer.account, {}, idempotency_key)
+    req = Request("customer.welcome_email", customer.id, customer.account, {}, idempotency_key, actor)
     return _perform(pool, stripe, req, apply)
 
 
@@ -311,7 +331,8 @@ def customer_links(pool, base_url: str, key: bytes, customer_id: str, now: int) 
 
 # --- payments -----------------------------------------------------------------------------------
 
-def refund_payment(pool, stripe: StripeApi, charge_id: str, body, *, idempotency_key: str) -> Answer:
+def refund_payment(pool, stripe: StripeApi, charge_id: str, body, *, idempotency_key: str,
+                   actor: str) -> Answer:
     """Refund a charge in Stripe, whole or part; the refund is recorded pending at once (rule 1: access stays)."""
     fields = _fields(body, {"amount": _positive_int, "reason": _one_of(REFUND_REASONS)})
     if earlier := _answered_before(pool, "payment.refund", charge_id, fields, idempotency_key):
@@ -352,32 +373,36 @@ def refund_payment(pool, stripe: StripeApi, charge_id: str, body, *, idempotency
                         "amount_refunded": paid.amount_refunded, "status": paid.status},
         }
 
-    req = Request("payment.refund", charge_id, payment.account, params, idempotency_key)
+    req = Request("payment.refund", charge_id, payment.account, params, idempotency_key, actor)
     return _perform(pool, stripe, req, apply, call)
 
 
 # --- subscriptions ------------------------------------------------------------------------------
 
-def cancel_subscription(pool, stripe: StripeApi, sub_id: str, body, *, idempotency_key: str) -> Answer:
+def cancel_subscription(pool, stripe: StripeApi, sub_id: str, body, *, idempotency_key: str,
+                        actor: str) -> Answer:
     """Cancel now (DELETE) or at period end; no refund, no revoke (rule 2)."""
     fields = _fields(body, {"at_period_end": _bool}, required=("at_period_end",))
     if fields["at_period_end"]:
         return _change_subscription(pool, stripe, sub_id, "subscription.cancel", fields, idempotency_key,
-                                    "post", "", cancel_at_period_end=True)
-    return _change_subscription(pool, stripe, sub_id, "subscription.cancel", fields, idempotency_key, "delete", "")
+                                    "post", "", actor=actor, cancel_at_period_end=True)
+    return _change_subscription(pool, stripe, sub_id, "subscription.cancel", fields, idempotency_key, "delete", "",
+                                actor=actor)
 
 
-def pause_subscription(pool, stripe: StripeApi, sub_id: str, body, *, idempotency_key: str) -> Answer:
+def pause_subscription(pool, stripe: StripeApi, sub_id: str, body, *, idempotency_key: str,
+                       actor: str) -> Answer:
     """Pause collection (rule 4: the subscription and the access stay)."""
-    fields = _fields(body, {"behavior": _one_of(PAUSE_BEHAVIORS), "resumes_at": _iso_time}, required=("behavior",))
+    fields = _fields(body, {"behavior": _one_of(PAUSE_BEHAVIORS), "resumes_at": _future_time}, required=("behavior",))
     pause = {"behavior": fields["behavior"]}
     if "resumes_at" in fields:
         pause["resumes_at"] = _epoch(fields["resumes_at"])
     return _change_subscription(pool, stripe, sub_id, "subscription.pause", fields, idempotency_key, "post", "",
-                                pause_collection=pause)
+                                actor=actor, pause_collection=pause)
 
 
-def resume_subscription(pool, stripe: StripeApi, sub_id: str, body, *, idempotency_key: str) -> Answer:
+def resume_subscription(pool, stripe: StripeApi, sub_id: str, body, *, idempotency_key: str,
+                        actor: str) -> Answer:
     """Resume: a subscription whose status is `paused` through Stripe's resume endpoint (keeping its
     billing cycle anchor); otherwise clear pause_collection."""
     _fields(body, {})
@@ -385,10 +410,10 @@ def resume_subscription(pool, stripe: StripeApi, sub_id: str, body, *, idempoten
         return earlier
     if _subscription(pool, sub_id).status == "paused":
         return _change_subscription(pool, stripe, sub_id, "subscription.resume", {}, idempotency_key, "post",
-                                    "/resume", billing_cycle_anchor="unchanged")
+                                    "/resume", actor=actor, billing_cycle_anchor="unchanged")
     # Stripe quirk: collection is unpaused by sending pause_collection as an empty string, not null.
     return _change_subscription(pool, stripe, sub_id, "subscription.resume", {}, idempotency_key, "post", "",
-                                pause_collection="")
+                                actor=actor, pause_collection="")
 
 
 def _subscription(pool, sub_id: str) -> subscriptions.Subscription:
@@ -397,7 +422,7 @@ def _subscription(pool, sub_id: str) -> subscriptions.Subscription:
 
 
 def _change_subscription(pool, stripe: StripeApi, sub_id: str, kind: str, params: dict, idempotency_key: str,
-                         method: str, suffix: str, **stripe_params) -> Answer:
+                         method: str, suffix: str, *, actor: str, **stripe_params) -> Answer:
     if earlier := _answered_before(pool, kind, sub_id, params, idempotency_key):
         return earlier
     sub = _subscription(pool, sub_id)
@@ -412,7 +437,7 @@ def _change_subscription(pool, stripe: StripeApi, sub_id: str, kind: str, params
         snapshot_subscription(ctx, answer, (sub.stripe_created, FETCHED))
         return 202, {"subscription": subscription_json(subscriptions.lock(ctx.conn, sub.account, sub_id))}
 
-    req = Request(kind, sub_id, sub.account, params, idempotency_key)
+    req = Request(kind, sub_id, sub.account, params, idempotency_key, actor)
     return _perform(pool, stripe, req, apply, call, sub.stripe_created)
 
 

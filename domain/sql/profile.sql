@@ -44,7 +44,7 @@ SELECT json_build_object(
     'activity', COALESCE((
         SELECT json_agg(json_build_object(
             'at', iso_utc(a.at), 'kind', a.kind, 'message', a.message, 'origin', a.origin,
-            'stripe_event_id', a.stripe_event_id) ORDER BY a.at, a.id)
+            'stripe_event_id', a.stripe_event_id, 'actor', a.actor) ORDER BY a.at, a.id)
         FROM activity a WHERE a.customer_id = c.id), '[]'::json)
 )
 FROM customers c

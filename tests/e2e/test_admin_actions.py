@@ -382,12 +382,12 @@ def test_pause_then_resume_collection(admin, bought, world, deliver_all, profile
     before = bought()
 
     status, body = admin("POST", "/subscriptions/sub_AdminP/pause",
-                         {"behavior": "void", "resumes_at": "2025-03-01T00:00:00Z"})
+                         {"behavior": "void", "resumes_at": "2030-03-01T00:00:00Z"})
 
     assert status == 202, body
-    assert body["subscription"]["pause_collection"] == {"behavior": "void", "resumes_at": "2025-03-01T00:00:00Z"}
+    assert body["subscription"]["pause_collection"] == {"behavior": "void", "resumes_at": "2030-03-01T00:00:00Z"}
     assert world.writes[-1]["params"] == {"pause_collection[behavior]": "void",
-                                          "pause_collection[resumes_at]": "1740787200"}
+                                          "pause_collection[resumes_at]": "1898553600"}
     deliver_all()
     assert profile("cus_AdminP")["subscriptions"] == [body["subscription"]]
 
