@@ -73,8 +73,10 @@ def test_a_webhook_type_that_is_too_long_is_refused_as_too_long(svc):
 
 
 def test_json_routes_read_the_body_whatever_its_content_type(svc):
-    for headers in ({}, {"Content-Type": "application/x-www-form-urlencoded"}, {"Content-Type": "text/plain"}):
-        r = requests.post(svc.url + "/admin/api/reconciliations", data=b'{"dry_run": true}',
+    for i, headers in enumerate(({}, {"Content-Type": "application/x-www-form-urlencoded"},
+                                 {"Content-Type": "text/plain"})):
+        body = json.dumps({"dry_run": True, "customer": f"cus_ctype{i}"}).encode()  # one run per scope
+        r = requests.post(svc.url + "/admin/api/reconciliations", data=body,
                           headers={**AUTH, **headers}, timeout=10)
         assert r.status_code == 202, (headers, r.text)
         r = requests.post(svc.url + "/admin/api/reconciliations", data=b'{"dryrun": true}',

@@ -8,6 +8,7 @@ and once while it is idle, with connections hanging rather than refused.
 """
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlsplit
 
@@ -29,6 +30,11 @@ def _event(event_id: str, n: int) -> dict:
     event["id"] = f"{event_id}_{n}"
     event["data"]["object"]["id"] = f"cus_OUTAGE{n}"
     return event
+
+
+def _records(logged: str) -> list[dict]:
+    """The worker's log lines (JSON, the default LOG_FORMAT) as dicts."""
+    return [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
 
 
 def _outage_then_more_events(proxy, deliver, applied, *, hang: bool, n: int) -> None:
@@ -75,9 +81,10 @@ def test_the_worker_waits_out_redis_outages_busy_and_idle(deliver, admin, tmp_pa
             stop_group(worker)
             stripe.close()
     logged = log_path.read_text()
-    lines = lambda text, worker: [line for line in logged.splitlines() if text in line and worker in line]  # noqa: E731
+    lines = lambda text, worker: [line for line in _records(logged)  # noqa: E731
+                                  if text in line.get("event", "") and line.get("worker") == worker]
     # Once per outage and process: the event worker, and the reconciliation worker it supervises.
-    assert len(lines("Redis unreachable", "worker=teachery-events")) == 2, logged
-    assert len(lines("Redis reachable again", "worker=teachery-events")) == 2, logged
-    assert len(lines("Redis unreachable", "worker=teachery-reconciliations")) <= 2, logged
+    assert len(lines("Redis unreachable", "teachery-events")) == 2, logged
+    assert len(lines("Redis reachable again", "teachery-events")) == 2, logged
+    assert len(lines("Redis unreachable", "teachery-reconciliations")) <= 2, logged
     assert "quitting" not in logged and "Traceback" not in logged, logged
