@@ -98,10 +98,13 @@ def refund(re_id: str, *, charge: str, amount: int, status: str = "succeeded", c
 
 def charge(ch_id: str, *, customer: str, amount: int, created: int = T0, currency: str = "usd",
            payment_intent: str | None = None, invoice: str | None = None, metadata: dict | None = None,
-           status: str = "succeeded", refunds: list[dict] = (), api_version: str = OLD) -> dict:
+           status: str = "succeeded", refunds: list[dict] = (), api_version: str = OLD,
+           payment_method_type: str = "card", disputed: bool = False) -> dict:
     """A charge, shaped like supabase charge_succeeded.json; `refunds` are refund() dicts.
 
-    amount_refunded is Stripe's cumulative figure: pending and succeeded refunds count.
+    amount_refunded is Stripe's cumulative figure: pending and succeeded refunds count. A delayed
+    method (`us_bank_account`, `konbini`) replaces the card details; an ACH debit is `pending` until it
+    settles (charge.succeeded) or fails (charge.failed).
     """
     obj = _template("charge_succeeded")
     refunded = sum(r["amount"] for r in refunds if r["status"] in ("pending", "requires_action", "succeeded"))
@@ -111,6 +114,12 @@ def charge(ch_id: str, *, customer: str, amount: int, created: int = T0, currenc
                captured=status == "succeeded", amount_refunded=refunded, refunded=refunded >= amount,
                description=None, balance_transaction=f"txn_{ch_id[3:]}")
     obj["receipt_url"] = f"https://pay.stripe.com/receipts/{ch_id}/rcpt_test"
+    obj["disputed"] = disputed
+    if payment_method_type != "card":
+        details = {"us_bank_account": {"account_holder_type": "individual", "account_type": "checking",
+                                       "bank_name": "STRIPE TEST BANK", "last4": "6789", "routing_number": "110000000"},
+                   "konbini": {"store": {"chain": "familymart"}}}.get(payment_method_type, {})
+        obj["payment_method_details"] = {"type": payment_method_type, payment_method_type: details}
     if status == "failed":
         obj.update(failure_code="card_declined", failure_message="Your card was declined.",
                    balance_transaction=None)
