@@ -165,3 +165,22 @@ def test_an_ach_purchase_that_fails_keeps_its_course(send, profile, stripe_api, 
     [payment] = found["payments"]
     assert (payment["stripe_charge_id"], payment["status"], payment["course_id"]) == (ACH_CH, "failed", ACH_COURSE)
     assert found["enrollments"] == []
+
+
+def test_a_refund_an_earlier_release_put_on_the_wrong_attempt_moves_with_its_next_event(send, profile, stripe_api,
+                                                                                        services):
+    o = _renewal(OLD)
+    stripe_api.put(customer(CUS, email="retry@example.com", name="Re Try"), o["ch1"], o["ch2_refunded"], o["re"])
+    send(event("charge.failed", o["ch1"], created=T1), event("charge.succeeded", o["ch2"], created=T1 + DAY),
+         event("refund.created", o["re"], created=T1 + 2 * DAY))
+    with services.pool.connection() as conn:  # what the defect left: the refund on the failed attempt
+        conn.execute("UPDATE refunds SET payment_id = (SELECT id FROM payments WHERE stripe_charge_id = %(c)s)"
+                     " WHERE stripe_refund_id = %(r)s", {"c": CH1, "r": RE})
+        conn.execute("UPDATE payments SET amount_refunded = 500 WHERE stripe_charge_id = %(c)s", {"c": CH1})
+
+    send(event("charge.refund.updated", o["re"], created=T1 + 3 * DAY))
+
+    payments = _by_charge(profile(CUS))
+    assert (payments[CH1]["amount_refunded"], payments[CH1]["refunds"]) == (0, [])
+    assert (payments[CH2]["status"], payments[CH2]["amount_refunded"]) == ("partially_refunded", 500)
+    assert [r["stripe_refund_id"] for r in payments[CH2]["refunds"]] == [RE]
