@@ -29,6 +29,7 @@ includable field that webhooks leave out: `invoice_payment.paid` (and, for a fai
 from __future__ import annotations
 
 import copy
+import random
 import re
 from dataclasses import dataclass, field
 
@@ -439,36 +440,35 @@ def _refund_events(b: Builder, ch_key: str, pi_id: str, amount: int, steps: list
     return re
 
 
-def refunds_pending_then_succeeded_and_succeeded_then_failed(b: Builder) -> Story:
-    course = "course_refunds"
+CREATED, UPDATED = ["refund.created", "charge.refunded"], ["refund.updated", "charge.refund.updated"]
+
+
+def _two_refunds(b: Builder, course: str, first: tuple, second: tuple) -> Story:
+    """A 10000 card purchase, then two refunds, each (key, amount, [(days after purchase, status, event
+    types)…]); the second is made once the first has settled."""
     ch, pi = b.card_purchase(course, 10000)
-    t1, t2 = T0 + DAY, T0 + 5 * DAY
-    re1 = _refund_events(b, "ch1", pi["id"], 2000, [
-        (t1, "pending", ["refund.created", "charge.refunded"]),
-        (t1 + 2 * DAY, "succeeded", ["refund.updated", "charge.refund.updated"])], key="re1", settled=[])
-    re2 = _refund_events(b, "ch1", pi["id"], 3000, [
-        (t2, "succeeded", ["refund.created", "charge.refunded"]),
-        (t2 + DAY, "failed", ["refund.failed", "refund.updated", "charge.refund.updated"])], key="re2", settled=[re1])
+    settled, refunds = [], {}
+    for key, amount, steps in (first, second):
+        re = _refund_events(b, "ch1", pi["id"], amount, [(T0 + days * DAY, status, types)
+                                                          for days, status, types in steps],
+                            key=key, settled=settled)
+        settled.append(re)
+        refunds[re["id"]] = (amount, re["status"])
     b.final(b.customer())
-    return b.story(Expected((b.name, b.email, False), {ch["id"]: Pay(
-        pi["id"], 10000, "partially_refunded", course, refunds={re1["id"]: (2000, "succeeded"),
-                                                                re2["id"]: (3000, "failed")})}, enrollments=[course]))
+    return b.story(Expected((b.name, b.email, False), {ch["id"]: Pay(pi["id"], 10000, "partially_refunded", course,
+                                                                      refunds=refunds)}, enrollments=[course]))
+
+
+def refunds_pending_then_succeeded_and_succeeded_then_failed(b: Builder) -> Story:
+    return _two_refunds(b, "course_refunds",
+                        ("re1", 2000, [(1, "pending", CREATED), (3, "succeeded", UPDATED)]),
+                        ("re2", 3000, [(5, "succeeded", CREATED), (6, "failed", ["refund.failed"] + UPDATED)]))
 
 
 def refunds_requiring_action(b: Builder) -> Story:
-    course = "course_refunds_action"
-    ch, pi = b.card_purchase(course, 10000)
-    t1, t2 = T0 + DAY, T0 + 5 * DAY
-    re3 = _refund_events(b, "ch1", pi["id"], 1000, [
-        (t1, "requires_action", ["refund.created", "charge.refunded"]),
-        (t1 + DAY, "canceled", ["refund.updated", "charge.refund.updated"])], key="re3", settled=[])
-    re4 = _refund_events(b, "ch1", pi["id"], 1500, [
-        (t2, "requires_action", ["refund.created", "charge.refunded"]),
-        (t2 + DAY, "succeeded", ["refund.updated", "charge.refund.updated"])], key="re4", settled=[re3])
-    b.final(b.customer())
-    return b.story(Expected((b.name, b.email, False), {ch["id"]: Pay(
-        pi["id"], 10000, "partially_refunded", course, refunds={re3["id"]: (1000, "canceled"),
-                                                                re4["id"]: (1500, "succeeded")})}, enrollments=[course]))
+    return _two_refunds(b, "course_refunds_action",
+                        ("re3", 1000, [(1, "requires_action", CREATED), (2, "canceled", UPDATED)]),
+                        ("re4", 1500, [(5, "requires_action", CREATED), (6, "succeeded", UPDATED)]))
 
 
 def refund_after_customer_deleted(b: Builder) -> Story:
@@ -551,6 +551,24 @@ SCENARIOS = {f.__name__: f for f in (
     refunds_pending_then_succeeded_and_succeeded_then_failed, refunds_requiring_action, refund_after_customer_deleted,
     dispute_won, dispute_lost, bursts_within_one_second,
 )}
+
+
+def delivery_plan(events: list, order, *, largest_batch: int = 3) -> list[list]:
+    """Batches of deliveries: "in-order", "reversed", or (a seed) shuffled with about a third of the events
+    sent twice more, in batches of 1 to `largest_batch`."""
+    if order == "in-order":
+        return [[e] for e in events]
+    if order == "reversed":
+        return [[e] for e in reversed(events)]
+    rng = random.Random(order)
+    deliveries = events + rng.sample(events, len(events) // 3) + rng.sample(events, len(events) // 3)
+    rng.shuffle(deliveries)
+    batches = []
+    while deliveries:
+        size = rng.randint(1, largest_batch)
+        batches.append(deliveries[:size])
+        deliveries = deliveries[size:]
+    return batches
 
 
 def build(name: str, tag: str, version: str) -> Story:

@@ -13,34 +13,16 @@ thirds of the events sent two or three times), spread over the three versions an
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
 from tests.stripe_events import BASIL, OLD, V2024, event
-from tests.stripe_histories import SCENARIOS, build, view_of
+from tests.stripe_histories import SCENARIOS, build, delivery_plan, view_of
 
 VERSIONS = (OLD, V2024, BASIL)
 ACCOUNT = "acct_1HardHistories"
 COMBOS = [(version, account) for version in VERSIONS for account in (None, ACCOUNT)]
 SEEDS = list(range(20))
-
-
-def _plan(events: list, order) -> list[list]:
-    """Batches of deliveries: in order, reversed, or shuffled with duplicates (seeded)."""
-    if order == "in-order":
-        return [[e] for e in events]
-    if order == "reversed":
-        return [[e] for e in reversed(events)]
-    rng = random.Random(order)
-    deliveries = events + rng.sample(events, len(events) // 3) + rng.sample(events, len(events) // 3)
-    rng.shuffle(deliveries)
-    batches = []
-    while deliveries:
-        size = rng.randint(1, 3)
-        batches.append(deliveries[:size])
-        deliveries = deliveries[size:]
-    return batches
 
 
 def _copy(name: str, n: int, version: str, account: str | None, order, stripe_api) -> dict:
@@ -49,7 +31,7 @@ def _copy(name: str, n: int, version: str, account: str | None, order, stripe_ap
     envelopes = [event(type_, obj, created=created, account=account, api_version=version)
                  for type_, obj, created in story.events]
     stripe_api.put(*story.finals, account=account)
-    return {"tag": tag, "story": story, "events": envelopes, "plan": _plan(envelopes, order), "account": account,
+    return {"tag": tag, "story": story, "events": envelopes, "plan": delivery_plan(envelopes, order), "account": account,
             "version": version, "order": order}
 
 
