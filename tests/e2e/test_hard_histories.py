@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from rq import Queue
 
 from tests.stripe_events import BASIL, OLD, V2024, event
 from tests.stripe_histories import SCENARIOS, build, delivery_plan, view_of
+from workers.worker import EventWorker
 
 VERSIONS = (OLD, V2024, BASIL)
 ACCOUNT = "acct_1HardHistories"
@@ -33,6 +35,29 @@ def _copy(name: str, n: int, version: str, account: str | None, order, stripe_ap
     stripe_api.put(*story.finals, account=account)
     return {"tag": tag, "story": story, "events": envelopes, "plan": delivery_plan(envelopes, order), "account": account,
             "version": version, "order": order}
+
+
+class _UnwatchedWorker(EventWorker):
+    """The worker without its pub/sub listener for remote commands (stop, kill), which nobody sends here:
+    stopping that thread costs up to 0.2 s per burst, and these tests run a burst per delivery round."""
+
+    def subscribe(self):
+        pass
+
+    def unsubscribe(self):
+        pass
+
+
+@pytest.fixture
+def run_worker(services):
+    """Drain the queue in this process, as `teachery-sync worker --burst` does."""
+
+    def _run():
+        worker = _UnwatchedWorker([Queue("teachery-events", connection=services.redis)], connection=services.redis)
+        worker.services = services
+        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+
+    return _run
 
 
 def _play(copies: list[dict], deliver, run_worker) -> None:
