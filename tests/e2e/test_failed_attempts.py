@@ -16,11 +16,13 @@ import itertools
 
 import pytest
 
+from tests.conftest import load_fixture
 from tests.stripe_events import (
     BASIL, DAY, OLD, T0, V2024, charge, customer, event, invoice, invoice_payment, payment_intent, refund,
     subscription,
 )
 
+PAY_RAILS = "objects/pay-rails_pay__test__fixtures__files__stripe__{}.json"
 VERSIONS = (OLD, V2024, BASIL)
 ACCOUNTS = (None, "acct_1FailedAttempts")
 CUS, SUB, INV, PI, CH1, CH2, RE = ("cus_Retry01", "sub_Retry01", "in_Retry02", "pi_Retry02", "ch_Retry02a",
@@ -184,3 +186,25 @@ def test_a_refund_an_earlier_release_put_on_the_wrong_attempt_moves_with_its_nex
     assert (payments[CH1]["amount_refunded"], payments[CH1]["refunds"]) == (0, [])
     assert (payments[CH2]["status"], payments[CH2]["amount_refunded"]) == ("partially_refunded", 500)
     assert [r["stripe_refund_id"] for r in payments[CH2]["refunds"]] == [RE]
+
+
+def test_real_basil_invoice_payment_failed_fixture_links_the_declined_charge(send, profile, stripe_api):
+    """pay-rails' invoice.payment_failed (a live basil invoice: `payments` null, the subscription only in
+    `parent.subscription_details`); Stripe's invoice_payments name its payment intent."""
+    failed_invoice = load_fixture(PAY_RAILS.format("invoice.payment_failed"))["object"]
+    in_id, sub_id, cus_id = failed_invoice["id"], "sub_1234", failed_invoice["customer"]
+    declined = charge("ch_PayRails1234", customer=cus_id, amount=24900, created=failed_invoice["created"],
+                      payment_intent="pi_PayRails1234", status="failed", api_version=BASIL)
+    stripe_api.put(customer(cus_id, email="customer@example.org", name="Example Customer"), declined,
+                   subscription(sub_id, customer=cus_id, status="past_due", metadata={"course_id": "course_yearly"},
+                                api_version=BASIL),
+                   invoice_payment(in_id, {"type": "payment_intent", "payment_intent": "pi_PayRails1234"},
+                                   amount=24900, paid=False))
+
+    send(event("invoice.payment_failed", failed_invoice, created=failed_invoice["created"], api_version=BASIL),
+         event("charge.failed", declined, created=failed_invoice["created"], api_version=BASIL))
+
+    [payment] = profile(cus_id)["payments"]
+    assert (payment["stripe_charge_id"], payment["status"], payment["stripe_invoice_id"],
+            payment["stripe_subscription_id"], payment["course_id"]) == (
+        "ch_PayRails1234", "failed", in_id, sub_id, "course_yearly")
