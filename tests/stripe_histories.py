@@ -214,7 +214,8 @@ class Builder:
         ch0 = self.charge("ch0", pi=self.ids("pi0"), inv=self.ids("in1"))
         pi0 = self.intent("pi0", ch0, invoice=self.ids("in1"))
         in1 = self.invoice("in1", PRICE, course, created=T0, ch=ch0["id"], pi=pi0["id"], reason="subscription_create")
-        self.at(T0, ("customer.subscription.created", sub), ("charge.succeeded", ch0), ("payment_intent.succeeded", pi0))
+        self.at(T0, ("customer.subscription.created", sub), ("charge.succeeded", ch0),
+                ("payment_intent.succeeded", pi0))
         self.invoice_paid(in1, pi0["id"], T0)
         self.at(T0, ("checkout.session.completed", self.session(PRICE, None, mode="subscription", inv=in1["id"])))
         return sub, ch0

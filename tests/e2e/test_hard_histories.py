@@ -33,8 +33,8 @@ def _copy(name: str, n: int, version: str, account: str | None, order, stripe_ap
     envelopes = [event(type_, obj, created=created, account=account, api_version=version)
                  for type_, obj, created in story.events]
     stripe_api.put(*story.finals, account=account)
-    return {"tag": tag, "story": story, "events": envelopes, "plan": delivery_plan(envelopes, order), "account": account,
-            "version": version, "order": order}
+    return {"tag": tag, "story": story, "events": envelopes, "plan": delivery_plan(envelopes, order),
+            "account": account, "version": version, "order": order}
 
 
 class _UnwatchedWorker(EventWorker):

@@ -83,8 +83,11 @@ def test_contact_prefers_customer_details():
     assert so.contact({"customer_email": "c@x"}) == (None, "c@x")
 
 
+SUPABASE = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__{}.json"
+
+
 def test_invoice_attempts_before_basil_in_basil_and_when_basil_leaves_payments_out():
-    old = load_fixture("events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__invoice_paid.json")
+    old = load_fixture(SUPABASE.format("invoice_paid"))
     inv = old["data"]["object"]  # api 2020-03-02, nothing charged yet
     assert so.invoice_attempts(inv) == []
     assert so.invoice_attempts({**inv, "charge": "ch_1", "payment_intent": "pi_1"}) == [("ch_1", "pi_1")]
@@ -98,9 +101,7 @@ def test_invoice_attempts_before_basil_in_basil_and_when_basil_leaves_payments_o
 
 
 def test_intent_attempt_charge_names_the_failed_attempt():
-    failed = load_fixture(
-        "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__payment_intent_payment_failed.json"
-    )["data"]["object"]
+    failed = load_fixture(SUPABASE.format("payment_intent_payment_failed"))["data"]["object"]
     assert so.intent_attempt_charge(failed) is None  # that fixture's attempt made no charge
     assert so.intent_attempt_charge({**failed, "last_payment_error": {"charge": "ch_bad"}, "latest_charge": "ch_x"}) \
         == "ch_bad"
