@@ -112,6 +112,12 @@ def record_invoice_payment(ctx: EventContext) -> None:
     cus_id = ref(invoice.get("customer"))
     sub_id = invoice_subscription(invoice)
     charge_id, intent_id = invoice_payment_refs(invoice)
+    amount = integer(invoice.get("amount_paid"), 0)
+    if not (charge_id or intent_id) and invoice_id and amount > 0 and invoice_attempts(invoice) is None:
+        # basil, `payments` left out: ask which payment intent paid it; when Stripe cannot say, the
+        # payment waits under the invoice for invoice_payment.paid or its charge
+        paid = [p for p in ctx.list_invoice_payments(invoice_id, wait=False) if p.get("status") == "paid"]
+        charge_id, intent_id = (invoice_payment_attempts(paid) or [(None, None)])[0]
     course = invoice_course(invoice)
     if not course and sub_id:
         course = _subscription_course(ctx, sub_id)
@@ -120,7 +126,6 @@ def record_invoice_payment(ctx: EventContext) -> None:
     customer = None
     if cus_id:
         customer = ensure_customer(ctx, cus_id, name=invoice.get("customer_name"), email=invoice.get("customer_email"))
-    amount = integer(invoice.get("amount_paid"), 0)
     if amount > 0:
         record_payment(ctx, PaymentFacts(
             charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id, subscription_id=sub_id,
