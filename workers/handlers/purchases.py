@@ -97,7 +97,7 @@ def record_payment_intent(ctx: EventContext) -> None:
         charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id,
         stripe_customer_id=cus_id, customer_id=customer.id if customer else None, course_id=course,
         amount=integer(amount, None), currency=intent.get("currency"),
-        charge_status=ATTEMPT_STATUS.get(ctx.type, "succeeded") if not succeeded else "succeeded",
+        charge_status="succeeded" if succeeded else ATTEMPT_STATUS.get(ctx.type),
         created=when(intent.get("created")),
     ), None)
 
