@@ -78,12 +78,15 @@ ORDER BY (stripe_charge_id IS NOT NULL) DESC, (stripe_payment_intent_id IS NOT N
 LIMIT 1 FOR UPDATE
 """
 
-# Any row a payment intent or invoice names, preferring a succeeded charge.
+# Any row a payment intent or invoice names, preferring a succeeded charge. A payload that says the
+# payment succeeded never lands on a failed or pending attempt of the same intent or invoice: it waits
+# in a placeholder for the charge that succeeded.
 LOCK_FOR_REFERENCE = f"""
 SELECT {_P} FROM payments
 WHERE account = %(a)s AND (
       (%(pi)s::text IS NOT NULL AND stripe_payment_intent_id = %(pi)s)
    OR (%(inv)s::text IS NOT NULL AND stripe_invoice_id = %(inv)s))
+  AND (NOT %(paid)s OR stripe_charge_id IS NULL OR charge_status = 'succeeded')
 ORDER BY (charge_status = 'succeeded') DESC, (stripe_charge_id IS NOT NULL) DESC, id
 LIMIT 1 FOR UPDATE
 """
@@ -93,7 +96,7 @@ def lock_for(conn, account: str, facts: PaymentFacts) -> Payment | None:
     cur = conn.cursor(row_factory=class_row(Payment))
     # Only a succeeded charge takes over a placeholder: a failed attempt of the same intent is its own row.
     params = {"a": account, "charge": facts.charge_id, "pi": facts.payment_intent_id, "inv": facts.invoice_id,
-              "adopt": facts.charge_status in (None, "succeeded")}
+              "adopt": facts.charge_status in (None, "succeeded"), "paid": facts.charge_status == "succeeded"}
     if facts.charge_id:
         return cur.execute(LOCK_FOR_CHARGE, params).fetchone()
     if facts.payment_intent_id or facts.invoice_id:
@@ -222,6 +225,12 @@ def update_refund(conn, refund_row_id: int, refund: dict, version: tuple[int, in
     )
 
 
+def move_refund(conn, refund_row_id: int, payment: Payment) -> None:
+    """Attach a refund to the payment of the charge it names."""
+    conn.execute("UPDATE refunds SET payment_id = %(pid)s, stripe_charge_id = %(charge)s, updated_at = now()"
+                 " WHERE id = %(rid)s", {"pid": payment.id, "charge": payment.stripe_charge_id, "rid": refund_row_id})
+
+
 def link_course(conn, account: str, object_ids: list[str], course_id: str) -> list[Payment]:
     """Give the course to payments of these objects that have none yet; returns those payments."""
     cur = conn.cursor(row_factory=class_row(Payment))
@@ -232,6 +241,23 @@ def link_course(conn, account: str, object_ids: list[str], course_id: str) -> li
         "   OR stripe_subscription_id = ANY(%(ids)s))"
         f" RETURNING {_P}",
         {"a": account, "ids": object_ids, "course": course_id},
+    ).fetchall()
+
+
+def link_billing(conn, account: str, object_ids: list[str], invoice_id: str | None,
+                 subscription_id: str | None) -> list[Payment]:
+    """Give the invoice and subscription to payments of these objects that lack them; returns those
+    payments. A pure invoice placeholder keeps its key: it is never given a second invoice."""
+    cur = conn.cursor(row_factory=class_row(Payment))
+    return cur.execute(
+        "UPDATE payments SET stripe_invoice_id = COALESCE(stripe_invoice_id, %(inv)s),"
+        " stripe_subscription_id = COALESCE(stripe_subscription_id, %(sub)s), updated_at = now()"
+        " WHERE account = %(a)s AND (stripe_charge_id = ANY(%(ids)s) OR stripe_payment_intent_id = ANY(%(ids)s)"
+        "   OR stripe_invoice_id = ANY(%(ids)s))"
+        " AND ((stripe_invoice_id IS NULL AND %(inv)s::text IS NOT NULL)"
+        "   OR (stripe_subscription_id IS NULL AND %(sub)s::text IS NOT NULL))"
+        f" RETURNING {_P}",
+        {"a": account, "ids": object_ids, "inv": invoice_id, "sub": subscription_id},
     ).fetchall()
 
 

@@ -33,8 +33,8 @@ STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens: unmocked calls fail a
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/teachery_sync_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-TABLES = ["activity", "refunds", "payments", "enrollments", "subscriptions", "course_hints", "courses",
-          "customers", "events", "accounts", "reconciliation_runs", "outbox", "admin_actions"]
+TABLES = ["activity", "refunds", "payments", "payment_links", "enrollments", "subscriptions", "course_hints",
+          "courses", "customers", "events", "accounts", "reconciliation_runs", "outbox", "admin_actions"]
 
 
 def load_fixture(relative: str) -> dict:

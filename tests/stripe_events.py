@@ -98,10 +98,13 @@ def refund(re_id: str, *, charge: str, amount: int, status: str = "succeeded", c
 
 def charge(ch_id: str, *, customer: str, amount: int, created: int = T0, currency: str = "usd",
            payment_intent: str | None = None, invoice: str | None = None, metadata: dict | None = None,
-           status: str = "succeeded", refunds: list[dict] = (), api_version: str = OLD) -> dict:
+           status: str = "succeeded", refunds: list[dict] = (), api_version: str = OLD,
+           payment_method_type: str = "card", disputed: bool = False) -> dict:
     """A charge, shaped like supabase charge_succeeded.json; `refunds` are refund() dicts.
 
-    amount_refunded is Stripe's cumulative figure: pending and succeeded refunds count.
+    amount_refunded is Stripe's cumulative figure: pending and succeeded refunds count. A delayed
+    method (`us_bank_account`, `konbini`) replaces the card details; an ACH debit is `pending` until it
+    settles (charge.succeeded) or fails (charge.failed).
     """
     obj = _template("charge_succeeded")
     refunded = sum(r["amount"] for r in refunds if r["status"] in ("pending", "requires_action", "succeeded"))
@@ -111,6 +114,12 @@ def charge(ch_id: str, *, customer: str, amount: int, created: int = T0, currenc
                captured=status == "succeeded", amount_refunded=refunded, refunded=refunded >= amount,
                description=None, balance_transaction=f"txn_{ch_id[3:]}")
     obj["receipt_url"] = f"https://pay.stripe.com/receipts/{ch_id}/rcpt_test"
+    obj["disputed"] = disputed
+    if payment_method_type != "card":
+        details = {"us_bank_account": {"account_holder_type": "individual", "account_type": "checking",
+                                       "bank_name": "STRIPE TEST BANK", "last4": "6789", "routing_number": "110000000"},
+                   "konbini": {"store": {"chain": "familymart"}}}.get(payment_method_type, {})
+        obj["payment_method_details"] = {"type": payment_method_type, payment_method_type: details}
     if status == "failed":
         obj.update(failure_code="card_declined", failure_message="Your card was declined.",
                    balance_transaction=None)
@@ -128,19 +137,31 @@ def charge(ch_id: str, *, customer: str, amount: int, created: int = T0, currenc
 
 def payment_intent(pi_id: str, *, customer: str, amount: int, latest_charge: dict | None,
                    created: int = T0, currency: str = "usd", metadata: dict | None = None,
-                   status: str = "succeeded", api_version: str = OLD) -> dict:
-    """A payment intent, shaped like supabase payment_intent_succeeded.json (a succeeded one)."""
+                   status: str = "succeeded", api_version: str = OLD, invoice: str | None = None,
+                   charges: list[dict] | None = None, payment_method_type: str | None = None) -> dict:
+    """A payment intent, shaped like supabase payment_intent_succeeded.json (a succeeded one) and
+    payment_intent_payment_failed.json (`last_payment_error` names the failed charge, status
+    requires_payment_method). `charges` (before 2022-11-15) defaults to [latest_charge]; `invoice` is
+    dropped in basil."""
     obj = _template("payment_intent_succeeded")
     obj.update(id=pi_id, customer=customer, amount=amount, amount_received=amount if status == "succeeded" else 0,
                created=created, currency=currency, metadata=metadata or {}, status=status,
-               client_secret=f"{pi_id}_secret_test", description=None,
+               client_secret=f"{pi_id}_secret_test", description=None, invoice=invoice,
                payment_method=latest_charge["payment_method"] if latest_charge else None)
+    if payment_method_type:
+        obj["payment_method_types"] = [payment_method_type]
+    if status == "requires_payment_method" and latest_charge:
+        obj["last_payment_error"] = {"charge": latest_charge["id"], "code": latest_charge.get("failure_code")
+                                     or "card_declined", "message": latest_charge.get("failure_message"),
+                                     "type": "card_error"}
+        obj["payment_method"] = None
     if _at_least(api_version, V2022):
         obj["latest_charge"] = latest_charge["id"] if latest_charge else None
         obj.pop("charges", None)
     else:
         obj.pop("latest_charge", None)
-        data = [copy.deepcopy(latest_charge)] if latest_charge else []
+        data = [copy.deepcopy(c) for c in (charges if charges is not None else [latest_charge] if latest_charge
+                                            else [])]
         obj["charges"] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
                           "url": f"/v1/charges?payment_intent={pi_id}"}
     if _at_least(api_version, BASIL):
@@ -151,13 +172,14 @@ def payment_intent(pi_id: str, *, customer: str, amount: int, latest_charge: dic
 def checkout_session(cs_id: str, *, customer: str, email: str, name: str, amount_total: int,
                      mode: str = "payment", payment_intent: str | None = None, subscription: str | None = None,
                      invoice: str | None = None, metadata: dict | None = None, created: int = T0,
-                     currency: str = "usd") -> dict:
-    """A completed Checkout Session, shaped like supabase checkout_session_completed.json."""
+                     currency: str = "usd", payment_status: str = "paid") -> dict:
+    """A completed Checkout Session, shaped like supabase checkout_session_completed.json. With a delayed
+    payment method (ACH, konbini) it completes "unpaid" and async_payment_succeeded/failed follow."""
     obj = _template("checkout_session_completed")
     obj.update(id=cs_id, customer=customer, amount_total=amount_total, amount_subtotal=amount_total,
                mode=mode, payment_intent=payment_intent, subscription=subscription, invoice=invoice,
                metadata=metadata or {}, created=created, expires_at=created + DAY, currency=currency,
-               livemode=False, status="complete", payment_status="paid")
+               livemode=False, status="complete", payment_status=payment_status)
     obj["customer_details"] = {**obj["customer_details"], "email": email, "name": name}
     obj["total_details"] = {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}
     return obj
@@ -197,17 +219,28 @@ def subscription(sub_id: str, *, customer: str, created: int = T0, status: str =
 def invoice(in_id: str, *, customer: str, subscription: str | None, amount_paid: int,
             charge: str | None = None, payment_intent: str | None = None, created: int = T0,
             subscription_metadata: dict | None = None, currency: str = "usd",
-            billing_reason: str = "subscription_create", api_version: str = OLD) -> dict:
-    """A paid invoice, shaped like supabase invoice_paid.json; for basil like openapi fixtures3.json HEAD
-    (parent.subscription_details, no charge/payment_intent/subscription) with `payments` included."""
+            billing_reason: str = "subscription_create", api_version: str = OLD, status: str = "paid",
+            amount_due: int | None = None, attempt_count: int = 1, include_payments: bool = True,
+            paid_at: int | None = None) -> dict:
+    """An invoice, shaped like supabase invoice_paid.json; for basil like openapi fixtures3.json HEAD
+    (parent.subscription_details, no charge/payment_intent/subscription) with `payments` included
+    unless `include_payments` is false (it is an includable field: webhooks may lack it).
+
+    `status` "open" (with amount_paid 0) is an invoice whose payment attempt failed, as
+    invoice.payment_failed carries it: `charge`/`payment_intent` name the failed attempt before basil,
+    and its invoice_payment stays "open" in basil."""
     obj = _template("invoice_paid")
+    paid = status == "paid"
+    due = amount_paid if amount_due is None else amount_due
     obj.update(id=in_id, customer=customer, subscription=subscription, charge=charge, payment_intent=payment_intent,
-               amount_due=amount_paid, amount_paid=amount_paid, amount_remaining=0, subtotal=amount_paid,
-               total=amount_paid, created=created, currency=currency, billing_reason=billing_reason,
-               paid=True, status="paid", number=f"N-{in_id[3:]}", livemode=False, custom_fields=None,
-               webhooks_delivered_at=created, period_start=created, period_end=created)
+               amount_due=due, amount_paid=amount_paid, amount_remaining=due - amount_paid, subtotal=due,
+               total=due, created=created, currency=currency, billing_reason=billing_reason,
+               paid=paid, status=status, number=f"N-{in_id[3:]}", livemode=False, custom_fields=None,
+               webhooks_delivered_at=created, period_start=created, period_end=created,
+               attempt_count=attempt_count, attempted=True,
+               next_payment_attempt=None if paid else created + 3 * DAY)
     obj["status_transitions"] = {"finalized_at": created, "marked_uncollectible_at": None,
-                                 "paid_at": created, "voided_at": None}
+                                 "paid_at": (paid_at or created) if paid else None, "voided_at": None}
     line = obj["lines"]["data"][0]
     line.update(id=f"il_{in_id[3:]}", subscription=subscription, amount=amount_paid, currency=currency,
                 metadata=dict(subscription_metadata or {}), period={"start": created, "end": created + 30 * DAY})
@@ -228,15 +261,34 @@ def invoice(in_id: str, *, customer: str, subscription: str | None, amount_paid:
                          if subscription else None)
         payment = ({"type": "payment_intent", "payment_intent": payment_intent} if payment_intent
                    else {"type": "charge", "charge": charge})
-        obj["payments"] = {"object": "list", "has_more": False, "url": f"/v1/invoice_payments?invoice={in_id}",
-                           "data": [{"id": f"inpay_{in_id[3:]}", "object": "invoice_payment",
-                                     "amount_paid": amount_paid, "amount_requested": amount_paid,
-                                     "created": created, "currency": currency, "invoice": in_id,
-                                     "is_default": True, "livemode": False, "payment": payment,
-                                     "status": "paid",
-                                     "status_transitions": {"canceled_at": None, "paid_at": created}}]}
+        if include_payments and (payment_intent or charge):
+            obj["payments"] = {"object": "list", "has_more": False,
+                               "url": f"/v1/invoice_payments?invoice={in_id}",
+                               "data": [invoice_payment(in_id, payment, amount=due, created=created, currency=currency,
+                                                        paid=paid)]}
     elif _at_least(api_version, "2022-01-01"):
         obj["subscription_details"] = {"metadata": dict(subscription_metadata or {})}
+    return obj
+
+
+def invoice_payment(in_id: str, payment: dict, *, amount: int, created: int = T0, currency: str = "usd",
+                    paid: bool = True) -> dict:
+    """An invoice_payment (basil), shaped like supabase invoice_payment_paid.json: "open" while its payment
+    is unpaid (a failed attempt leaves it open), "paid" once paid."""
+    ref_id = payment.get("payment_intent") or payment.get("charge")
+    return {"id": f"inpay_{ref_id[3:]}", "object": "invoice_payment", "amount_paid": amount if paid else None,
+            "amount_requested": amount, "created": created, "currency": currency, "invoice": in_id,
+            "is_default": True, "livemode": False, "payment": dict(payment), "status": "paid" if paid else "open",
+            "status_transitions": {"canceled_at": None, "paid_at": created if paid else None}}
+
+
+def dispute(dp_id: str, *, charge: str, amount: int, payment_intent: str | None = None, status: str = "needs_response",
+            created: int = T0, currency: str = "usd") -> dict:
+    """A dispute, shaped like supabase charge_dispute_created.json."""
+    obj = copy.deepcopy(_load(SUPABASE.format("charge_dispute_created"))["data"]["object"])
+    obj.update(id=dp_id, charge=charge, amount=amount, payment_intent=payment_intent, status=status,
+               created=created, currency=currency, is_charge_refundable=status in ("needs_response",
+                                                                                   "warning_needs_response"))
     return obj
 
 
@@ -272,6 +324,7 @@ PATHS = {
     "refund": "refunds",
     "payment_intent": "payment_intents",
     "invoice": "invoices",
+    "invoice_payment": "invoice_payments",
     "checkout.session": "checkout/sessions",
 }
 

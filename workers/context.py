@@ -97,6 +97,21 @@ class EventContext:
         except (StripeUnavailable, NotFound):
             return None
 
+    def list_invoice_payments(self, invoice_id: str, *, wait: bool = True) -> list[dict]:
+        """The invoice_payment objects of a basil invoice (`GET /v1/invoice_payments?invoice=`): which payment
+        intents tried to pay it, when the invoice payload does not include them. When Stripe cannot be
+        asked: Waiting, or with `wait=False` an empty list (the caller has another way)."""
+        try:
+            if not self.stripe.configured and not wait:
+                return []
+            page = self.stripe.request("get", "/v1/invoice_payments", account=to_api(self.account),
+                                       invoice=invoice_id, limit=100)
+        except (StripeUnavailable, NotFound, StripeRejected) as exc:
+            if not wait:
+                return []
+            raise Waiting(invoice_id, f"waiting for the payments of invoice {invoice_id}: {exc}") from exc
+        return [p for p in page.get("data", []) if isinstance(p, dict)]
+
     def list_refunds(self, charge_id: str, *, adding_up_to: int) -> list[dict]:
         """The refunds of a charge, at least `adding_up_to` in all (what the charge reports refunded):
         `GET /v1/refunds?charge=`, or else the charge with its refunds expanded (Stripe stand-ins may

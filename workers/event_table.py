@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from workers.handlers.customers import apply_customer_change, mark_customer_deleted
 from workers.handlers.purchases import (
-    link_invoice_payment, record_charge, record_checkout_session, record_invoice_payment, record_payment_intent,
+    link_invoice_payment, record_charge, record_checkout_session, record_invoice_failure, record_invoice_payment,
+    record_payment_intent,
 )
 from workers.handlers.refunds import record_refund
 from workers.handlers.subscriptions import apply_subscription_change
@@ -11,6 +12,7 @@ from workers.handlers.subscriptions import apply_subscription_change
 EVENT_HANDLERS = {
     "checkout.session.completed": record_checkout_session,
     "checkout.session.async_payment_succeeded": record_checkout_session,
+    "checkout.session.async_payment_failed": record_checkout_session,
     "charge.succeeded": record_charge,
     "charge.failed": record_charge,
     "charge.pending": record_charge,
@@ -19,8 +21,11 @@ EVENT_HANDLERS = {
     "charge.refunded": record_charge,
     "charge.expired": record_charge,
     "payment_intent.succeeded": record_payment_intent,
+    "payment_intent.processing": record_payment_intent,
+    "payment_intent.payment_failed": record_payment_intent,
     "invoice.paid": record_invoice_payment,
     "invoice.payment_succeeded": record_invoice_payment,
+    "invoice.payment_failed": record_invoice_failure,
     "invoice_payment.paid": link_invoice_payment,
     "charge.refund.updated": record_refund,
     "refund.created": record_refund,

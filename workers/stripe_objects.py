@@ -111,6 +111,29 @@ def invoice_payment_refs(invoice: dict) -> tuple[str | None, str | None]:
     return None, None
 
 
+def invoice_attempts(invoice: dict) -> list[tuple[str | None, str | None]] | None:
+    """(charge, payment_intent) of every payment attempt an invoice names, whatever its outcome: the
+    top-level `charge`/`payment_intent` before basil, `payments` (invoice_payment objects, open or paid)
+    after. None when the payload cannot say (basil, `payments` not included)."""
+    charge, intent = ref(invoice.get("charge")), ref(invoice.get("payment_intent"))
+    if charge or intent:
+        return [(charge, intent)]
+    if not isinstance(invoice.get("payments"), dict):
+        return None if "parent" in invoice or "payments" in invoice else []
+    return invoice_payment_attempts(listed(invoice.get("payments")))
+
+
+def invoice_payment_attempts(items: list[dict]) -> list[tuple[str | None, str | None]]:
+    """(charge, payment_intent) of invoice_payment objects (basil)."""
+    out = []
+    for item in items:
+        inner = item.get("payment") if isinstance(item.get("payment"), dict) else {}
+        charge, intent = ref(inner.get("charge")), ref(inner.get("payment_intent"))
+        if charge or intent:
+            out.append((charge, intent))
+    return out
+
+
 # --- subscriptions ------------------------------------------------------------------------------
 
 def subscription_period_end(sub: dict) -> datetime | None:
@@ -161,6 +184,19 @@ def intent_charge(intent: dict) -> str | None:
     succeeded = [c for c in charges if c.get("status") == "succeeded"]
     chosen = (succeeded or charges)[-1:] if charges else []
     return ref(chosen[0]) if chosen else None
+
+
+def intent_attempt_charge(intent: dict) -> str | None:
+    """The charge of a payment intent's last attempt, whatever its outcome: `last_payment_error.charge`
+    of a failed attempt, else `latest_charge` (2022-11-15+), else the last of `charges`."""
+    error = intent.get("last_payment_error")
+    if isinstance(error, dict) and ref(error.get("charge")):
+        return ref(error.get("charge"))
+    latest = ref(intent.get("latest_charge"))
+    if latest:
+        return latest
+    charges = listed(intent.get("charges"))
+    return ref(charges[-1]) if charges else None
 
 
 def embedded_refunds(charge: dict) -> tuple[list[dict], bool]:

@@ -28,7 +28,8 @@ DAY = 86_400
 BASIL = "2025-03-31.basil"
 ACTIVE_REFUND = ("pending", "requires_action", "succeeded")
 KINDS = {"customers": "customer", "charges": "charge", "refunds": "refund", "subscriptions": "subscription",
-         "payment_intents": "payment_intent", "invoices": "invoice", "checkout/sessions": "checkout.session"}
+         "payment_intents": "payment_intent", "invoices": "invoice", "checkout/sessions": "checkout.session",
+         "invoice_payments": "invoice_payment"}
 
 _ids = itertools.count(1)
 
@@ -174,7 +175,7 @@ class FakeStripe:
             charge["invoice"] = invoice
         return charge
 
-    def _payment_intent(self, pi_id, cus, amount, charge, *, metadata=None, invoice=None):
+    def _payment_intent(self, pi_id, cus, amount, charge, *, metadata=None, invoice=None, attempts=None):
         pi = {"id": pi_id, "object": "payment_intent", "amount": amount, "amount_received": amount,
               "capture_method": "automatic", "created": self.now, "currency": "usd", "customer": cus,
               "livemode": False, "metadata": metadata or {}, "payment_method": charge["payment_method"],
@@ -184,8 +185,9 @@ class FakeStripe:
         if self.modern:
             pi["latest_charge"] = charge["id"]
         else:
-            pi["charges"] = {"object": "list", "data": [copy.deepcopy(charge)], "has_more": False,
-                             "total_count": 1, "url": f"/v1/charges?payment_intent={pi_id}"}
+            charges = [copy.deepcopy(c) for c in (attempts or [charge])]
+            pi["charges"] = {"object": "list", "data": charges, "has_more": False,
+                             "total_count": len(charges), "url": f"/v1/charges?payment_intent={pi_id}"}
         return pi
 
     # --- Stripe-side changes (each returns what it made; events go to take_events()) ----------
@@ -294,6 +296,87 @@ class FakeStripe:
             self._event("customer.subscription.updated", sub, account, previous={"status": "incomplete"})
             self._event("checkout.session.completed", session, account)
             return sub, charge
+
+    def renew(self, account, sub_id: str, *, failures: int, succeed: bool = True) -> tuple[list[dict], dict | None]:
+        """A renewal invoice paid by one payment intent: `failures` declined attempts a day apart (each its
+        own charge: charge.failed, payment_intent.payment_failed, invoice.payment_failed; the subscription
+        goes past_due), then, if `succeed`, the retry that pays it (the subscription is active again).
+        Basil invoice payloads leave `payments` out, as webhooks do; GET /v1/invoice_payments lists them.
+        Returns (failed charges, the charge that paid or None)."""
+        with self.lock:
+            sub = self.get(account, "subscription", sub_id)
+            cus = self.get(account, "customer", sub["customer"])
+            amount = sub["items"]["data"][0]["price"]["unit_amount"]
+            self.now = max(self.now, self.period_end(sub))
+            in_id, pi_id = new_id("in"), new_id("pi")
+            invoice = self.put(account, self._renewal_invoice(in_id, pi_id, sub, cus, amount))
+            attempt = self.put(account, {"id": new_id("inpay"), "object": "invoice_payment", "amount_paid": None,
+                                         "amount_requested": amount, "created": self.now, "currency": "usd",
+                                         "invoice": in_id, "is_default": True, "livemode": False,
+                                         "payment": {"type": "payment_intent", "payment_intent": pi_id},
+                                         "status": "open", "status_transitions": {"paid_at": None}})
+            failed, paid = [], None
+            for n in range(failures):
+                self.tick(DAY if n else 60)
+                charge = self.put(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
+                charge.update(status="failed", paid=False, captured=False, amount_captured=0,
+                              balance_transaction=None, failure_code="card_declined",
+                              failure_message="Your card was declined.", outcome={"type": "issuer_declined"})
+                failed.append(charge)
+                pi = self.put(account, self._payment_intent(pi_id, sub["customer"], amount, charge, invoice=in_id,
+                                                            attempts=failed))
+                pi.update(status="requires_payment_method", amount_received=0, payment_method=None,
+                          last_payment_error={"charge": charge["id"], "code": "card_declined",
+                                              "type": "card_error"})
+                invoice.update(attempt_count=n + 1, attempted=True, next_payment_attempt=self.now + DAY)
+                if not self.basil:
+                    invoice["charge"] = charge["id"]
+                self._event("charge.failed", charge, account)
+                self._event("payment_intent.payment_failed", pi, account)
+                self._event("invoice.payment_failed", invoice, account)
+                if n == 0:
+                    self._event("customer.subscription.updated", {**sub, "status": "past_due"}, account,
+                                previous={"status": "active"})
+            if succeed:
+                self.tick(DAY if failures else 60)
+                paid = self.put(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
+                pi = self.put(account, self._payment_intent(pi_id, sub["customer"], amount, paid, invoice=in_id,
+                                                            attempts=failed + [paid]))
+                invoice.update(status="paid", amount_paid=amount, amount_remaining=0, next_payment_attempt=None,
+                               status_transitions={"paid_at": self.now, "finalized_at": invoice["created"]})
+                if not self.basil:
+                    invoice.update(charge=paid["id"], paid=True)
+                attempt.update(status="paid", amount_paid=amount, status_transitions={"paid_at": self.now})
+                self._event("charge.succeeded", paid, account)
+                self._event("payment_intent.succeeded", pi, account)
+                self._event("invoice.paid", invoice, account)
+                self._event("invoice.payment_succeeded", invoice, account)
+                if self.basil:
+                    self._event("invoice_payment.paid", attempt, account)
+                if failures:
+                    self._event("customer.subscription.updated", sub, account, previous={"status": "past_due"})
+            else:
+                sub["status"] = "past_due"
+            return failed, paid
+
+    def _renewal_invoice(self, in_id, pi_id, sub, cus, amount):
+        meta = sub["metadata"]
+        invoice = {"id": in_id, "object": "invoice", "amount_due": amount, "amount_paid": 0,
+                   "amount_remaining": amount, "attempt_count": 0, "attempted": False,
+                   "billing_reason": "subscription_cycle", "created": self.now, "currency": "usd",
+                   "customer": cus["id"], "customer_email": cus["email"], "customer_name": cus["name"],
+                   "livemode": False, "metadata": {},
+                   "lines": {"object": "list", "data": [{"id": new_id("il"), "object": "line_item", "amount": amount,
+                                                         "currency": "usd", "metadata": meta, "quantity": 1}],
+                             "has_more": False, "total_count": 1, "url": f"/v1/invoices/{in_id}/lines"},
+                   "status": "open", "status_transitions": {"paid_at": None, "finalized_at": self.now}}
+        if self.basil:
+            invoice["parent"] = {"type": "subscription_details", "quote_details": None,
+                                 "subscription_details": {"metadata": meta, "subscription": sub["id"]}}
+        else:
+            invoice.update(subscription=sub["id"], payment_intent=pi_id, charge=None, paid=False,
+                           subscription_details={"metadata": meta})
+        return invoice
 
     def refund(self, account, charge_id: str, amount: int | None = None, *, reason=None, metadata=None,
                idempotency_key=None, status: str = "succeeded") -> dict:
@@ -495,7 +578,7 @@ class FakeStripe:
     def _list(self, kind, params, account, path):
         items = [(self.order[(a, k, i)], o) for (a, k, i), o in self.objects.items() if a == account and k == kind]
         items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-t[1]["created"], -t[0]))]
-        for field in ("charge", "customer"):
+        for field in ("charge", "customer", "invoice"):
             if params.get(field):
                 items = [o for o in items if o.get(field) == params[field]]
         if kind == "subscription" and params.get("status", "active") != "all":

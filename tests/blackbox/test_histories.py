@@ -91,3 +91,44 @@ def test_shuffled_history_with_duplicates_ends_as_stripe_final_state(svc, api_ve
         assert svc.post_event(event).json() == {"received": True, "duplicate": True}
     svc.wait_settled()
     check_final(svc, cus, charge, sub, sub_charge, other_charge)
+
+
+def play_failed_renewal(fake):
+    """A subscriber's renewal declined once (its own charge), recovered by a retry of the same payment intent,
+    which is then partly refunded; a second renewal declined and never recovered (left past_due)."""
+    cus = fake.create_customer(ACCT, "Ray Tried", "ray@example.com", cus_id="cus_BBray")
+    sub, first = fake.subscribe(ACCT, cus["id"], 2500, "course_renewals")
+    declined, retry = fake.renew(ACCT, sub["id"], failures=1)
+    refund = fake.refund(ACCT, retry["id"], 500, reason="requested_by_customer")
+    declined_again, _ = fake.renew(ACCT, sub["id"], failures=2, succeed=False)
+    return cus, sub, first, declined + declined_again, retry, refund
+
+
+RENEWAL_CASES = [("2020-03-02", 11), ("2024-06-20", 12), (BASIL, 13), (BASIL, 14)]
+
+
+@pytest.mark.parametrize("api_version,seed", RENEWAL_CASES, ids=[f"{v}-seed{s}" for v, s in RENEWAL_CASES])
+def test_failed_renewals_shuffled_keep_each_attempt_and_its_refund_apart(svc, api_version, seed):
+    svc.fake.reset(api_version)
+    cus, sub, first, declined, retry, refund = play_failed_renewal(svc.fake)
+    events = svc.fake.take_events()
+    for event in shuffled_with_duplicates(events, seed):
+        assert svc.post_event(event).status_code == 200, event["type"]
+    ledger = svc.wait_settled(timeout=40)
+    assert {e["status"] for e in ledger} <= {"processed", "ignored"}, [e for e in ledger if e["status"] != "processed"]
+
+    profile = svc.profile(cus["id"], ACCT)
+    payments = {p["stripe_charge_id"]: p for p in profile["payments"]}
+    assert set(payments) == {first["id"], retry["id"]} | {c["id"] for c in declined}
+    for ch_id in (first["id"], retry["id"]):
+        assert payment_view(payments[ch_id]) == expected_payment(svc.fake, ACCT, ch_id), ch_id
+    assert [r["stripe_refund_id"] for r in payments[retry["id"]]["refunds"]] == [refund["id"]]
+    for charge in declined:
+        got = payments[charge["id"]]
+        assert (got["status"], got["amount_refunded"], got["refunds"]) == ("failed", 0, []), charge["id"]
+        assert (got["stripe_payment_intent_id"], got["stripe_subscription_id"], got["course_id"]) == (
+            charge["payment_intent"], sub["id"], "course_renewals")
+        assert got["stripe_invoice_id"] is not None
+    assert payments[declined[0]["id"]]["stripe_invoice_id"] == payments[retry["id"]]["stripe_invoice_id"]
+    assert [(s["status"], s["course_id"]) for s in profile["subscriptions"]] == [("past_due", "course_renewals")]
+    assert [(e["course_id"], e["access"]) for e in profile["enrollments"]] == [("course_renewals", "active")]

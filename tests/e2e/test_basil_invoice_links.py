@@ -52,3 +52,17 @@ def test_one_purchase_is_one_payment_in_any_order(order, send, profile):
         CH, PI, INV)
     assert (payment["amount"], payment["status"], payment["course_id"]) == (2900, "succeeded", COURSE)
     assert [(e["course_id"], e["access"]) for e in found["enrollments"]] == [(COURSE, "active")]
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 2, 1, 0), (1, 3, 0, 2)])
+def test_without_invoice_payment_paid_stripe_says_which_payment_intent_paid_the_invoice(order, send, profile,
+                                                                                       stripe_api):
+    history = _history()[:4]  # an endpoint that does not listen to invoice_payment.paid
+    link = _history()[4]["data"]["object"]
+    stripe_api.put({**link, "id": "inpay_BasilLink01x"})  # GET /v1/invoice_payments?invoice= lists it
+    send(*[history[i] for i in order])
+    found = profile(CUS)
+    [payment] = found["payments"]
+    assert (payment["stripe_charge_id"], payment["stripe_payment_intent_id"], payment["stripe_invoice_id"],
+            payment["stripe_subscription_id"]) == (CH, PI, INV, SUB)
+    assert (payment["amount"], payment["status"], payment["course_id"]) == (2900, "succeeded", COURSE)

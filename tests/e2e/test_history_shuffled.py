@@ -11,14 +11,13 @@ openapi/fixtures3.json HEAD.
 """
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from tests.stripe_events import (
     BASIL, DAY, OLD, T0, charge, checkout_session, customer, event, invoice, iso, payment_intent, refund,
     subscription,
 )
+from tests.stripe_histories import delivery_plan
 
 CUS, SUB, CH, PI, INV, CS = "cus_History01", "sub_History01", "ch_History01", "pi_History01", "in_History01", \
     "cs_test_History01"
@@ -123,19 +122,7 @@ def _comparable(found):
 
 def _plan(events, seed):
     """Deliveries in batches: a shuffled order with about a third of the events sent twice more."""
-    if seed == "in-order":
-        return [[e] for e in events]
-    if seed == "reversed":
-        return [[e] for e in reversed(events)]
-    rng = random.Random(seed)
-    deliveries = events + rng.sample(events, len(events) // 3) + rng.sample(events, len(events) // 3)
-    rng.shuffle(deliveries)
-    batches = []
-    while deliveries:
-        size = rng.randint(1, 6)
-        batches.append(deliveries[:size])
-        deliveries = deliveries[size:]
-    return batches
+    return delivery_plan(events, seed, largest_batch=6)
 
 
 PLANS = ["in-order", "reversed", 11, 22, 33, 44]

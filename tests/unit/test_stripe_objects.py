@@ -81,3 +81,29 @@ def test_charge_status_of_old_payloads():
 def test_contact_prefers_customer_details():
     assert so.contact({"customer_details": {"name": "A", "email": "a@x"}, "billing_details": {"email": "b@x"}}) == ("A", "a@x")
     assert so.contact({"customer_email": "c@x"}) == (None, "c@x")
+
+
+SUPABASE = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__{}.json"
+
+
+def test_invoice_attempts_before_basil_in_basil_and_when_basil_leaves_payments_out():
+    old = load_fixture(SUPABASE.format("invoice_paid"))
+    inv = old["data"]["object"]  # api 2020-03-02, nothing charged yet
+    assert so.invoice_attempts(inv) == []
+    assert so.invoice_attempts({**inv, "charge": "ch_1", "payment_intent": "pi_1"}) == [("ch_1", "pi_1")]
+    head = load_fixture(OPENAPI_HEAD.format("invoice"))  # basil: no charge/payment_intent, `payments` includable
+    bare = {k: v for k, v in head.items() if k not in ("charge", "payment_intent", "payments")}
+    assert so.invoice_attempts(bare) is None  # the payload cannot say: ask Stripe
+    open_attempt = {"object": "invoice_payment", "status": "open", "payment": {"type": "payment_intent",
+                                                                               "payment_intent": "pi_1"}}
+    assert so.invoice_attempts({**bare, "payments": {"object": "list", "data": [open_attempt]}}) == [(None, "pi_1")]
+    assert so.invoice_attempts({"id": "in_free", "object": "invoice"}) == []  # pre-basil, nothing charged
+
+
+def test_intent_attempt_charge_names_the_failed_attempt():
+    failed = load_fixture(SUPABASE.format("payment_intent_payment_failed"))["data"]["object"]
+    assert so.intent_attempt_charge(failed) is None  # that fixture's attempt made no charge
+    assert so.intent_attempt_charge({**failed, "last_payment_error": {"charge": "ch_bad"}, "latest_charge": "ch_x"}) \
+        == "ch_bad"
+    assert so.intent_attempt_charge({"latest_charge": "ch_2"}) == "ch_2"
+    assert so.intent_attempt_charge({"charges": {"data": [{"id": "ch_1"}, {"id": "ch_2"}]}}) == "ch_2"

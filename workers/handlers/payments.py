@@ -1,7 +1,7 @@
 """Recording a payment from whatever payload names it, and the enrollment a purchase gives."""
 from __future__ import annotations
 
-from domain import courses, enrollments, payments, subscriptions
+from domain import courses, enrollments, payment_links, payments, subscriptions
 from domain.payments import PaymentFacts
 from domain.versions import Order, compare
 from workers.context import EventContext
@@ -18,6 +18,11 @@ def record_payment(ctx: EventContext, facts: PaymentFacts, version: tuple[int, i
     `version` is the version of a charge snapshot (amount, currency, status, created); None for
     payloads that only link things (a session, an invoice): those fill blanks and never override.
     """
+    if not (facts.invoice_id and facts.subscription_id):
+        known = payment_links.recall(ctx.conn, ctx.account, [facts.charge_id, facts.payment_intent_id,
+                                                             facts.invoice_id])
+        facts.invoice_id = facts.invoice_id or known.invoice_id
+        facts.subscription_id = facts.subscription_id or known.subscription_id
     ids = [facts.charge_id, facts.payment_intent_id, facts.invoice_id, facts.subscription_id]
     if not facts.course_id:
         facts.course_id = courses.recall(ctx.conn, ctx.account, ids)
@@ -108,6 +113,27 @@ def learn_course(ctx: EventContext, object_ids: list[str], course_id: str | None
         ctx.log(row.customer_id, "payment.updated", f"Payment {_label(row)}: course {course_id}", "payment",
                 _label(row))
         grant_for(ctx, row)
+
+
+def learn_billing(ctx: EventContext, object_ids: list[str | None], invoice_id: str | None,
+                  subscription_id: str | None) -> None:
+    """A payload says these charges / payment intents belong to this invoice and subscription: remember
+    it (for payments not recorded yet) and give it to the payments that lack it, with the course the
+    invoice or subscription is known to pay for."""
+    ids = [i for i in object_ids if i]
+    if not ids or not (invoice_id or subscription_id):
+        return
+    payment_links.remember(ctx.conn, ctx.account, ids, invoice_id, subscription_id)
+    known = payment_links.recall(ctx.conn, ctx.account, ids)
+    invoice_id, subscription_id = invoice_id or known.invoice_id, subscription_id or known.subscription_id
+    for row in payments.link_billing(ctx.conn, ctx.account, ids + [i for i in (invoice_id,) if i], invoice_id,
+                                     subscription_id):
+        ctx.log(row.customer_id, "payment.updated", f"Payment {_label(row)}: invoice {row.stripe_invoice_id}"
+                + (f", subscription {row.stripe_subscription_id}" if row.stripe_subscription_id else ""),
+                "payment", _label(row))
+        _after_payment_change(ctx, row)  # a placeholder for that invoice is this payment
+    learn_course(ctx, ids + [invoice_id, subscription_id],
+                 courses.recall(ctx.conn, ctx.account, [subscription_id, invoice_id] + ids))
 
 
 def _label(row: payments.Payment) -> str:

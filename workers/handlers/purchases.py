@@ -1,7 +1,9 @@
-"""Purchases: checkout.session.completed, charge.*, payment_intent.succeeded, invoice.paid.
+"""Purchases and their attempts: checkout.session.*, charge.*, payment_intent.*, invoice.paid /
+.payment_failed, invoice_payment.paid.
 
-Each creates (or completes) the customer, the payment and the enrollment (rule 7). The course is
-metadata.course_id on the session, subscription, payment intent or charge.
+A purchase creates (or completes) the customer, the payment and the enrollment (rule 7). The course is
+metadata.course_id on the session, subscription, payment intent or charge. A failed or pending attempt
+is recorded with the invoice, subscription and course Stripe's objects give it, and grants nothing.
 """
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ from domain.payments import PaymentFacts
 from domain.versions import CHARGE_RANK, FETCHED
 from workers.context import EventContext
 from workers.handlers.customers import ensure_customer
-from workers.handlers.payments import grant, learn_course, record_payment
+from workers.handlers.payments import grant, learn_billing, learn_course, record_payment
 from workers.handlers.refunds import reconcile_charge_refunds
 from workers.handlers.subscriptions import snapshot_subscription
 from workers.stripe_objects import (
-    charge_status, contact, integer, intent_charge, invoice_course, invoice_payment_refs, invoice_subscription,
-    metadata_course, ref, subscription_course, when,
+    charge_status, contact, integer, intent_attempt_charge, intent_charge, invoice_attempts, invoice_course,
+    invoice_payment_attempts, invoice_payment_refs, invoice_subscription, metadata_course, ref, subscription_course,
+    when,
 )
 
 
@@ -28,6 +31,7 @@ def record_checkout_session(ctx: EventContext) -> None:
     if not course and sub_id:
         course = _subscription_course(ctx, sub_id)
     learn_course(ctx, [session.get("id"), intent_id, sub_id, invoice_id], course)
+    learn_billing(ctx, [intent_id], invoice_id, sub_id)
     customer = None
     if cus_id:
         name, email = contact(session)
@@ -61,6 +65,7 @@ def apply_charge(ctx: EventContext, charge: dict, version: tuple[int, int]):
     course = metadata_course(charge)
     if course:
         learn_course(ctx, [charge_id, intent_id, invoice_id], course)
+    learn_billing(ctx, [charge_id, intent_id], invoice_id, None)
     payment = record_payment(ctx, PaymentFacts(
         charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id,
         stripe_customer_id=cus_id, customer_id=customer.id if customer else None, course_id=course,
@@ -72,22 +77,32 @@ def apply_charge(ctx: EventContext, charge: dict, version: tuple[int, int]):
 
 
 def record_payment_intent(ctx: EventContext) -> None:
-    """payment_intent.succeeded: the payment (by its charge when the payload names it) and the course."""
+    """payment_intent.succeeded / .processing / .payment_failed: the course (its metadata), and the
+    payment of the charge it names: succeeded, pending (a delayed method such as an ACH debit still
+    processing) or failed. An intent that names no charge (a voucher that expired unpaid) records none."""
     intent = ctx.obj
     intent_id = ref(intent.get("id"))
     cus_id = ref(intent.get("customer"))
-    charge_id, invoice_id = intent_charge(intent), ref(intent.get("invoice"))
+    succeeded = ctx.type == "payment_intent.succeeded" and intent.get("status") in (None, "succeeded")
+    charge_id = intent_charge(intent) if succeeded else intent_attempt_charge(intent)
+    invoice_id = ref(intent.get("invoice"))
     course = metadata_course(intent)
     learn_course(ctx, [intent_id, charge_id, invoice_id], course)
+    learn_billing(ctx, [intent_id, charge_id], invoice_id, None)
+    if not (succeeded or charge_id):
+        return
     customer = ensure_customer(ctx, cus_id) if cus_id else None
     amount = intent.get("amount_received") or intent.get("amount")
     record_payment(ctx, PaymentFacts(
         charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id,
         stripe_customer_id=cus_id, customer_id=customer.id if customer else None, course_id=course,
         amount=integer(amount, None), currency=intent.get("currency"),
-        charge_status="succeeded" if intent.get("status") in (None, "succeeded") else None,
+        charge_status="succeeded" if succeeded else ATTEMPT_STATUS.get(ctx.type),
         created=when(intent.get("created")),
     ), None)
+
+
+ATTEMPT_STATUS = {"payment_intent.processing": "pending", "payment_intent.payment_failed": "failed"}
 
 
 def record_invoice_payment(ctx: EventContext) -> None:
@@ -97,14 +112,20 @@ def record_invoice_payment(ctx: EventContext) -> None:
     cus_id = ref(invoice.get("customer"))
     sub_id = invoice_subscription(invoice)
     charge_id, intent_id = invoice_payment_refs(invoice)
+    amount = integer(invoice.get("amount_paid"), 0)
+    if not (charge_id or intent_id) and invoice_id and amount > 0 and invoice_attempts(invoice) is None:
+        # basil, `payments` left out: ask which payment intent paid it; when Stripe cannot say, the
+        # payment waits under the invoice for invoice_payment.paid or its charge
+        paid = [p for p in ctx.list_invoice_payments(invoice_id, wait=False) if p.get("status") == "paid"]
+        charge_id, intent_id = (invoice_payment_attempts(paid) or [(None, None)])[0]
     course = invoice_course(invoice)
     if not course and sub_id:
         course = _subscription_course(ctx, sub_id)
     learn_course(ctx, [invoice_id, sub_id, charge_id, intent_id], course)
+    learn_billing(ctx, [charge_id, intent_id], invoice_id, sub_id)
     customer = None
     if cus_id:
         customer = ensure_customer(ctx, cus_id, name=invoice.get("customer_name"), email=invoice.get("customer_email"))
-    amount = integer(invoice.get("amount_paid"), 0)
     if amount > 0:
         record_payment(ctx, PaymentFacts(
             charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id, subscription_id=sub_id,
@@ -114,6 +135,27 @@ def record_invoice_payment(ctx: EventContext) -> None:
         ), None)
     elif customer and course:  # a free (e.g. trial) invoice still starts the course
         grant(ctx, customer.id, course, when(ctx.created))
+
+
+def record_invoice_failure(ctx: EventContext) -> None:
+    """invoice.payment_failed: the attempt's charge (charge.failed names no subscription, and since basil
+    no invoice) belongs to this invoice, its subscription and its course. The payment itself comes from
+    the charge's own events; this gives it what they do not say."""
+    invoice = ctx.obj
+    invoice_id = ref(invoice.get("id"))
+    sub_id = invoice_subscription(invoice)
+    course = invoice_course(invoice)
+    if not course and sub_id:
+        course = _subscription_course(ctx, sub_id)
+    attempts = invoice_attempts(invoice)
+    if attempts is None:  # basil without `payments`: Stripe's list of the invoice's payments says it
+        attempts = invoice_payment_attempts(ctx.list_invoice_payments(invoice_id))
+    ids = [i for pair in attempts for i in pair if i]
+    learn_course(ctx, [invoice_id, sub_id] + ids, course)
+    learn_billing(ctx, ids, invoice_id, sub_id)
+    cus_id = ref(invoice.get("customer"))
+    if cus_id:
+        ensure_customer(ctx, cus_id, name=invoice.get("customer_name"), email=invoice.get("customer_email"))
 
 
 def link_invoice_payment(ctx: EventContext) -> None:
@@ -127,6 +169,7 @@ def link_invoice_payment(ctx: EventContext) -> None:
     invoice_id, intent_id, charge_id = ref(item.get("invoice")), ref(paid_by.get("payment_intent")), ref(paid_by.get("charge"))
     if not invoice_id or not (intent_id or charge_id):
         return
+    learn_billing(ctx, [intent_id, charge_id], invoice_id, None)
     course = courses.recall(ctx.conn, ctx.account, [invoice_id, intent_id, charge_id])
     learn_course(ctx, [invoice_id, intent_id, charge_id], course)
     record_payment(ctx, PaymentFacts(

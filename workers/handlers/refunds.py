@@ -29,15 +29,21 @@ def snapshot_refund(ctx: EventContext, refund: dict, version: tuple[int, int], *
 
 
 def payment_of_refund(ctx: EventContext, refund: dict) -> payments.Payment:
+    """The payment of the charge the refund names, fetched when we have never seen that charge (rule 7).
+
+    Never another charge of the same payment intent: a retried payment intent has a failed charge and
+    the one that succeeded, and only the payload's `charge` says which one was refunded."""
     charge_id = ref(refund.get("charge"))
-    intent_id = ref(refund.get("payment_intent"))
-    payment = payments.lock_by_charge(ctx.conn, ctx.account, charge_id) if charge_id else None
-    if payment is None and intent_id:
-        payment = payments.lock_for(ctx.conn, ctx.account, payments.PaymentFacts(payment_intent_id=intent_id))
+    if charge_id:
+        payment = payments.lock_by_charge(ctx.conn, ctx.account, charge_id)
+    else:  # a refund that names only its payment intent: the intent's succeeded charge
+        intent_id = ref(refund.get("payment_intent"))
+        payment = payments.lock_for(ctx.conn, ctx.account, payments.PaymentFacts(
+            payment_intent_id=intent_id, charge_status="succeeded")) if intent_id else None
+        if payment is None:
+            raise ValueError(f"refund {refund.get('id')} names no charge")
     if payment is not None:
         return payment
-    if not charge_id:
-        raise ValueError(f"refund {refund.get('id')} names no charge")
     from workers.handlers.purchases import apply_charge
 
     charge = ctx.fetch("charge", charge_id)
@@ -75,6 +81,14 @@ def apply_refund(ctx: EventContext, payment: payments.Payment, refund: dict, ver
             ctx.touched.add(refund_id)
             return True
         row = payments.lock_refund(ctx.conn, ctx.account, refund_id)
+    if row.payment_id != payment.id:  # recorded on another payment: it belongs to the charge it names
+        payments.move_refund(ctx.conn, row.id, payment)
+        _settle_other(ctx, row.payment_id)
+        ctx.log(payment.customer_id, "refund.moved", f"Refund {refund_id} moved to payment {payment.stripe_charge_id}",
+                "refund", refund_id)
+        row.payment_id = payment.id
+        if compare(version, row.version) is Order.OLDER:
+            return True
     if compare(version, row.version) is Order.OLDER:
         return False
     if (row.amount, row.status, row.reason) == (values["amount"], values["status"], values["reason"]):
@@ -100,6 +114,11 @@ def reconcile_charge_refunds(ctx: EventContext, payment: payments.Payment, charg
                     for item in ctx.list_refunds(payment.stripe_charge_id, adding_up_to=reported)]
     if any(changed):  # record_payment has already derived the totals from unchanged refunds
         _settle(ctx, payment)
+
+
+def _settle_other(ctx: EventContext, payment_row_id: int | None) -> None:
+    if payment_row_id is not None:
+        payments.recompute(ctx.conn, payment_row_id)
 
 
 def _settle(ctx: EventContext, payment: payments.Payment) -> None:
