@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/services.sh
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -c requirements.lock -e '.[test]'
 exec .venv/bin/python -m pytest "$@"
