@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
+if [ ! -x .venv/bin/python ] || [ ! -f .venv/bin/activate ]; then  # activate: a venv finished
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { echo "error: Python 3.11 or newer is needed ($PYTHON is $("$PYTHON" -V 2>&1)); set PYTHON=…" >&2; exit 1; }
   echo "creating .venv…"
@@ -17,7 +17,7 @@ stamp=".venv/.installed-dev-$(cksum pyproject.toml | cut -d' ' -f1)"
 if [ ! -e "$stamp" ]; then
   echo "installing teachery-sync with its dev and test extras (the first time: about half a minute)…"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -e '.[dev,test]' > .venv/pip-install.log 2>&1 \
+  .venv/bin/python -m pip install -c requirements.lock -e '.[dev,test]' > .venv/pip-install.log 2>&1 \
     || { tail -n 40 .venv/pip-install.log >&2; echo "error: pip install failed (log: .venv/pip-install.log)" >&2; exit 1; }
   rm -f .venv/.installed-dev-*
   touch "$stamp"
