@@ -150,18 +150,40 @@ def claim(conn, event_id: str) -> LedgerEvent | None:
     return cur.execute(CLAIM, {"id": event_id}).fetchone()
 
 
-CLAIM_RECEIVED = (
+# Within one second, Stripe's order: what creates the customer, then payments, then refunds, then the
+# charge's refunded state (which adds the refunds up), then subscriptions, then the rest. Claiming in
+# this order makes waits (and the wake-ups and API calls they cost) rare; correctness never depends on it.
+TYPE_RANKS = (
+    ("checkout.session.completed", "customer.created"),
+    ("charge.succeeded", "payment_intent.succeeded", "invoice.paid", "invoice.payment_succeeded"),
+    ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated"),
+    ("charge.refunded",),
+    ("customer.subscription.created",),
+    ("customer.subscription.updated", "customer.subscription.paused", "customer.subscription.resumed"),
+    ("customer.subscription.deleted",),
+)
+_RANK = {t: rank for rank, types in enumerate(TYPE_RANKS) for t in types}
+OTHER_RANK = len(TYPE_RANKS)
+_RANK_SQL = "CASE type " + " ".join(f"WHEN '{t}' THEN {r}" for t, r in _RANK.items()) + f" ELSE {OTHER_RANK} END"
+
+
+def stripe_order(event: LedgerEvent) -> tuple:
+    return (event.created, _RANK.get(event.type, OTHER_RANK), event.received_at)
+
+
+CLAIM_NEXT = (
     f"SELECT {_COLUMNS}, payload FROM events WHERE status = 'received' AND id <> %(exclude)s"
-    " ORDER BY received_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    f" ORDER BY created, {_RANK_SQL}, received_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
 )
 
 
-def claim_received(conn, *, exclude: str, limit: int) -> list[LedgerEvent]:
-    """Lock up to `limit` more events that no worker has applied yet (skipping ones others hold)."""
+def claim_next(conn, *, limit: int, exclude: str = "") -> list[LedgerEvent]:
+    """Lock up to `limit` events that no worker has applied yet, oldest first in Stripe's order
+    (skipping ones other workers hold)."""
     if limit <= 0:
         return []
     cur = conn.cursor(row_factory=class_row(LedgerEvent))
-    return cur.execute(CLAIM_RECEIVED, {"exclude": exclude, "limit": limit}).fetchall()
+    return cur.execute(CLAIM_NEXT, {"exclude": exclude, "limit": limit}).fetchall()
 
 
 def exists(conn, event_id: str) -> bool:

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from domain import ledger
 from webhooks.signature import BadSignature, verify
-from workers.queueing import enqueue_event
+from workers.queueing import request_drain
 
 bp = Blueprint("receiver", __name__)
 log = structlog.get_logger(__name__)
@@ -84,7 +84,7 @@ def receive_stripe_event():
         return _bad("event could not be stored; retry later", 503)
     if needs_job:
         try:
-            enqueue_event(services.queue, event["id"])
+            request_drain(services.queue)
         except Exception as exc:  # Redis down: the event is stored; the worker's sweep picks it up
             log.warning("event stored but not enqueued", event_id=event["id"], error=str(exc))
     log.info("event received", event_id=event["id"], type=event["type"], duplicate=not is_new)

@@ -48,20 +48,27 @@ def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTO
                 return "missing" if not ledger.exists(conn, event_id) else "busy"
             if not (kind is AttemptKind.REPLAY or _should_apply(event, due)):
                 return event.status
-            batch = [event] + ledger.claim_received(conn, exclude=event_id, limit=BATCH_SIZE - 1)
-            batch.sort(key=lambda e: (e.created, e.received_at))  # Stripe's order: fewer waits
-            outcomes, touched = {}, {}
-            for item in batch:  # the others in the batch get their automatic attempt
-                item_kind = kind if item.id == event_id else AttemptKind.AUTOMATIC
-                outcomes[item.id] = _apply_one(conn, services, item, item_kind)
-                touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
-            waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
-                       if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
-    _wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
+            batch = [event] + ledger.claim_next(conn, limit=BATCH_SIZE - 1, exclude=event_id)
+            kinds = {item.id: AttemptKind.AUTOMATIC for item in batch} | {event_id: kind}  # the others: automatic
+            outcomes, waiters = apply_claimed(conn, services, batch, kinds)
+    wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
     outcome = outcomes[event_id]
     if outcome.gave_up:
         raise EventNotApplied(f"{event_id} failed for good: {outcome.error}") from outcome.error
     return outcome.status.value
+
+
+def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[str]]:
+    """Apply claimed events in Stripe's order, one savepoint each, in the caller's transaction; returns
+    their outcomes and the ids of other events that waited for what these recorded."""
+    batch = sorted(batch, key=ledger.stripe_order)  # fewer waits
+    outcomes, touched = {}, {}
+    for item in batch:
+        outcomes[item.id] = _apply_one(conn, services, item, kinds[item.id])
+        touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
+    waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
+               if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
+    return outcomes, waiters
 
 
 def _should_apply(event, due: bool) -> bool:
@@ -144,7 +151,7 @@ def _not_applied(conn, event, kind: AttemptKind, error: Exception, waiting_on: s
     return Outcome(status, error=error, retry_in=retry_in, gave_up=retry_in is None and had_schedule)
 
 
-def _wake(services, waiting: list[str]) -> None:
+def wake(services, waiting: list[str]) -> None:
     """Events waiting for an object this event just recorded get another go now."""
     for waiting_id in waiting:
         try:
