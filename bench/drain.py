@@ -34,6 +34,7 @@ from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, body, history, signed
 
 REFERENCE_DATABASE_URL = DATABASE_URL + "_reference"
 NOOP_QUEUE = "bench-noop"
+LOG_FILE = "/tmp/teachery-bench-drain-worker.log"
 
 
 def fresh(database_url: str) -> None:
@@ -101,8 +102,9 @@ def run_worker(database_url: str, timeout: float) -> tuple[float, int]:
 
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "LOG_FORMAT": "json"}
     started = time.perf_counter()
+    log = open(LOG_FILE, "w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "teachery-sync"), "worker", "--queues", QUEUE_NAME],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, env=env, stdout=log, stderr=log)
     peak = 0
     try:
         ps = psutil.Process(proc.pid)
@@ -117,7 +119,13 @@ def run_worker(database_url: str, timeout: float) -> tuple[float, int]:
         elapsed = time.perf_counter() - started
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print(f"the worker did not stop within 30 s of SIGTERM (its log: {LOG_FILE}); killed")
+            proc.kill()
+            proc.wait()
+        log.close()
     return elapsed, peak
 
 

@@ -216,15 +216,39 @@ def record_attempt(conn, event_id: str, kind: AttemptKind, status: EventStatus, 
     An automatic attempt or a wake-up sets the status and moves the retry schedule (`retry_in_seconds`:
     when to try next; None: no further automatic attempt). A replay that applies the event sets its
     status and ends the schedule; a replay that does not leaves status and schedule as they were."""
-    params = {"id": event_id, "kind": kind.value, "status": status.value, "error": error,
-              "waiting_on": waiting_on, "retry": retry_in_seconds,
-              "scheduled": 0 if kind is AttemptKind.REPLAY else 1}
-    applied = status in (EventStatus.PROCESSED, EventStatus.IGNORED)
-    if kind is AttemptKind.REPLAY and not applied:
-        conn.execute(RECORD_FAILED_REPLAY, params)
-    else:
-        conn.execute(RECORD_OUTCOME, params | ({"retry": None} if applied else {}))
-    conn.execute(LOG_ATTEMPT, params)
+    attempts = Attempts()
+    attempts.add(event_id, kind, status, error=error, waiting_on=waiting_on, retry_in_seconds=retry_in_seconds)
+    attempts.write(conn)
+
+
+class Attempts:
+    """Outcomes of a batch's attempts (see record_attempt), written together: a few round trips per batch
+    instead of two per event. Write them before reading the events' statuses."""
+
+    def __init__(self):
+        self.outcomes: list[dict] = []
+        self.failed_replays: list[dict] = []
+        self.logged: list[dict] = []
+
+    def add(self, event_id: str, kind: AttemptKind, status: EventStatus, *, error: str | None = None,
+            waiting_on: str | None = None, retry_in_seconds: int | None = None) -> None:
+        params = {"id": event_id, "kind": kind.value, "status": status.value, "error": error,
+                  "waiting_on": waiting_on, "retry": retry_in_seconds,
+                  "scheduled": 0 if kind is AttemptKind.REPLAY else 1}
+        applied = status in (EventStatus.PROCESSED, EventStatus.IGNORED)
+        if kind is AttemptKind.REPLAY and not applied:
+            self.failed_replays.append(params)
+        else:
+            self.outcomes.append(params | ({"retry": None} if applied else {}))
+        self.logged.append(params)
+
+    def write(self, conn) -> None:
+        with conn.cursor() as cur:
+            for sql, rows in ((RECORD_OUTCOME, self.outcomes), (RECORD_FAILED_REPLAY, self.failed_replays),
+                              (LOG_ATTEMPT, self.logged)):
+                if rows:
+                    cur.executemany(sql, rows)
+        self.outcomes, self.failed_replays, self.logged = [], [], []
 
 
 def attempts_log(conn, event_id: str) -> list[dict]:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import psycopg
 import structlog
 
-from domain import ledger, stripe_ids
+from domain import activity, ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
 from workers.context import EventContext, Waiting, origin_of
 from workers.event_table import EVENT_HANDLERS
@@ -63,9 +63,12 @@ def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[
     their outcomes and the ids of other events that waited for what these recorded."""
     batch = sorted(batch, key=ledger.stripe_order)  # fewer waits
     outcomes, touched = {}, {}
+    done = Done(ledger.Attempts(), [])
     for item in batch:
-        outcomes[item.id] = _apply_one(conn, services, item, kinds[item.id])
+        outcomes[item.id] = _apply_one(conn, services, item, kinds[item.id], done)
         touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
+    done.attempts.write(conn)  # the statuses, before reading which events wait
+    activity.write(conn, done.entries)
     waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
                if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
     return outcomes, waiters
@@ -80,6 +83,13 @@ def _should_apply(event, due: bool) -> bool:
 
 
 @dataclass
+class Done:
+    """What a batch's attempts recorded, written once for the batch (same transaction)."""
+    attempts: ledger.Attempts
+    entries: list  # activity entries of the events applied
+
+
+@dataclass
 class Outcome:
     status: EventStatus
     error: Exception | None = None
@@ -88,14 +98,14 @@ class Outcome:
     gave_up: bool = False  # this automatic attempt was the schedule's last: the job fails into RQ's registry
 
 
-def _apply_one(conn, services, event, kind: AttemptKind) -> Outcome:
+def _apply_one(conn, services, event, kind: AttemptKind, done: Done) -> Outcome:
     with structlog.contextvars.bound_contextvars(event_id=event.id):  # on every line logged meanwhile
         handler = EVENT_HANDLERS.get(event.type)
         if handler is None:
-            ledger.record_attempt(conn, event.id, kind, EventStatus.IGNORED)
+            done.attempts.add(event.id, kind, EventStatus.IGNORED)
             log.info("event ignored", type=event.type)
             return Outcome(EventStatus.IGNORED)
-        outcome = _run(conn, services, handler, event, kind)
+        outcome = _run(conn, services, handler, event, kind, done)
         if outcome.status is EventStatus.PROCESSED:
             log.info("event applied", type=event.type)
         else:
@@ -104,13 +114,12 @@ def _apply_one(conn, services, event, kind: AttemptKind) -> Outcome:
         return outcome
 
 
-def _run(conn, services, handler, event, kind: AttemptKind) -> Outcome:
+def _run(conn, services, handler, event, kind: AttemptKind, done: Done) -> Outcome:
     for conflict_retry in range(MAX_CONFLICT_RETRIES):
         ctx = EventContext(conn, event.payload, services.stripe, origin=origin_of(event.payload))
         try:
             with conn.transaction():
                 handler(ctx)
-                ctx.flush()
         except CONFLICTS as exc:
             if conflict_retry < MAX_CONFLICT_RETRIES - 1:
                 continue
@@ -123,20 +132,21 @@ def _run(conn, services, handler, event, kind: AttemptKind) -> Outcome:
             log.exception("handler failed", event_id=event.id, type=event.type)
             error, waiting_on, held_now = exc, None, False
         else:
-            ledger.record_attempt(conn, event.id, kind, EventStatus.PROCESSED)
+            done.attempts.add(event.id, kind, EventStatus.PROCESSED)
+            done.entries += ctx.entries
             return Outcome(EventStatus.PROCESSED, touched=ctx.touched)
-        return _not_applied(conn, event, kind, error, waiting_on, held_now)
+        return _not_applied(done.attempts, event, kind, error, waiting_on, held_now)
     raise AssertionError("unreachable")
 
 
-def _not_applied(conn, event, kind: AttemptKind, error: Exception, waiting_on: str | None,
+def _not_applied(attempts: ledger.Attempts, event, kind: AttemptKind, error: Exception, waiting_on: str | None,
                  held_now: bool) -> Outcome:
     """Record an attempt that did not apply the event. A replay leaves the event's status and schedule
     as they were (only its error is news); an automatic attempt moves the schedule, or gives up."""
     message = str(error) if isinstance(error, Waiting) else f"{type(error).__name__}: {error}"
     if kind is AttemptKind.REPLAY:
         status = EventStatus.WAITING if waiting_on else EventStatus.FAILED
-        ledger.record_attempt(conn, event.id, kind, status, error=message, waiting_on=waiting_on)
+        attempts.add(event.id, kind, status, error=message, waiting_on=waiting_on)
         return Outcome(status, error=error, retry_in=0 if held_now else None)
     scheduled = event.scheduled_attempts + 1
     retry_in = RETRY_INTERVALS[scheduled - 1] if scheduled <= len(RETRY_INTERVALS) else None
@@ -146,8 +156,7 @@ def _not_applied(conn, event, kind: AttemptKind, error: Exception, waiting_on: s
     had_schedule = event.status != EventStatus.FAILED or event.next_attempt_at is not None
     if retry_in is None:
         message = f"gave up after {scheduled} automatic attempts: {message}"
-    ledger.record_attempt(conn, event.id, kind, status, error=message, waiting_on=waiting_on,
-                          retry_in_seconds=retry_in)
+    attempts.add(event.id, kind, status, error=message, waiting_on=waiting_on, retry_in_seconds=retry_in)
     return Outcome(status, error=error, retry_in=retry_in, gave_up=retry_in is None and had_schedule)
 
 
