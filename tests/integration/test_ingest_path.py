@@ -37,3 +37,25 @@ def test_events_carries_only_the_indexes_its_reads_use(services):
     with psycopg.connect(services.settings.database_url) as conn:
         names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
     assert names == {"events_pkey", "events_received_at", "events_claim", "events_due", "events_waiting_on"}
+
+
+def test_a_connection_the_server_closed_is_replaced_not_used(settings, client, services):
+    """The web pool checks connections without a round trip (a readable idle socket was closed): a
+    terminated backend costs no webhook a 503."""
+    from teachery_sync.bootstrap import build
+    from webhooks.app import create_app
+
+    web = build(settings, pool_size=2, web=True)
+    web_client = create_app(services=web).test_client()
+    try:
+        assert _post(web_client, json.dumps(STORY[0]).encode()).status_code == 200
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            killed = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname ="
+                                  " current_database() AND pid <> pg_backend_pid() AND application_name = ''"
+                                  " AND state = 'idle'").fetchall()
+        assert killed
+        for event in STORY[1:]:
+            response = _post(web_client, json.dumps(event).encode())
+            assert response.status_code == 200, response.get_json()
+    finally:
+        web.close()
