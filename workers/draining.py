@@ -41,10 +41,10 @@ def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN
                 outcomes, waiters = apply_claimed(conn, services, batch,
                                                   {e.id: AttemptKind.AUTOMATIC for e in batch})
         done += len(batch)
+        if len(batch) == batch_size:
+            request_drain(services.queue)  # more is left: a worker that is free joins in (a no-op when one is pending)
         wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
         applied = sum(o.status in (EventStatus.PROCESSED, EventStatus.IGNORED) for o in outcomes.values())
         log.info("batch drained", events=len(batch), applied=applied)
         if stop_requested.is_set() or time.monotonic() > deadline:
-            if len(batch) == batch_size:
-                request_drain(services.queue)  # the rest, by whoever is free (another worker, or this one)
-            return done
+            return done  # the rest: the drain asked for above, by whoever is free (another worker, or this one)

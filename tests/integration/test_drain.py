@@ -72,3 +72,16 @@ def test_a_drain_applies_in_batches_until_none_is_left(services, deliver):
     with services.pool.connection() as conn:
         assert ledger.count_by_status(conn) == {"processed": len(STORY)}
     assert draining.drain(services) == 0
+
+
+def test_a_drain_that_leaves_events_asks_for_another(services, deliver, run_worker):
+    services.redis.set("teachery:drain-requested", 1)
+    for event in STORY:
+        deliver(event)
+    drain_started(services.queue)  # as the job does
+    assert draining.drain(services, batch_size=2, max_seconds=0) == 2  # handed over after one batch
+    [job] = services.queue.get_jobs()  # the rest: a drain that a free worker takes
+    assert job.func_name == DRAIN
+    run_worker()
+    with services.pool.connection() as conn:
+        assert ledger.count_by_status(conn) == {"processed": len(STORY)}
