@@ -96,41 +96,51 @@ def unsettled(database_url: str) -> int:
                             ).fetchone()[0]
 
 
-def run_worker(database_url: str, timeout: float) -> tuple[float, float, int]:
-    """`teachery-sync worker` (events only) until the ledger is idle: (seconds from its start, seconds from
-    its registration with RQ, peak RSS in bytes)."""
+def run_workers(database_url: str, timeout: float, count: int) -> tuple[float, float, int, int]:
+    """`count` `teachery-sync worker` processes (events only) until the ledger is idle: (seconds from their
+    start, seconds from the first one's registration with RQ, peak RSS of one in bytes, conflict retries)."""
     from workers.queueing import QUEUE_NAME
 
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "LOG_FORMAT": "json"}
     started = time.perf_counter()
-    log = open(LOG_FILE, "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "teachery-sync"), "worker", "--queues", QUEUE_NAME],
-                            cwd=ROOT, env=env, stdout=log, stderr=log)
+    logs = [open(f"{LOG_FILE}.{n}", "w") for n in range(count)]
+    procs = [subprocess.Popen([str(Path(sys.executable).parent / "teachery-sync"), "worker", "--queues", QUEUE_NAME],
+                              cwd=ROOT, env=env, stdout=log, stderr=log) for log in logs]
     peak, ready = 0, None
     r = redis.Redis.from_url(REDIS_URL)
     try:
-        ps = psutil.Process(proc.pid)
+        watched = [psutil.Process(p.pid) for p in procs]
         while time.perf_counter() - started < timeout:
-            try:
-                peak = max(peak, ps.memory_info().rss)
-            except psutil.Error:
-                break
+            for ps in watched:
+                try:
+                    peak = max(peak, ps.memory_info().rss)
+                except psutil.Error:
+                    pass
             if ready is None and r.scard("rq:workers"):
-                ready = time.perf_counter()  # RQ registered it: from here on it works (like the no-op run)
+                ready = time.perf_counter()  # RQ registered one: from here on it works (like the no-op run)
             if unsettled(database_url) == 0:
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            print(f"the worker did not stop within 30 s of SIGTERM (its log: {LOG_FILE}); killed")
-            proc.kill()
-            proc.wait()
-        log.close()
-    return elapsed, elapsed - (ready - started if ready else 0), peak
+        for proc in procs:
+            proc.terminate()
+        for n, proc in enumerate(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"a worker did not stop within 30 s of SIGTERM (its log: {LOG_FILE}.{n}); killed")
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+    conflicts = sum(Path(f"{LOG_FILE}.{n}").read_text().count("running it again") for n in range(count))
+    return elapsed, elapsed - (ready - started if ready else 0), peak, conflicts
+
+
+def deadlocks(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
 
 
 def reference(sent: list[dict]) -> None:
@@ -200,6 +210,7 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.3)
     parser.add_argument("--noop-jobs", type=int, default=2000)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes draining the one ledger")
     parser.add_argument("--no-reference", action="store_true", help="skip the one-event-at-a-time comparison")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
@@ -216,7 +227,9 @@ def main() -> None:
     post_all(create_app(services=services), sent)
     stored_in = time.perf_counter() - started
     services.close()
-    total, elapsed, peak = run_worker(DATABASE_URL, args.timeout)
+    deadlocks_before = deadlocks(DATABASE_URL)
+    total, elapsed, peak, conflicts = run_workers(DATABASE_URL, args.timeout, args.workers)
+    deadlocked = deadlocks(DATABASE_URL) - deadlocks_before
     floor_after = noop_rate(args.noop_jobs)
     with psycopg.connect(DATABASE_URL) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
@@ -226,7 +239,8 @@ def main() -> None:
     print(f"deliveries: {len(sent)} ({distinct} distinct events of {args.customers} customers' shuffled stories, "
           f"{len(sent) - distinct} duplicates) posted in {stored_in:.1f}s with no worker running")
     print(f"drain: {elapsed:.2f}s from the worker's registration with RQ = {rate:.0f} events/s "
-          f"({total:.2f}s = {distinct / total:.0f} events/s from its start); ledger {statuses}; {attempts} attempts "
+          f"({total:.2f}s = {distinct / total:.0f} events/s from its start) by {args.workers} worker(s); "
+          f"per 1,000 events: {conflicts * 1000 / distinct:.1f} conflict retries, {deadlocked * 1000 / distinct:.1f} deadlocks; ledger {statuses}; {attempts} attempts "
           f"({attempts - distinct} beyond one per event); worker peak RSS {peak / 2**20:.0f} MiB")
     print(f"RQ SimpleWorker no-op jobs: {floor_before:.0f}/s before, {floor_after:.0f}/s after")
     verdict = "skipped"
@@ -235,7 +249,7 @@ def main() -> None:
         got, want = profiles(DATABASE_URL), profiles(REFERENCE_DATABASE_URL)
         differing = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]
         verdict = "identical" if not differing else f"{len(differing)} of {len(want)} DIFFER (e.g. {differing[0]})"
-    print(f"DRAIN ratio drain/RQ no-op: {rate / floor:.2f}x; profiles vs one event at a time: {verdict}; "
+    print(f"DRAIN ratio drain/RQ no-op: {rate / floor:.2f}x ({args.workers} worker(s)); profiles vs one event at a time: {verdict}; "
           f"worker peak RSS {peak / 2**20:.0f} MiB")
 
 

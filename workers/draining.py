@@ -14,8 +14,9 @@ import time
 
 import structlog
 
-from domain import ledger
+from domain import ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
+from workers.context import Waiting
 from workers.processing import apply_claimed, wake
 from workers.queueing import request_drain
 
@@ -25,6 +26,24 @@ DRAIN_BATCH = 200  # events per transaction: one commit (one fsync) for all of t
 DRAIN_SECONDS = 60  # a drain job hands over to a fresh one after this long (well inside RQ's job timeout)
 
 stop_requested = threading.Event()  # set by the worker on SIGTERM: the job ends after its batch
+
+
+def _wake_across_workers(services, batch, outcomes) -> None:
+    """After the commit, the wake-ups that another worker's batch, in flight at the same time, made
+    necessary: its events that waited for an object this batch recorded, and this batch's events that
+    waited for an object it recorded. Whichever of the two commits last sees the other's rows here, so
+    no such wait has to sit out its retry time. (Extra wake-ups are harmless: they merge, and an
+    applied event ignores them.)"""
+    touched: dict[str, set] = {}
+    for event in batch:
+        touched.setdefault(event.account, set()).update(outcomes[event.id].touched)
+    waited = [(e, outcomes[e.id].error.object_id) for e in batch
+              if outcomes[e.id].status is EventStatus.WAITING and isinstance(outcomes[e.id].error, Waiting)]
+    with services.pool.connection() as conn:
+        late = [w for account, ids in touched.items() if ids for w in ledger.waiting_on(conn, account, sorted(ids))
+                if w not in outcomes]
+        late += [e.id for e, object_id in waited if stripe_ids.held(conn, e.account, object_id)]
+    wake(services, late)
 
 
 def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN_SECONDS) -> int:
@@ -41,6 +60,7 @@ def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN
                 outcomes, waiters = apply_claimed(conn, services, batch,
                                                   {e.id: AttemptKind.AUTOMATIC for e in batch})
         done += len(batch)
+        _wake_across_workers(services, batch, outcomes)
         if len(batch) == batch_size:
             request_drain(services.queue)  # more is left: a worker that is free joins in (a no-op when one is pending)
         wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])

@@ -131,6 +131,8 @@ def _run(conn, services, handler, event, kind: AttemptKind, done: Done) -> Outco
             handler(ctx)
         except CONFLICTS as exc:
             conn.execute(UNDO_EVENT)
+            log.info("handler met another worker's change; running it again", conflict=type(exc).__name__,
+                     retry=conflict_retry + 1)
             if conflict_retry < MAX_CONFLICT_RETRIES - 1:
                 continue
             error, waiting_on, held_now = exc, None, False

@@ -85,3 +85,28 @@ def test_a_drain_that_leaves_events_asks_for_another(services, deliver, run_work
     run_worker()
     with services.pool.connection() as conn:
         assert ledger.count_by_status(conn) == {"processed": len(STORY)}
+
+
+def test_a_wait_on_what_another_workers_batch_committed_meanwhile_is_woken(services, deliver, monkeypatch):
+    """Two batches in flight: one waits for the customer that the other records. The recording batch's
+    own look for waiters ran before the waiting one committed; the waiting batch, once committed, sees
+    the customer and wakes its event instead of leaving it to its retry time."""
+    from workers.context import Waiting
+    from workers.processing import Outcome
+
+    services.redis.set("teachery:drain-requested", 1)
+    subscription, checkout = STORY[0], STORY[4]
+    deliver(subscription)
+    assert draining.drain(services) == 1
+    with services.pool.connection() as conn:
+        waiting = ledger.get_event(conn, subscription["id"])
+    assert (waiting.status, waiting.waiting_on) == ("waiting", "cus_D1")
+    deliver(checkout)
+    with monkeypatch.context() as m:  # the other batch: its look for waiters missed this one
+        m.setattr(draining, "wake", lambda services, ids: None)
+        m.setattr("workers.processing.wake", lambda services, ids: None)
+        assert draining.drain(services) == 1
+    assert services.queue.count == 0
+    outcome = Outcome(ledger.EventStatus.WAITING, error=Waiting("cus_D1", "waiting for customer", unseen=True))
+    draining._wake_across_workers(services, [waiting], {waiting.id: outcome})
+    assert services.queue.get_job_ids() == [f"event-{subscription['id']}-wake"]
