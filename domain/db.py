@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import select
 from urllib.parse import urlsplit
 
 import psycopg
@@ -115,12 +116,24 @@ class FailFastPool(ConnectionPool):
         super().putconn(conn)
 
 
+def check_if_readable(conn) -> None:
+    """The web pool's check before handing a connection out, without a round trip in the usual case: an
+    idle connection has nothing to read, so one whose socket is readable was most likely closed by the
+    server (a restart, a terminated backend): only then is it checked for real (raising, so the pool
+    replaces it). Checking every connection with a query cost a third of a webhook's time."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
+
+
 def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 8, name: str = "teachery",
               fail_fast: bool = False) -> ConnectionPool:
     """A pool that opens lazily: call it after fork (psycopg connections are not process-safe).
 
     fail_fast (the web's): short timeouts, each connection checked before it is handed out (so the
-    connections a restarted server dropped are replaced, not used), and a breaker (FailFastPool).
+    connections a restarted server dropped are replaced, not used: check_if_readable), and a breaker (FailFastPool).
     """
     connect_timeout = WEB_CONNECT_TIMEOUT if fail_fast else 10
     kwargs = {"autocommit": False}
@@ -132,7 +145,7 @@ def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 8, name: str = "te
     # reconnect_timeout: the pool stops its own retries soon, so that once the server is back the
     # breaker's next probe makes a new attempt at once instead of waiting out a long backoff.
     return FailFastPool(dsn, breaker=Breaker(WEB_BREAKER_COOLDOWN), timeout=WEB_POOL_TIMEOUT,
-                        reconnect_timeout=3 * WEB_CONNECT_TIMEOUT, check=ConnectionPool.check_connection, **options)
+                        reconnect_timeout=3 * WEB_CONNECT_TIMEOUT, check=check_if_readable, **options)
 
 
 def _params(dsn: str) -> dict:

@@ -45,4 +45,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     app.register_blueprint(reconciliations.bp, url_prefix="/admin/api")
 
     errors.install(app)
+    from webhooks.fast_path import WebhookFastPath
+
+    app.wsgi_app = WebhookFastPath(app.wsgi_app, app.extensions["teachery"])
     return app

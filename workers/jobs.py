@@ -31,6 +31,15 @@ def process_event(event_id: str, replay: bool = False, due: bool = False, kind: 
     return apply_event(services(), event_id, kind=attempt, due=due)
 
 
+def drain() -> int:
+    """Apply every event no worker has applied yet (see workers/draining.py); how many it took."""
+    from workers import draining
+    from workers.queueing import drain_started
+
+    drain_started(services().queue)
+    return draining.drain(services())
+
+
 def run_reconciliation(run_id: str) -> str:
     from workers.reconciliation import run
 

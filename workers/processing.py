@@ -1,8 +1,8 @@
 """Applying one stored event: claim it, run its handler atomically, record the outcome.
 
 The event row is locked (FOR UPDATE SKIP LOCKED) for the whole transaction, so two copies of a job
-never apply one event twice; the handler runs in a savepoint, so a failing handler leaves the
-ledger update intact. A race with another event on the same new record (unique violation,
+never apply one event twice; each handler runs in a savepoint (see FIRST_EVENT), so a failing
+handler leaves the ledger update intact. A race with another event on the same new record (unique violation,
 deadlock) re-runs the handler.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import psycopg
 import structlog
 
-from domain import ledger, stripe_ids
+from domain import activity, ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
 from workers.context import EventContext, Waiting, origin_of
 from workers.event_table import EVENT_HANDLERS
@@ -48,20 +48,32 @@ def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTO
                 return "missing" if not ledger.exists(conn, event_id) else "busy"
             if not (kind is AttemptKind.REPLAY or _should_apply(event, due)):
                 return event.status
-            batch = [event] + ledger.claim_received(conn, exclude=event_id, limit=BATCH_SIZE - 1)
-            batch.sort(key=lambda e: (e.created, e.received_at))  # Stripe's order: fewer waits
-            outcomes, touched = {}, {}
-            for item in batch:  # the others in the batch get their automatic attempt
-                item_kind = kind if item.id == event_id else AttemptKind.AUTOMATIC
-                outcomes[item.id] = _apply_one(conn, services, item, item_kind)
-                touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
-            waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
-                       if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
-    _wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
+            batch = [event] + ledger.claim_next(conn, limit=BATCH_SIZE - 1, exclude=event_id)
+            kinds = {item.id: AttemptKind.AUTOMATIC for item in batch} | {event_id: kind}  # the others: automatic
+            outcomes, waiters = apply_claimed(conn, services, batch, kinds)
+    wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
     outcome = outcomes[event_id]
     if outcome.gave_up:
         raise EventNotApplied(f"{event_id} failed for good: {outcome.error}") from outcome.error
     return outcome.status.value
+
+
+def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[str]]:
+    """Apply claimed events in Stripe's order, one savepoint each, in the caller's transaction; returns
+    their outcomes and the ids of other events that waited for what these recorded."""
+    batch = sorted(batch, key=ledger.stripe_order)  # fewer waits
+    outcomes, touched = {}, {}
+    done = Done(ledger.Attempts(), [])
+    conn.execute(FIRST_EVENT)
+    for item in batch:
+        outcomes[item.id] = _apply_one(conn, services, item, kinds[item.id], done)
+        touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
+    conn.execute(LAST_EVENT)
+    done.attempts.write(conn)  # the statuses, before reading which events wait
+    activity.write(conn, done.entries)
+    waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
+               if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
+    return outcomes, waiters
 
 
 def _should_apply(event, due: bool) -> bool:
@@ -70,6 +82,21 @@ def _should_apply(event, due: bool) -> bool:
     if event.status in (EventStatus.WAITING, EventStatus.FAILED):
         return due or (event.next_attempt_at is not None and event.next_attempt_at <= datetime.now(timezone.utc))
     return False  # processed or ignored: a redelivered job changes nothing (replay to force)
+
+
+# Each event's handler runs in a savepoint: undone alone when it fails. One statement ends an applied
+# event's savepoint and opens the next one's (one round trip per event, not two).
+FIRST_EVENT = "SAVEPOINT teachery_event"
+NEXT_EVENT = "RELEASE SAVEPOINT teachery_event; SAVEPOINT teachery_event"
+UNDO_EVENT = "ROLLBACK TO SAVEPOINT teachery_event"  # and the savepoint stays, for the next event
+LAST_EVENT = "RELEASE SAVEPOINT teachery_event"
+
+
+@dataclass
+class Done:
+    """What a batch's attempts recorded, written once for the batch (same transaction)."""
+    attempts: ledger.Attempts
+    entries: list  # activity entries of the events applied
 
 
 @dataclass
@@ -81,14 +108,14 @@ class Outcome:
     gave_up: bool = False  # this automatic attempt was the schedule's last: the job fails into RQ's registry
 
 
-def _apply_one(conn, services, event, kind: AttemptKind) -> Outcome:
+def _apply_one(conn, services, event, kind: AttemptKind, done: Done) -> Outcome:
     with structlog.contextvars.bound_contextvars(event_id=event.id):  # on every line logged meanwhile
         handler = EVENT_HANDLERS.get(event.type)
         if handler is None:
-            ledger.record_attempt(conn, event.id, kind, EventStatus.IGNORED)
+            done.attempts.add(event.id, kind, EventStatus.IGNORED)
             log.info("event ignored", type=event.type)
             return Outcome(EventStatus.IGNORED)
-        outcome = _run(conn, services, handler, event, kind)
+        outcome = _run(conn, services, handler, event, kind, done)
         if outcome.status is EventStatus.PROCESSED:
             log.info("event applied", type=event.type)
         else:
@@ -97,39 +124,44 @@ def _apply_one(conn, services, event, kind: AttemptKind) -> Outcome:
         return outcome
 
 
-def _run(conn, services, handler, event, kind: AttemptKind) -> Outcome:
+def _run(conn, services, handler, event, kind: AttemptKind, done: Done) -> Outcome:
     for conflict_retry in range(MAX_CONFLICT_RETRIES):
         ctx = EventContext(conn, event.payload, services.stripe, origin=origin_of(event.payload))
         try:
-            with conn.transaction():
-                handler(ctx)
-                ctx.flush()
+            handler(ctx)
         except CONFLICTS as exc:
+            conn.execute(UNDO_EVENT)
+            log.info("handler met another worker's change; running it again", conflict=type(exc).__name__,
+                     retry=conflict_retry + 1)
             if conflict_retry < MAX_CONFLICT_RETRIES - 1:
                 continue
             error, waiting_on, held_now = exc, None, False
         except Waiting as exc:
+            conn.execute(UNDO_EVENT)
             error, waiting_on = exc, exc.object_id
             # another worker committed it while we looked: try again at once
             held_now = exc.unseen and stripe_ids.held(conn, event.account, exc.object_id)
         except Exception as exc:  # a bug or a passing fault: recorded, retried with backoff, replayable
+            conn.execute(UNDO_EVENT)
             log.exception("handler failed", event_id=event.id, type=event.type)
             error, waiting_on, held_now = exc, None, False
         else:
-            ledger.record_attempt(conn, event.id, kind, EventStatus.PROCESSED)
+            conn.execute(NEXT_EVENT)
+            done.attempts.add(event.id, kind, EventStatus.PROCESSED)
+            done.entries += ctx.entries
             return Outcome(EventStatus.PROCESSED, touched=ctx.touched)
-        return _not_applied(conn, event, kind, error, waiting_on, held_now)
+        return _not_applied(done.attempts, event, kind, error, waiting_on, held_now)
     raise AssertionError("unreachable")
 
 
-def _not_applied(conn, event, kind: AttemptKind, error: Exception, waiting_on: str | None,
+def _not_applied(attempts: ledger.Attempts, event, kind: AttemptKind, error: Exception, waiting_on: str | None,
                  held_now: bool) -> Outcome:
     """Record an attempt that did not apply the event. A replay leaves the event's status and schedule
     as they were (only its error is news); an automatic attempt moves the schedule, or gives up."""
     message = str(error) if isinstance(error, Waiting) else f"{type(error).__name__}: {error}"
     if kind is AttemptKind.REPLAY:
         status = EventStatus.WAITING if waiting_on else EventStatus.FAILED
-        ledger.record_attempt(conn, event.id, kind, status, error=message, waiting_on=waiting_on)
+        attempts.add(event.id, kind, status, error=message, waiting_on=waiting_on)
         return Outcome(status, error=error, retry_in=0 if held_now else None)
     scheduled = event.scheduled_attempts + 1
     retry_in = RETRY_INTERVALS[scheduled - 1] if scheduled <= len(RETRY_INTERVALS) else None
@@ -139,12 +171,11 @@ def _not_applied(conn, event, kind: AttemptKind, error: Exception, waiting_on: s
     had_schedule = event.status != EventStatus.FAILED or event.next_attempt_at is not None
     if retry_in is None:
         message = f"gave up after {scheduled} automatic attempts: {message}"
-    ledger.record_attempt(conn, event.id, kind, status, error=message, waiting_on=waiting_on,
-                          retry_in_seconds=retry_in)
+    attempts.add(event.id, kind, status, error=message, waiting_on=waiting_on, retry_in_seconds=retry_in)
     return Outcome(status, error=error, retry_in=retry_in, gave_up=retry_in is None and had_schedule)
 
 
-def _wake(services, waiting: list[str]) -> None:
+def wake(services, waiting: list[str]) -> None:
     """Events waiting for an object this event just recorded get another go now."""
     for waiting_id in waiting:
         try:

@@ -18,6 +18,7 @@ QUEUES = (QUEUE_NAME, RECONCILIATION_QUEUE_NAME)  # in the order a worker serves
 # on the event) would outlive it.
 RETRY_INTERVALS = [5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600]
 PROCESS_EVENT = "workers.jobs.process_event"
+DRAIN = "workers.jobs.drain"
 
 
 JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 30 * 24 * 3600, "timeout": 300}
@@ -96,17 +97,54 @@ def ensure_enqueued(queue: Queue, event_id: str):
     """Make sure a job will apply this event: keep a job still waiting to run under the event's
     canonical id, or replace one that ran and left the event unapplied (failed, stopped, or
     "started" by a worker that was killed: the sweep only asks for events no worker holds)."""
-    job = enqueue_event(queue, event_id)
+    return _ensure(queue, f"event-{event_id}", lambda: enqueue_event(queue, event_id))
+
+
+def _ensure(queue: Queue, job_id: str, enqueue):
+    job = enqueue()
     if job is not None:
         return job
     try:
-        existing = Job.fetch(f"event-{event_id}", connection=queue.connection)
+        existing = Job.fetch(job_id, connection=queue.connection)
     except NoSuchJobError:
-        return enqueue_event(queue, event_id)
+        return enqueue()
     if existing.get_status(refresh=True) in WAITING_TO_RUN:
         return None
     existing.delete()
-    return enqueue_event(queue, event_id)
+    return enqueue()
+
+
+# Draining: one job applies every received event (workers/draining.py). The receiver asks for one after
+# each new event; the flag below makes that one Redis round trip (SET NX), and an RQ job only when no
+# drain was asked for since the last one started. A drain job clears the flag before it claims anything,
+# so an event stored after its last claim always gets a drain of its own. The flag expires, so a job lost
+# with Redis cannot block drains for long; the sweep asks for a drain whenever received events wait.
+DRAIN_REQUESTED = "teachery:drain-requested"
+DRAIN_REQUEST_TTL = 30  # seconds
+SWEEP_DRAIN_ID = "drain-sweep"
+
+
+def request_drain(queue: Queue):
+    """Make sure a drain job runs after this call (the receiver's, after it stored an event)."""
+    if not queue.connection.set(DRAIN_REQUESTED, 1, nx=True, ex=DRAIN_REQUEST_TTL):
+        return None  # one is queued and has not started yet: it will see this event
+    return queue.enqueue_call(DRAIN, description="drain the ledger", **JOB_OPTIONS)
+
+
+def drain_started(queue: Queue) -> None:
+    """A drain job starts: events stored from now on need another one."""
+    queue.connection.delete(DRAIN_REQUESTED)
+
+
+def ensure_drain(queue: Queue):
+    """The sweep's drain: one queued at a time; one that ended or whose worker died is replaced."""
+    def enqueue():
+        try:
+            return queue.enqueue_call(DRAIN, job_id=SWEEP_DRAIN_ID, unique=True, description="drain the ledger (sweep)",
+                                      **JOB_OPTIONS)
+        except DuplicateJobError:
+            return None
+    return _ensure(queue, SWEEP_DRAIN_ID, enqueue)
 
 
 def failed_jobs(queue: Queue) -> list[dict]:

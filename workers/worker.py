@@ -14,7 +14,8 @@ from rq import Queue, SimpleWorker, worker_registration
 
 from domain import ledger, reconciliations
 from workers import reconciliation
-from workers.queueing import QUEUE_NAME, enqueue_attempt, ensure_enqueued
+from workers import draining
+from workers.queueing import QUEUE_NAME, enqueue_attempt, ensure_drain
 
 log = structlog.get_logger(__name__)
 
@@ -25,11 +26,14 @@ def sweep_stranded(services, *, older_than_seconds: int = 60) -> int:
     Safe to run any time: applying is idempotent and job ids are unique per attempt."""
     with services.pool.connection() as conn:
         rows = ledger.stranded(conn, older_than_seconds=older_than_seconds)
+    received = False
     for event_id, status, attempts in rows:
         if status == "received":
-            ensure_enqueued(services.queue, event_id)
+            received = True
         else:
             enqueue_attempt(services.queue, event_id, attempts + 1)
+    if received:
+        ensure_drain(services.queue)  # one job drains them all
     if rows:
         log.info("enqueued events due for an attempt", count=len(rows))
     with services.pool.connection() as conn:
@@ -163,6 +167,7 @@ class EventWorker(SimpleWorker):
             pipe.execute()
 
     def request_stop(self, signum, frame):
+        draining.stop_requested.set()  # a drain in progress ends after its batch
         policy = self._waiting_policy
         if policy is not None:
             policy.stop()  # stopping: Redis commands fail at once instead of waiting for Redis

@@ -1,0 +1,257 @@
+"""Drain against RQ's own per-job rate, in one run.
+
+    python bench/drain.py [--customers 300] [--duplicates 0.3] [--noop-jobs 2000]
+
+1. RQ's floor: --noop-jobs no-op jobs run by RQ's SimpleWorker (burst), measured before and after the
+   drain (the mean of the two is the floor).
+2. The drain: about a dozen events per customer (bench/common.py's stories), shuffled, 30% of them
+   delivered twice, posted through the receiver (the Flask app, in this process) with no worker running;
+   then `teachery-sync worker` until the ledger is idle (nothing received, processing or waiting).
+   Events/s counts distinct events; the worker's peak RSS is sampled.
+3. The reference: the same deliveries applied one event at a time (each applied as it arrives, wake-ups
+   run at once, waits retried until none is left), in a second database; every customer's profile must
+   be identical (its records; the activity's wording depends on the order events were applied in).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import redis
+import structlog
+
+from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, body, history, signed
+
+REFERENCE_DATABASE_URL = DATABASE_URL + "_reference"
+NOOP_QUEUE = "bench-noop"
+LOG_FILE = "/tmp/teachery-bench-drain-worker.log"
+
+
+def fresh(database_url: str) -> None:
+    from domain.migrate import migrate
+
+    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    migrate(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
+        conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def noop_rate(jobs: int) -> float:
+    """RQ SimpleWorker's rate on no-op jobs (a separate process, like the real worker)."""
+    from rq import Queue
+
+    r = redis.Redis.from_url(REDIS_URL)
+    queue = Queue(NOOP_QUEUE, connection=r)
+    with r.pipeline() as pipe:
+        for _ in range(jobs):
+            queue.enqueue("noop_job.noop", result_ttl=0, pipeline=pipe)
+        pipe.execute()
+    code = ("import sys, time, redis; from rq import Queue, SimpleWorker; "
+            f"r = redis.Redis.from_url({REDIS_URL!r}); w = SimpleWorker([Queue({NOOP_QUEUE!r}, connection=r)], "
+            "connection=r); t = time.perf_counter(); w.work(burst=True, logging_level='ERROR'); "
+            "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent, capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    return jobs / float(out.stdout.strip().splitlines()[-1])
+
+
+def deliveries(customers: int, duplicates: float) -> list[dict]:
+    events = [e for n in range(customers) for e in history(n)]
+    rng = random.Random(7)
+    extra = rng.sample(events, int(len(events) * duplicates))
+    sent = events + extra
+    rng.shuffle(sent)
+    return sent
+
+
+def post_all(app, sent: list[dict]) -> None:
+    client = app.test_client()
+    for event in sent:
+        raw = body(event)
+        response = client.post("/webhooks/stripe", data=raw, headers={"Stripe-Signature": signed(raw),
+                                                                      "Content-Type": "application/json"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def unsettled(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*) FROM events WHERE status IN ('received', 'processing', 'waiting')"
+                            ).fetchone()[0]
+
+
+def run_workers(database_url: str, timeout: float, count: int) -> tuple[float, float, int, int]:
+    """`count` `teachery-sync worker` processes (events only) until the ledger is idle: (seconds from their
+    start, seconds from the first one's registration with RQ, peak RSS of one in bytes, conflict retries)."""
+    from workers.queueing import QUEUE_NAME
+
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "LOG_FORMAT": "json"}
+    started = time.perf_counter()
+    logs = [open(f"{LOG_FILE}.{n}", "w") for n in range(count)]
+    procs = [subprocess.Popen([str(Path(sys.executable).parent / "teachery-sync"), "worker", "--queues", QUEUE_NAME],
+                              cwd=ROOT, env=env, stdout=log, stderr=log) for log in logs]
+    peak, ready = 0, None
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        watched = [psutil.Process(p.pid) for p in procs]
+        while time.perf_counter() - started < timeout:
+            for ps in watched:
+                try:
+                    peak = max(peak, ps.memory_info().rss)
+                except psutil.Error:
+                    pass
+            if ready is None and r.scard("rq:workers"):
+                ready = time.perf_counter()  # RQ registered one: from here on it works (like the no-op run)
+            if unsettled(database_url) == 0:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for n, proc in enumerate(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"a worker did not stop within 30 s of SIGTERM (its log: {LOG_FILE}.{n}); killed")
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+    conflicts = sum(Path(f"{LOG_FILE}.{n}").read_text().count("running it again") for n in range(count))
+    return elapsed, elapsed - (ready - started if ready else 0), peak, conflicts
+
+
+def deadlocks(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def reference(sent: list[dict]) -> None:
+    """One event at a time: each delivery stored and applied at once; wake-ups run; waits retried."""
+    from rq import Queue
+
+    from domain import ledger
+    from domain.settings import Settings
+    from teachery_sync.bootstrap import build
+    from workers import jobs
+    from workers.queueing import QUEUE_NAME
+    from workers.worker import EventWorker
+
+    fresh(REFERENCE_DATABASE_URL)
+    services = build(Settings(database_url=REFERENCE_DATABASE_URL, redis_url=REDIS_URL,
+                              webhook_secrets=(SECRET,))).open()
+    jobs.install(services)
+    worker = EventWorker([Queue(QUEUE_NAME, connection=services.redis)], connection=services.redis)
+    worker.services = services
+
+    def run_queued():
+        if services.queue.count:
+            worker.work(burst=True, logging_level="ERROR", with_scheduler=False)
+
+    for event in sent:
+        with services.pool.connection() as conn:
+            new = ledger.record_event(conn, event, raw=body(event))
+        if new:
+            apply_one(event["id"])
+            run_queued()
+    for _ in range(20):  # time passes: waits come due
+        with services.pool.connection() as conn:
+            due = [r[0] for r in conn.execute("UPDATE events SET next_attempt_at = now() WHERE status = 'waiting'"
+                                              " RETURNING id").fetchall()]
+        if not due:
+            break
+        for event_id in sorted(due):
+            apply_one(event_id, due=True)
+        run_queued()
+    services.close()
+
+
+def apply_one(event_id: str, due: bool = False) -> None:
+    from workers import jobs
+
+    try:
+        jobs.process_event(event_id, due=due)
+    except Exception:  # an event that gave up: its profile shows it
+        pass
+
+
+def profiles(database_url: str) -> dict:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute((ROOT / "domain" / "sql" / "profile.sql").read_text().replace("{where}", "true")
+                            ).fetchall()
+    out = {}
+    for (profile,) in rows:
+        profile.pop("id")
+        profile.pop("activity")  # the story told depends on the order events were applied in; the state must not
+        out[(profile["account"], profile["stripe_customer_id"])] = profile
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--duplicates", type=float, default=0.3)
+    parser.add_argument("--noop-jobs", type=int, default=2000)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes draining the one ledger")
+    parser.add_argument("--no-reference", action="store_true", help="skip the one-event-at-a-time comparison")
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    from domain.settings import Settings
+    from teachery_sync.bootstrap import build
+    from webhooks.app import create_app
+
+    fresh(DATABASE_URL)
+    floor_before = noop_rate(args.noop_jobs)
+    sent = deliveries(args.customers, args.duplicates)
+    distinct = len({e["id"] for e in sent})
+    services = build(Settings(database_url=DATABASE_URL, redis_url=REDIS_URL, webhook_secrets=(SECRET,)), web=True)
+    started = time.perf_counter()
+    post_all(create_app(services=services), sent)
+    stored_in = time.perf_counter() - started
+    services.close()
+    deadlocks_before = deadlocks(DATABASE_URL)
+    total, elapsed, peak, conflicts = run_workers(DATABASE_URL, args.timeout, args.workers)
+    deadlocked = deadlocks(DATABASE_URL) - deadlocks_before
+    floor_after = noop_rate(args.noop_jobs)
+    with psycopg.connect(DATABASE_URL) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
+        attempts = conn.execute("SELECT count(*) FROM event_attempts").fetchone()[0]
+    floor = statistics.mean([floor_before, floor_after])
+    rate = distinct / elapsed
+    print(f"deliveries: {len(sent)} ({distinct} distinct events of {args.customers} customers' shuffled stories, "
+          f"{len(sent) - distinct} duplicates) posted in {stored_in:.1f}s with no worker running")
+    print(f"drain: {elapsed:.2f}s from the worker's registration with RQ = {rate:.0f} events/s "
+          f"({total:.2f}s = {distinct / total:.0f} events/s from its start) by {args.workers} worker(s); "
+          f"per 1,000 events: {conflicts * 1000 / distinct:.1f} conflict retries, {deadlocked * 1000 / distinct:.1f} deadlocks; ledger {statuses}; {attempts} attempts "
+          f"({attempts - distinct} beyond one per event); worker peak RSS {peak / 2**20:.0f} MiB")
+    print(f"RQ SimpleWorker no-op jobs: {floor_before:.0f}/s before, {floor_after:.0f}/s after")
+    verdict = "skipped"
+    if not args.no_reference:
+        reference(sent)
+        got, want = profiles(DATABASE_URL), profiles(REFERENCE_DATABASE_URL)
+        differing = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]
+        verdict = "identical" if not differing else f"{len(differing)} of {len(want)} DIFFER (e.g. {differing[0]})"
+    print(f"DRAIN ratio drain/RQ no-op: {rate / floor:.2f}x ({args.workers} worker(s)); profiles vs one event at a time: {verdict}; "
+          f"worker peak RSS {peak / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

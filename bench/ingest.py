@@ -1,0 +1,168 @@
+"""Ingest against the floor, in one run, alternating rounds.
+
+    python bench/ingest.py [--rounds 3] [--events 16000] [--seconds 6] [--connections 16]
+
+Starts `teachery-sync web --workers 2` and the floor (../shared/bench/limit_receiver.py under gunicorn,
+2 processes x 8 threads) on the same PostgreSQL and Redis, then alternates rounds of wrk (one thread, 16
+connections) against each: every round posts its own distinct, correctly signed ~3 KB events (the
+script cycles through --events of them; more than a round sends). Prints per round and in all: events/s,
+p50/p99, non-2xx; checks every event the service answered is in the ledger exactly once; prints the
+peak RSS of the service's gunicorn workers; and the ratio service/floor (median of the rounds' ratios).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import redis
+
+from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, fresh_stores
+
+SHARED = Path(os.environ.get("BENCH_SHARED", ROOT.parent / "shared" / "bench"))
+sys.path.insert(0, str(SHARED))
+from make_wrk_script import write_script  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+class PeakRss(threading.Thread):
+    """Samples the RSS of a process's children (gunicorn's workers) and keeps the peak of each."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.parent = psutil.Process(pid)
+        self.peak = 0
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(0.1):
+            try:
+                for child in self.parent.children(recursive=True):
+                    try:
+                        self.peak = max(self.peak, child.memory_info().rss)
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                return
+
+
+def wrk(url: str, script: str, seconds: int, connections: int) -> dict:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script, url],
+                         capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    tail = dict(kv.split("=") for kv in re.search(r"non200=.*", out).group(0).split())
+    return {"requests": requests, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": socket_errors.group(1) if socket_errors else "",
+            "p50": float(tail["p50_ms"]), "p99": float(tail["p99_ms"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each (alternating)")
+    parser.add_argument("--events", type=int, default=16000, help="distinct events per round's script")
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="the service's gunicorn processes")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    fresh_stores()
+    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "STRIPE_WEBHOOK_SECRET": SECRET,
+           "BENCH_DSN": DATABASE_URL, "BENCH_REDIS": REDIS_URL, "LOG_FORMAT": "json"}
+    bin_dir = Path(sys.executable).parent
+    service_port, floor_port = free_port(), free_port()
+    devnull = subprocess.DEVNULL
+    service = subprocess.Popen([str(bin_dir / "teachery-sync"), "web", "--workers", str(args.workers),
+                                "--port", str(service_port)], cwd=ROOT, env=env, stdout=devnull, stderr=devnull,
+                               start_new_session=True)
+    floor = subprocess.Popen([str(bin_dir / "gunicorn"), "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{floor_port}",
+                              "--chdir", str(SHARED), "limit_receiver:app"], env=env, stdout=devnull, stderr=devnull,
+                             start_new_session=True)
+    tmp = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    results = {"service": [], "floor": []}
+    rss = PeakRss(service.pid)
+    try:
+        wait_listening(service_port, service)
+        wait_listening(floor_port, floor)
+        rss.start()
+        r = redis.Redis.from_url(REDIS_URL)
+        for n in range(args.rounds):
+            for name, port in (("service", service_port), ("floor", floor_port)) if n % 2 == 0 else \
+                    (("floor", floor_port), ("service", service_port)):
+                tag = f"_{name[0]}{n}"
+                script = tmp / f"{name}{n}.lua"
+                write_script(args.events, str(script), "/webhooks/stripe", SECRET, tag)
+                with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+                    conn.execute("CHECKPOINT")  # each round starts without the last one's dirty pages
+                res = wrk(f"http://127.0.0.1:{port}", str(script), args.seconds, args.connections)
+                sent = min(res["requests"], args.events)  # distinct ids posted (the script cycles)
+                with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+                    table = "events" if name == "service" else "limit_events"
+                    stored = conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {table} WHERE id LIKE %s",
+                                          (f"%{tag}",)).fetchone()
+                res.update(sent=sent, stored=stored[0], distinct=stored[1])
+                results[name].append(res)
+                print(f"round {n + 1} {name:7s}: {res['rps']:7.0f} events/s  p50 {res['p50']:6.2f} ms  "
+                      f"p99 {res['p99']:6.2f} ms  non-2xx {res['non2xx']}  requests {res['requests']}  "
+                      f"stored {stored[0]} (distinct {stored[1]}, sent {sent})"
+                      + (f"  socket errors: {res['socket_errors']}" if res["socket_errors"] else ""), flush=True)
+            r.flushdb()  # the jobs queued meanwhile (no worker runs): keep Redis small between rounds
+    finally:
+        rss.stopped.set()
+        for proc in (service, floor):
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in (service, floor):
+            proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    ratios = [s["rps"] / f["rps"] for s, f in zip(results["service"], results["floor"])]
+    p99s = [s["p99"] / f["p99"] for s, f in zip(results["service"], results["floor"])]
+    svc, flo = results["service"], results["floor"]
+    # wrk counts the answers it read; up to one request per connection was still in flight when it stopped
+    once = all(s["stored"] == s["distinct"] and s["requests"] <= s["stored"] <= s["requests"] + args.connections
+               for s in svc)
+    print(f"service: median {statistics.median(s['rps'] for s in svc):.0f} events/s, "
+          f"p50 {statistics.median(s['p50'] for s in svc):.2f} ms, p99 {statistics.median(s['p99'] for s in svc):.2f} ms, "
+          f"non-2xx {sum(s['non2xx'] for s in svc)}")
+    print(f"floor:   median {statistics.median(f['rps'] for f in flo):.0f} events/s, "
+          f"p50 {statistics.median(f['p50'] for f in flo):.2f} ms, p99 {statistics.median(f['p99'] for f in flo):.2f} ms, "
+          f"non-2xx {sum(f['non2xx'] for f in flo)}")
+    print(f"INGEST ratio service/floor: {statistics.median(ratios):.2f}x (rounds: "
+          f"{', '.join(f'{x:.2f}' for x in ratios)}); p99 ratio {statistics.median(p99s):.2f}x; "
+          f"every event stored once: {'yes' if once else 'NO'}; "
+          f"peak RSS of a gunicorn worker: {rss.peak / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

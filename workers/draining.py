@@ -1,0 +1,70 @@
+"""The drain job: apply every event no worker has applied yet, in batches, in Stripe's order.
+
+One RQ job drains the ledger (rather than one job per event): it claims a batch of received events
+(`FOR UPDATE SKIP LOCKED`, so several workers share the ledger without waiting on each other), applies
+each in its own savepoint, records the outcomes and commits once per batch, then claims the next, until
+none is left. The ledger stays the authority: a killed worker's batch rolls back and its row locks go
+with its connection, so the events are `received` again for the next drain (the sweep asks for one).
+Waits, wake-ups, scheduled retries and replays keep their own jobs (workers/processing.py).
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+
+from domain import ledger, stripe_ids
+from domain.ledger import AttemptKind, EventStatus
+from workers.context import Waiting
+from workers.processing import apply_claimed, wake
+from workers.queueing import request_drain
+
+log = structlog.get_logger(__name__)
+
+DRAIN_BATCH = 200  # events per transaction: one commit (one fsync) for all of them
+DRAIN_SECONDS = 60  # a drain job hands over to a fresh one after this long (well inside RQ's job timeout)
+
+stop_requested = threading.Event()  # set by the worker on SIGTERM: the job ends after its batch
+
+
+def _wake_across_workers(services, batch, outcomes) -> None:
+    """After the commit, the wake-ups that another worker's batch, in flight at the same time, made
+    necessary: its events that waited for an object this batch recorded, and this batch's events that
+    waited for an object it recorded. Whichever of the two commits last sees the other's rows here, so
+    no such wait has to sit out its retry time. (Extra wake-ups are harmless: they merge, and an
+    applied event ignores them.)"""
+    touched: dict[str, set] = {}
+    for event in batch:
+        touched.setdefault(event.account, set()).update(outcomes[event.id].touched)
+    waited = [(e, outcomes[e.id].error.object_id) for e in batch
+              if outcomes[e.id].status is EventStatus.WAITING and isinstance(outcomes[e.id].error, Waiting)]
+    with services.pool.connection() as conn:
+        late = [w for account, ids in touched.items() if ids for w in ledger.waiting_on(conn, account, sorted(ids))
+                if w not in outcomes]
+        late += [e.id for e, object_id in waited if stripe_ids.held(conn, e.account, object_id)]
+    wake(services, late)
+
+
+def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN_SECONDS) -> int:
+    """Apply received events until none is left (or the worker is stopping, or max_seconds passed:
+    then another drain is asked for); returns how many events this job applied or recorded."""
+    done = 0
+    deadline = time.monotonic() + max_seconds
+    while True:
+        with services.pool.connection() as conn:
+            with conn.transaction():
+                batch = ledger.claim_next(conn, limit=batch_size)
+                if not batch:
+                    return done
+                outcomes, waiters = apply_claimed(conn, services, batch,
+                                                  {e.id: AttemptKind.AUTOMATIC for e in batch})
+        done += len(batch)
+        _wake_across_workers(services, batch, outcomes)
+        if len(batch) == batch_size:
+            request_drain(services.queue)  # more is left: a worker that is free joins in (a no-op when one is pending)
+        wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
+        applied = sum(o.status in (EventStatus.PROCESSED, EventStatus.IGNORED) for o in outcomes.values())
+        log.info("batch drained", events=len(batch), applied=applied)
+        if stop_requested.is_set() or time.monotonic() > deadline:
+            return done  # the rest: the drain asked for above, by whoever is free (another worker, or this one)
