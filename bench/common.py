@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 import redis
 import stripe
 
@@ -19,12 +20,17 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 SECRET = "whsec_bench"
 
 
-def fresh_stores() -> None:
-    """Migrate the bench database, empty every table and the Redis db."""
+def fresh_stores(database_url: str = DATABASE_URL) -> None:
+    """Create (when missing) and migrate a bench database, empty every table and the Redis db."""
     from domain.migrate import migrate
 
-    migrate(DATABASE_URL)
-    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    migrate(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
         conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")

@@ -30,27 +30,11 @@ import psycopg
 import redis
 import structlog
 
-from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, body, history, signed
+from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, body, fresh_stores, history, signed
 
 REFERENCE_DATABASE_URL = DATABASE_URL + "_reference"
 NOOP_QUEUE = "bench-noop"
 LOG_FILE = "/tmp/teachery-bench-drain-worker.log"
-
-
-def fresh(database_url: str) -> None:
-    from domain.migrate import migrate
-
-    admin = database_url.rsplit("/", 1)[0] + "/postgres"
-    name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    migrate(database_url)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
-        conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 def noop_rate(jobs: int) -> float:
@@ -154,7 +138,7 @@ def reference(sent: list[dict]) -> None:
     from workers.queueing import QUEUE_NAME
     from workers.worker import EventWorker
 
-    fresh(REFERENCE_DATABASE_URL)
+    fresh_stores(REFERENCE_DATABASE_URL)
     services = build(Settings(database_url=REFERENCE_DATABASE_URL, redis_url=REDIS_URL,
                               webhook_secrets=(SECRET,))).open()
     jobs.install(services)
@@ -218,7 +202,7 @@ def main() -> None:
     from teachery_sync.bootstrap import build
     from webhooks.app import create_app
 
-    fresh(DATABASE_URL)
+    fresh_stores(DATABASE_URL)
     floor_before = noop_rate(args.noop_jobs)
     sent = deliveries(args.customers, args.duplicates)
     distinct = len({e["id"] for e in sent})

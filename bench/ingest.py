@@ -2,7 +2,7 @@
 
     python bench/ingest.py [--rounds 3] [--events 16000] [--seconds 6] [--connections 16]
 
-Starts `teachery-sync web --workers 2` and the floor (../shared/bench/limit_receiver.py under gunicorn,
+Starts `teachery-sync web --workers 2` and the floor (bench/floor/limit_receiver.py under gunicorn,
 2 processes x 8 threads) on the same PostgreSQL and Redis, then alternates rounds of wrk (one thread, 16
 connections) against each: every round posts its own distinct, correctly signed ~3 KB events (the
 script cycles through --events of them; more than a round sends). Prints per round and in all: events/s,
@@ -31,8 +31,8 @@ import redis
 
 from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, fresh_stores
 
-SHARED = Path(os.environ.get("BENCH_SHARED", ROOT.parent / "shared" / "bench"))
-sys.path.insert(0, str(SHARED))
+FLOOR = Path(__file__).resolve().parent / "floor"  # the reference floor receiver and wrk script generator
+sys.path.insert(0, str(FLOOR))
 from make_wrk_script import write_script  # noqa: E402
 
 
@@ -108,7 +108,7 @@ def main() -> None:
                                 "--port", str(service_port)], cwd=ROOT, env=env, stdout=devnull, stderr=devnull,
                                start_new_session=True)
     floor = subprocess.Popen([str(bin_dir / "gunicorn"), "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{floor_port}",
-                              "--chdir", str(SHARED), "limit_receiver:app"], env=env, stdout=devnull, stderr=devnull,
+                              "--chdir", str(FLOOR), "limit_receiver:app"], env=env, stdout=devnull, stderr=devnull,
                              start_new_session=True)
     tmp = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     results = {"service": [], "floor": []}
