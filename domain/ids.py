@@ -11,3 +11,11 @@ _ID = re.compile(ID_PATTERN)
 
 def is_id(value) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
+
+
+def is_account_id(value) -> bool:
+    """A Stripe connected account's id (acct_…)."""
+    return isinstance(value, str) and _ACCOUNT_ID.fullmatch(value) is not None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +9,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from domain.accounts import to_key
+from domain.ids import is_account_id
 
 
 class EventStatus(str, enum.Enum):
@@ -89,7 +89,6 @@ def get_event(conn, event_id: str, *, with_payload: bool = False) -> LedgerEvent
     return cur.execute(f"SELECT {cols} FROM events WHERE id = %(id)s", {"id": event_id}).fetchone()
 
 
-_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
 PLATFORM_NAME = "platform"
 
 
@@ -99,7 +98,7 @@ def account_filter(text: str | None) -> str | None:
         return None
     if text == PLATFORM_NAME:
         return to_key(None)
-    if not _ACCOUNT_ID.fullmatch(text):
+    if not is_account_id(text):
         raise ValueError(f"account must be an acct_… id, or {PLATFORM_NAME}")
     return to_key(text)
 
@@ -209,21 +208,13 @@ LOG_ATTEMPT = ("INSERT INTO event_attempts (event_id, kind, status, error)"
                " VALUES (%(id)s, %(kind)s, %(status)s, %(error)s)")
 
 
-def record_attempt(conn, event_id: str, kind: AttemptKind, status: EventStatus, *, error: str | None = None,
-                   waiting_on: str | None = None, retry_in_seconds: int | None = None) -> None:
-    """Record the outcome of one attempt, and log it, in the caller's transaction.
+class Attempts:
+    """Outcomes of a batch's attempts, logged and written together (a few round trips per batch instead
+    of two per event), in the caller's transaction. Write them before reading the events' statuses.
 
     An automatic attempt or a wake-up sets the status and moves the retry schedule (`retry_in_seconds`:
     when to try next; None: no further automatic attempt). A replay that applies the event sets its
     status and ends the schedule; a replay that does not leaves status and schedule as they were."""
-    attempts = Attempts()
-    attempts.add(event_id, kind, status, error=error, waiting_on=waiting_on, retry_in_seconds=retry_in_seconds)
-    attempts.write(conn)
-
-
-class Attempts:
-    """Outcomes of a batch's attempts (see record_attempt), written together: a few round trips per batch
-    instead of two per event. Write them before reading the events' statuses."""
 
     def __init__(self):
         self.outcomes: list[dict] = []

@@ -1,12 +1,11 @@
 """/admin/api/*: the read half (customers, profiles, the event ledger) and ledger replays."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, current_app, jsonify, request
 
 from domain import ledger, profiles
 from domain.accounts import to_api, to_key
+from domain.ids import is_account_id
 from domain.times import iso, parse_iso
 from webhooks.errors import ApiError
 from webhooks.parsing import query_int
@@ -14,7 +13,6 @@ from workers.replays import replay
 
 bp = Blueprint("admin", __name__)
 
-_ACCOUNT = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
 
 
 def _services():
@@ -50,7 +48,7 @@ def delete_customer(customer_id: str):
 @bp.get("/stripe-customers/<id:cus_id>")
 def get_stripe_customer(cus_id: str):
     account = request.args.get("account") or None
-    if account is not None and not _ACCOUNT.fullmatch(account):
+    if account is not None and not is_account_id(account):
         raise ApiError("account must be an acct_… id")
     with _services().pool.connection() as conn:
         profile = profiles.profile_by_stripe_id(conn, to_key(account), cus_id)

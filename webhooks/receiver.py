@@ -9,6 +9,7 @@ import structlog
 from flask import Blueprint, current_app, jsonify, request
 
 from domain import ledger
+from domain.ids import is_account_id
 from webhooks.signature import BadSignature, verify
 from workers.queueing import request_drain
 
@@ -16,7 +17,6 @@ bp = Blueprint("receiver", __name__)
 log = structlog.get_logger(__name__)
 
 _EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
-_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
 MAX_TYPE_LENGTH = 200
 
 
@@ -40,7 +40,7 @@ def parse_event(body: bytes) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise ValueError("not a Stripe event: `data.object` is missing")
     account = event.get("account")
-    if account is not None and (not isinstance(account, str) or not _ACCOUNT_ID.fullmatch(account)):
+    if account is not None and not is_account_id(account):
         raise ValueError("not a Stripe event: `account` must be an acct_… id")
     created = event.get("created")
     if created is not None and (not isinstance(created, int) or isinstance(created, bool)):

@@ -57,13 +57,13 @@ def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN
                 batch = ledger.claim_next(conn, limit=batch_size)
                 if not batch:
                     return done
-                outcomes, waiters = apply_claimed(conn, services, batch,
+                outcomes, to_wake = apply_claimed(conn, services, batch,
                                                   {e.id: AttemptKind.AUTOMATIC for e in batch})
         done += len(batch)
         _wake_across_workers(services, batch, outcomes)
         if len(batch) == batch_size:
             request_drain(services.queue)  # more is left: a worker that is free joins in (a no-op when one is pending)
-        wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
+        wake(services, to_wake)
         applied = sum(o.status in (EventStatus.PROCESSED, EventStatus.IGNORED) for o in outcomes.values())
         log.info("batch drained", events=len(batch), applied=applied)
         if stop_requested.is_set() or time.monotonic() > deadline:

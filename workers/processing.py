@@ -50,8 +50,8 @@ def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTO
                 return event.status
             batch = [event] + ledger.claim_next(conn, limit=BATCH_SIZE - 1, exclude=event_id)
             kinds = {item.id: AttemptKind.AUTOMATIC for item in batch} | {event_id: kind}  # the others: automatic
-            outcomes, waiters = apply_claimed(conn, services, batch, kinds)
-    wake(services, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters])
+            outcomes, to_wake = apply_claimed(conn, services, batch, kinds)
+    wake(services, to_wake)
     outcome = outcomes[event_id]
     if outcome.gave_up:
         raise EventNotApplied(f"{event_id} failed for good: {outcome.error}") from outcome.error
@@ -60,7 +60,8 @@ def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTO
 
 def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[str]]:
     """Apply claimed events in Stripe's order, one savepoint each, in the caller's transaction; returns
-    their outcomes and the ids of other events that waited for what these recorded."""
+    their outcomes and the events to wake once it commits: those that waited for what these recorded,
+    and these that should be tried again at once."""
     batch = sorted(batch, key=ledger.stripe_order)  # fewer waits
     outcomes, touched = {}, {}
     done = Done(ledger.Attempts(), [])
@@ -73,7 +74,7 @@ def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[
     activity.write(conn, done.entries)
     waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
                if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
-    return outcomes, waiters
+    return outcomes, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters]
 
 
 def _should_apply(event, due: bool) -> bool:

@@ -72,22 +72,13 @@ def enqueue_wake(queue: Queue, event_id: str):
 
 
 def _enqueue_merged(queue: Queue, event_id: str, job_id: str, kind: str, description: str):
-    """Enqueue under job_id unless a job of that id is queued or running (then None). RQ keeps the id of
-    a job that ended (failed, stopped) until it expires, so `unique=True` alone would refuse forever:
-    such a job is replaced."""
-    for _ in range(2):
+    """Enqueue under job_id unless a job of that id is queued or running (then None)."""
+    def enqueue():
         try:
             return _enqueue(queue, event_id, job_id, kind, True, description)
         except DuplicateJobError:
-            pass
-        try:
-            existing = Job.fetch(job_id, connection=queue.connection)
-        except NoSuchJobError:
-            continue  # it ended and went between the two calls
-        if existing.get_status(refresh=True) in WAITING_TO_RUN + (JobStatus.STARTED,):
             return None
-        existing.delete()
-    return None
+    return _ensure(queue, job_id, enqueue, keep=WAITING_TO_RUN + (JobStatus.STARTED,))
 
 
 WAITING_TO_RUN = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
@@ -100,7 +91,10 @@ def ensure_enqueued(queue: Queue, event_id: str):
     return _ensure(queue, f"event-{event_id}", lambda: enqueue_event(queue, event_id))
 
 
-def _ensure(queue: Queue, job_id: str, enqueue):
+def _ensure(queue: Queue, job_id: str, enqueue, keep: tuple = WAITING_TO_RUN):
+    """enqueue() (None when RQ holds a job of job_id), else keep that job when its status is in `keep`,
+    else replace it: RQ keeps the id of a job that ended (failed, stopped) until it expires, so
+    `unique=True` alone would refuse forever."""
     job = enqueue()
     if job is not None:
         return job
@@ -108,7 +102,7 @@ def _ensure(queue: Queue, job_id: str, enqueue):
         existing = Job.fetch(job_id, connection=queue.connection)
     except NoSuchJobError:
         return enqueue()
-    if existing.get_status(refresh=True) in WAITING_TO_RUN:
+    if existing.get_status(refresh=True) in keep:
         return None
     existing.delete()
     return enqueue()
