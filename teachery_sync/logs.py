@@ -24,6 +24,7 @@ DEFAULT_FORMAT = "json"
 QUIET_LOGGERS = {
     "stripe": logging.WARNING,  # stripe-python logs every request and response at INFO
     "urllib3": logging.WARNING,
+    "pgserver": logging.WARNING,  # dev's embedded PostgreSQL: initdb's whole output at INFO on the first start
 }
 # RQ logs each job (its description, "Job OK", how long its result is kept) and its registry
 # cleaning at INFO: our own lines say what each job did. Of RQ's INFO lines only these stay.
