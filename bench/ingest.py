@@ -88,6 +88,54 @@ def wrk(url: str, script: str, seconds: int, connections: int) -> dict:
             "p50": float(tail["p50_ms"]), "p99": float(tail["p99_ms"])}
 
 
+def cpu_seconds(master: int) -> dict[str, float]:
+    """CPU time so far of the server's processes, of every PostgreSQL process and of Redis (machine-wide)."""
+    def total(procs):
+        seconds = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                seconds += times.user + times.system
+            except psutil.Error:
+                pass
+        return seconds
+    server = psutil.Process(master)
+    others = list(psutil.process_iter(["name"]))
+    return {"server": total([server, *server.children(recursive=True)]),
+            "postgres": total(p for p in others if (p.info["name"] or "").startswith("postgres")),
+            "redis": total(p for p in others if (p.info["name"] or "").startswith("redis-server"))}
+
+
+def profile(master: int, out_dir: str, round_: int, seconds: int) -> list[subprocess.Popen]:
+    """py-spy on each gunicorn worker for the round (py-spy must be installed: pip install py-spy)."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    workers = [child.pid for child in psutil.Process(master).children()]
+    spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}") or "py-spy"
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+                              "--format", "raw", "--nonblocking", "-o", f"{out_dir}/round{round_ + 1}-{pid}.txt"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in workers]
+
+
+def print_top(out_dir: Path, top: int = 25) -> None:
+    """The functions with the most samples, inclusive (anywhere on the stack) and exclusive (on top)."""
+    inclusive, exclusive, total = {}, {}, 0
+    for path in out_dir.glob("round*.txt"):
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                      for f in stack.split(";")]
+            total += int(count)
+            for frame in set(frames):
+                inclusive[frame] = inclusive.get(frame, 0) + int(count)
+            exclusive[frames[-1]] = exclusive.get(frames[-1], 0) + int(count)
+    for title, table in (("inclusive", inclusive), ("exclusive", exclusive)):
+        print(f"profile ({title}, {total} samples):")
+        for frame, count in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"  {100 * count / total:5.1f}%  {frame}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (alternating)")
@@ -95,6 +143,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="the service's gunicorn processes")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy each service round's gunicorn workers into DIR "
+                        "(collapsed stacks, for flamegraph.pl or speedscope) and print the top functions")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
@@ -126,7 +176,13 @@ def main() -> None:
                 write_script(args.events, str(script), "/webhooks/stripe", SECRET, tag)
                 with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
                     conn.execute("CHECKPOINT")  # each round starts without the last one's dirty pages
+                spies = profile(service.pid, args.profile, n, args.seconds) if args.profile and name == "service" else []
+                before = cpu_seconds(service.pid if name == "service" else floor.pid)
                 res = wrk(f"http://127.0.0.1:{port}", str(script), args.seconds, args.connections)
+                after = cpu_seconds(service.pid if name == "service" else floor.pid)
+                res["cpu"] = {k: 1e6 * (after[k] - before[k]) / max(res["requests"], 1) for k in after}
+                for spy in spies:
+                    spy.wait(timeout=30)
                 sent = min(res["requests"], args.events)  # distinct ids posted (the script cycles)
                 with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
                     table = "events" if name == "service" else "limit_events"
@@ -137,6 +193,8 @@ def main() -> None:
                 print(f"round {n + 1} {name:7s}: {res['rps']:7.0f} events/s  p50 {res['p50']:6.2f} ms  "
                       f"p99 {res['p99']:6.2f} ms  non-2xx {res['non2xx']}  requests {res['requests']}  "
                       f"stored {stored[0]} (distinct {stored[1]}, sent {sent})"
+                      + f"  CPU µs/event: server {res['cpu']['server']:.0f}, postgres {res['cpu']['postgres']:.0f}, "
+                        f"redis {res['cpu']['redis']:.0f}"
                       + (f"  socket errors: {res['socket_errors']}" if res["socket_errors"] else ""), flush=True)
             r.flushdb()  # the jobs queued meanwhile (no worker runs): keep Redis small between rounds
     finally:
@@ -158,6 +216,8 @@ def main() -> None:
     print(f"floor:   median {statistics.median(f['rps'] for f in flo):.0f} events/s, "
           f"p50 {statistics.median(f['p50'] for f in flo):.2f} ms, p99 {statistics.median(f['p99'] for f in flo):.2f} ms, "
           f"non-2xx {sum(f['non2xx'] for f in flo)}")
+    if args.profile:
+        print_top(Path(args.profile))
     print(f"INGEST ratio service/floor: {statistics.median(ratios):.2f}x (rounds: "
           f"{', '.join(f'{x:.2f}' for x in ratios)}); p99 ratio {statistics.median(p99s):.2f}x; "
           f"every event stored once: {'yes' if once else 'NO'}; "

@@ -49,38 +49,74 @@ class AttemptKind(str, enum.Enum):
     REPLAY = "replay"  # an operator's extra attempt: never moves the retry schedule
 
 
-RECORD_EVENT = """
+# Several events in one statement (and so one commit): the receiver's group commit writes the
+# webhooks in flight together. {accounts} and {events} are lists of placeholder rows; the bodies go as
+# plain parameters (PostgreSQL parses each into jsonb), which costs far less than quoting them into arrays.
+RECORD_EVENTS = """
 WITH acct AS (
-    INSERT INTO accounts (id) VALUES (%(account)s) ON CONFLICT DO NOTHING
+    INSERT INTO accounts (id) VALUES {accounts} ON CONFLICT DO NOTHING
 )
 INSERT INTO events (id, account, type, api_version, created, payload, source)
-VALUES (%(id)s, %(account)s, %(type)s, %(api_version)s, %(created)s, %(payload)s::jsonb, %(source)s)
+VALUES {events}
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
+_ACCOUNT_ROW = "(%s)"
+_EVENT_ROW = "(%s, %s, %s, %s, %s, %s::jsonb, %s)"
+_record_statements: dict[tuple[int, int], str] = {}
+
+
+def _record_statement(accounts: int, events: int) -> str:
+    """The statement for this many accounts and events (a few shapes: psycopg prepares each once)."""
+    key = (accounts, events)
+    if key not in _record_statements:
+        _record_statements[key] = RECORD_EVENTS.format(accounts=", ".join([_ACCOUNT_ROW] * accounts),
+                                                       events=", ".join([_EVENT_ROW] * events))
+    return _record_statements[key]
+
 
 _COLUMNS = ("id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,"
             " processed_at, next_attempt_at, scheduled_attempts, source")
 
 
 def record_event(conn, event: dict, *, raw: bytes | str | None = None, source: str = "webhook") -> bool:
-    """Store a raw event once per id; True when it was new.
+    """Store a raw event once per id; True when it was new. (record_events, for one.)"""
+    return bool(record_events(conn, [(event, raw)], source=source))
 
-    `raw` is the body as received: stored as it is (PostgreSQL parses it into jsonb), which also
-    saves serialising the parsed event again. A body PostgreSQL cannot store (a \\u0000 escape)
-    raises psycopg.DataError.
+
+def record_events(conn, events: list[tuple[dict, bytes | str | None]], *, source: str = "webhook") -> set[str]:
+    """Store raw events once per id, in one statement; the ids that were new.
+
+    Each event comes with its body as received (or None): stored as it is (PostgreSQL parses it into
+    jsonb), which also saves serialising the parsed event again. An id given twice is stored once. A
+    body PostgreSQL cannot store (a \\u0000 escape) raises psycopg.DataError, for the whole statement.
     """
-    created = event.get("created")
-    params = {
-        "id": event["id"],
-        "account": to_key(event.get("account")),
-        "type": event["type"],
-        "api_version": event.get("api_version") if isinstance(event.get("api_version"), str) else None,
-        "created": created if isinstance(created, int) and not isinstance(created, bool) else 0,
-        "payload": (raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else Jsonb(event),
-        "source": source,
-    }
-    return conn.execute(RECORD_EVENT, params).fetchone() is not None
+    rows: dict[str, list] = {}
+    for event, raw in events:
+        if event["id"] in rows:
+            continue
+        created = event.get("created")
+        api_version = event.get("api_version")
+        rows[event["id"]] = [
+            event["id"], to_key(event.get("account")), event["type"],
+            api_version if isinstance(api_version, str) else None,
+            created if isinstance(created, int) and not isinstance(created, bool) else 0,
+            (raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else Jsonb(event),
+            source,
+        ]
+    if not rows:
+        return set()
+    accounts = sorted({row[1] for row in rows.values()})
+    params = [*accounts, *(value for row in rows.values() for value in row)]
+    cur = conn.execute(_record_statement(len(accounts), len(rows)), params)
+    return {row[0] for row in cur.fetchall()}
+
+
+def never_started(conn, event_ids: list[str]) -> set[str]:
+    """Of these stored events, those still `received`: a redelivered event whose first drain request
+    was lost (Redis down at the time) asks for one again."""
+    rows = conn.execute("SELECT id FROM events WHERE id = ANY(%(ids)s) AND status = 'received'", {"ids": event_ids})
+    return {row[0] for row in rows}
 
 
 def get_event(conn, event_id: str, *, with_payload: bool = False) -> LedgerEvent | None:

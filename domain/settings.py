@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields, replace
 
 STRIPE_API_BASE = "https://api.stripe.com"
 LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SWITCHES = {"on": True, "off": False, "1": True, "0": False, "true": True, "false": False}
 SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret")
 
 
@@ -27,6 +29,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     stripe_network_retries: int = 2
     log_format: str | None = None  # json or console; None: the command's default (json; console under `dev`)
+    log_level: str = "info"
+    access_log: bool = True  # gunicorn's request lines (never for a stored webhook or a 2xx health probe)
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -41,6 +45,12 @@ class Settings:
         log_format = env.get("LOG_FORMAT") or None
         if log_format is not None and log_format not in LOG_FORMATS:
             raise ConfigError(f"LOG_FORMAT must be json or console, got {log_format!r}")
+        log_level = (env.get("LOG_LEVEL") or cls.log_level).lower()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        access_log = (env.get("ACCESS_LOG") or "on").lower()
+        if access_log not in SWITCHES:
+            raise ConfigError(f"ACCESS_LOG must be on or off, got {access_log!r}")
         database_url = env.get("DATABASE_URL") or cls.database_url
         redis_url = env.get("REDIS_URL") or cls.redis_url
         from domain.db import dsn_problem, redis_url_problem
@@ -59,6 +69,8 @@ class Settings:
             teachery_base_url=(env.get("TEACHERY_BASE_URL") or cls.teachery_base_url).rstrip("/"),
             link_secret=env.get("TEACHERY_LINK_SECRET") or None,
             log_format=log_format,
+            log_level=log_level,
+            access_log=SWITCHES[access_log],
         )
 
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import datetime, timezone
 
@@ -80,7 +81,8 @@ def _configure_logging(command: str | None) -> None:
     except ConfigError:  # the command that reads the settings says what is wrong
         settings = None
     fmt = settings.log_format if settings and settings.log_format else ("console" if command == "dev" else "json")
-    configure_logging(fmt, secrets=settings.secret_values() if settings else ())
+    level = getattr(logging, settings.log_level.upper()) if settings else logging.INFO
+    configure_logging(fmt, secrets=settings.secret_values() if settings else (), level=level)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,7 +137,7 @@ def web(host, port, num_workers):
         raise Failure(str(exc))
     from teachery_sync.serve import serve
 
-    serve(host, port, num_workers)
+    serve(host, port, num_workers, access_log=settings.access_log)
 
 
 @main.command()

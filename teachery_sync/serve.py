@@ -48,11 +48,11 @@ class _Gunicorn(BaseApplication):
         return create_app(services=build(Settings.from_env(), pool_size=THREADS, web=True))
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, *, access_log: bool = True) -> None:
     _Gunicorn({
         "bind": f"{host}:{port}",
         "workers": workers,
-        "accesslog": "-",
+        "accesslog": "-" if access_log else None,  # ACCESS_LOG=off: no request lines at all
         "logger_class": "teachery_sync.logs.GunicornLogger",  # gunicorn's lines as ours (JSON or console)
         "timeout": 30,
         "graceful_timeout": 10,

@@ -47,5 +47,6 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     errors.install(app)
     from webhooks.fast_path import WebhookFastPath
 
-    app.wsgi_app = WebhookFastPath(app.wsgi_app, app.extensions["teachery"])
+    app.extensions[receiver.EXTENSION] = receiver.Receiver(app.extensions["teachery"])
+    app.wsgi_app = WebhookFastPath(app.wsgi_app, app.extensions[receiver.EXTENSION], settings.max_body_bytes)
     return app

@@ -1,7 +1,7 @@
 """`POST /webhooks/stripe` without Flask's request machinery (which cost as much as the INSERT).
 
 A WSGI wrapper around the Flask app: a plain webhook (that path, POST, no query string, a
-Content-Length within the limit) goes straight to webhooks.receiver.receive, with the same answers,
+Content-Length within the limit) goes straight to webhooks.receiver.Receiver, with the same answers,
 the same request id (bound on its log lines, echoed in `X-Request-Id`) and the same JSON 500 on a bug.
 Anything else (another route, a chunked or oversized body, a query string) is Flask's, as before.
 """
@@ -12,7 +12,6 @@ from http import HTTPStatus
 
 import structlog
 
-from webhooks.receiver import receive
 from webhooks.request_ids import HEADER, request_id_of
 
 PATH = "/webhooks/stripe"
@@ -20,10 +19,10 @@ log = structlog.get_logger("webhooks.errors")
 
 
 class WebhookFastPath:
-    def __init__(self, wsgi_app, services):
+    def __init__(self, wsgi_app, receiver, max_body: int):
         self.wsgi_app = wsgi_app
-        self.services = services
-        self.max_body = services.settings.max_body_bytes
+        self.receiver = receiver
+        self.max_body = max_body
 
     def __call__(self, environ, start_response):
         length = environ.get("CONTENT_LENGTH") or ""
@@ -35,7 +34,7 @@ class WebhookFastPath:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             body = environ["wsgi.input"].read(int(length))
-            status, answer = receive(self.services, body, environ.get("HTTP_STRIPE_SIGNATURE"))
+            status, answer = self.receiver.receive(body, environ.get("HTTP_STRIPE_SIGNATURE"))
         except Exception:
             log.exception("unhandled error")
             status, answer = 500, {"error": "internal error"}

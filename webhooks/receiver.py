@@ -1,6 +1,7 @@
 """POST /webhooks/stripe: verify, record, enqueue, answer. Nothing else."""
 from __future__ import annotations
 
+import enum
 import json
 import re
 
@@ -10,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from domain import ledger
 from domain.ids import is_account_id
+from webhooks.group_commit import GroupCommit
 from webhooks.signature import BadSignature, verify
 from workers.queueing import request_drain
 
@@ -52,55 +54,97 @@ def parse_event(body: bytes) -> dict:
 def receive_stripe_event():
     """Flask's way in (a chunked body, a query string); webhooks/fast_path.py takes the usual requests."""
     body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH turns an oversized body into 413
-    status, answer = receive(current_app.extensions["teachery"], body, request.headers.get("Stripe-Signature"))
+    status, answer = current_app.extensions[EXTENSION].receive(body, request.headers.get("Stripe-Signature"))
     return jsonify(answer), status
 
 
-def receive(services, body: bytes, signature: str | None) -> tuple[int, dict]:
-    """Verify, record, ask for a drain: (HTTP status, JSON answer). Framework-free: both ways in use it."""
-    settings = services.settings
-    try:
-        verify(body, signature, settings.webhook_secrets, settings.webhook_tolerance_seconds)
-    except BadSignature as exc:
-        return 400, {"error": f"signature verification failed: {exc}"}
-    try:
-        event = parse_event(body)
-    except ValueError as exc:
-        return 400, {"error": str(exc)}
-    try:
-        # The web's pool fails fast (domain/db.py): a 503 well inside Stripe's delivery timeout, so it
-        # retries, and no thread is held waiting for a database that is down.
-        with services.pool.connection() as conn:
-            # One statement, its own transaction: one round trip instead of two (INSERT, COMMIT); the
-            # answer still waits for the commit to be durable.
-            conn.autocommit = True
+EXTENSION = "teachery.receiver"
+
+
+class Stored(enum.Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    UNSTARTED = "unstarted"  # a duplicate still `received`: its drain request may have been lost
+
+
+class Receiver:
+    """Verify, record, ask for a drain, answer; framework-free (both ways in use it), one per process.
+
+    The webhooks in flight share one INSERT and one commit (webhooks/group_commit.py), and the group
+    asks for a drain once; each is answered only once its row is durable.
+    """
+
+    def __init__(self, services):
+        self.services = services
+        self._group = GroupCommit(self._write, after=self._request_drain)
+
+    def receive(self, body: bytes, signature: str | None) -> tuple[int, dict]:
+        """(HTTP status, JSON answer)."""
+        settings = self.services.settings
+        try:
+            verify(body, signature, settings.webhook_secrets, settings.webhook_tolerance_seconds)
+        except BadSignature as exc:
+            return 400, {"error": f"signature verification failed: {exc}"}
+        try:
+            event = parse_event(body)
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+        try:
+            stored = self._group.submit((event, body))
+        except RecursionError:
+            return 400, {"error": "the event is nested too deeply to store"}
+        except psycopg.DataError as exc:  # e.g. a \u0000 escape, which jsonb refuses
+            return 400, {"error": f"the event cannot be stored as given: {str(exc).splitlines()[0]}"}
+        except (psycopg.Error, TimeoutError) as exc:
+            # The web's pool fails fast (domain/db.py): a 503 well inside Stripe's delivery timeout, so it
+            # retries, and no thread is held waiting for a database that is down.
+            reason = ("event not stored: database unavailable"
+                      if isinstance(exc, (psycopg.OperationalError, psycopg.errors.AdminShutdown, TimeoutError))
+                      else "event not stored")
+            log.error(reason, event_id=event["id"], error=str(exc))
+            return 503, {"error": "event could not be stored; retry later"}
+        log.info("event received", event_id=event["id"], type=event["type"], duplicate=stored is not Stored.NEW)
+        if stored is Stored.NEW:
+            return 200, {"received": True}
+        return 200, {"received": True, "duplicate": True}
+
+    def _write(self, items):
+        """One statement and one commit for the group; when PostgreSQL refuses one body (a DataError
+        fails the whole statement), each event again on its own, so only that one is refused."""
+        with self.services.pool.connection() as conn:
+            conn.autocommit = True  # the INSERT is its own transaction: one round trip, not two
             try:
-                is_new = ledger.record_event(conn, event, raw=body)
-                needs_job = is_new or _never_started(conn, event["id"])
+                try:
+                    new = ledger.record_events(conn, items)
+                except psycopg.DataError:
+                    if len(items) == 1:
+                        raise
+                    return [self._write_one(conn, item) for item in items]
+                return self._outcomes(conn, items, new)
             finally:
                 conn.autocommit = False
-    except RecursionError:
-        return 400, {"error": "the event is nested too deeply to store"}
-    except (psycopg.OperationalError, psycopg.errors.AdminShutdown, TimeoutError) as exc:
-        log.error("event not stored: database unavailable", event_id=event["id"], error=str(exc))
-        return 503, {"error": "event could not be stored; retry later"}
-    except psycopg.Error as exc:
-        if isinstance(exc, psycopg.DataError):  # e.g. a \u0000 escape, which jsonb refuses
-            return 400, {"error": f"the event cannot be stored as given: {str(exc).splitlines()[0]}"}
-        log.error("event not stored", event_id=event["id"], error=str(exc))
-        return 503, {"error": "event could not be stored; retry later"}
-    if needs_job:
+
+    def _write_one(self, conn, item) -> Stored | Exception:
         try:
-            request_drain(services.queue)
-        except Exception as exc:  # Redis down: the event is stored; the worker's sweep picks it up
-            log.warning("event stored but not enqueued", event_id=event["id"], error=str(exc))
-    log.info("event received", event_id=event["id"], type=event["type"], duplicate=not is_new)
-    if is_new:
-        return 200, {"received": True}
-    return 200, {"received": True, "duplicate": True}
+            return self._outcomes(conn, [item], ledger.record_events(conn, [item]))[0]
+        except psycopg.DataError as exc:
+            return exc
 
+    @staticmethod
+    def _outcomes(conn, items, new: set[str]) -> list[Stored]:
+        ids = [event["id"] for event, _ in items]
+        first = {event_id: i for i, event_id in reversed(list(enumerate(ids)))}  # an id twice: the first is new
+        repeated = [event_id for i, event_id in enumerate(ids) if event_id not in new or first[event_id] != i]
+        unstarted = ledger.never_started(conn, repeated) if repeated else set()
+        return [Stored.NEW if event_id in new and first[event_id] == i
+                else Stored.UNSTARTED if event_id in unstarted else Stored.DUPLICATE
+                for i, event_id in enumerate(ids)]
 
-def _never_started(conn, event_id: str) -> bool:
-    """A redelivered event whose first job was lost (Redis down at the time) is enqueued again."""
-    row = conn.execute("SELECT status FROM events WHERE id = %(id)s", {"id": event_id}).fetchone()
-    return bool(row) and row[0] == "received"
+    def _request_drain(self, items, outcomes) -> None:
+        if not any(outcome in (Stored.NEW, Stored.UNSTARTED) for outcome in outcomes):
+            return
+        try:
+            request_drain(self.services.queue)
+        except Exception as exc:  # Redis down: the events are stored; the worker's sweep picks them up
+            log.warning("events stored but not enqueued", event_ids=[event["id"] for event, _ in items],
+                        error=str(exc))

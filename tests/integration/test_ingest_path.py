@@ -27,7 +27,7 @@ def test_a_plain_webhook_skips_flask_and_answers_the_same(app, client, admin):
 
 
 def test_a_bug_on_the_lean_path_is_a_json_500_with_the_request_id(services, client, monkeypatch):
-    monkeypatch.setattr("domain.ledger.record_event", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr("domain.ledger.record_events", lambda *a, **k: 1 / 0)
     response = _post(client, json.dumps(EVENT).encode(), **{"X-Request-Id": "req-bug-1"})
     assert (response.status_code, response.get_json()) == (500, {"error": "internal error"})
     assert response.headers["X-Request-Id"] == "req-bug-1"
