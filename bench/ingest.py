@@ -208,8 +208,8 @@ def main() -> None:
     p99s = [s["p99"] / f["p99"] for s, f in zip(results["service"], results["floor"])]
     svc, flo = results["service"], results["floor"]
     # wrk counts the answers it read; up to one request per connection was still in flight when it stopped
-    once = all(s["stored"] == s["distinct"] and s["requests"] <= s["stored"] <= s["requests"] + args.connections
-               for s in svc)
+    once = all(s["stored"] == s["distinct"]
+               and s["sent"] <= s["stored"] <= min(s["requests"] + args.connections, args.events) for s in svc)
     print(f"service: median {statistics.median(s['rps'] for s in svc):.0f} events/s, "
           f"p50 {statistics.median(s['p50'] for s in svc):.2f} ms, p99 {statistics.median(s['p99'] for s in svc):.2f} ms, "
           f"non-2xx {sum(s['non2xx'] for s in svc)}")
