@@ -111,7 +111,7 @@ def profile(master: int, out_dir: str, round_: int, seconds: int) -> list[subpro
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     workers = [child.pid for child in psutil.Process(master).children()]
     spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}") or "py-spy"
-    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200", "--gil",
                               "--format", "raw", "--nonblocking", "-o", f"{out_dir}/round{round_ + 1}-{pid}.txt"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in workers]
 

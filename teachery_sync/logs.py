@@ -103,7 +103,7 @@ def configure_logging(fmt: str | None = None, *, secrets: Iterable[str] = (), le
                     structlog.processors.StackInfoRenderer(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     handler = _StderrHandler()
     handler.addFilter(_quiet_rq)

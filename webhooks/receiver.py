@@ -13,7 +13,7 @@ from domain import ledger
 from domain.ids import is_account_id
 from webhooks.group_commit import GroupCommit
 from webhooks.signature import BadSignature, verify
-from workers.queueing import request_drain
+from workers.queueing import DrainRequests
 
 bp = Blueprint("receiver", __name__)
 log = structlog.get_logger(__name__)
@@ -71,11 +71,13 @@ class Receiver:
     """Verify, record, ask for a drain, answer; framework-free (both ways in use it), one per process.
 
     The webhooks in flight share one INSERT and one commit (webhooks/group_commit.py), and the group
-    asks for a drain once; each is answered only once its row is durable.
+    asks for a drain once (and not at all when this process asked a moment ago: DrainRequests); each
+    is answered only once its row is durable.
     """
 
     def __init__(self, services):
         self.services = services
+        self._drains = DrainRequests(services.queue)
         self._group = GroupCommit(self._write, after=self._request_drain)
 
     def receive(self, body: bytes, signature: str | None) -> tuple[int, dict]:
@@ -144,7 +146,7 @@ class Receiver:
         if not any(outcome in (Stored.NEW, Stored.UNSTARTED) for outcome in outcomes):
             return
         try:
-            request_drain(self.services.queue)
+            self._drains.request()
         except Exception as exc:  # Redis down: the events are stored; the worker's sweep picks them up
             log.warning("events stored but not enqueued", event_ids=[event["id"] for event, _ in items],
                         error=str(exc))

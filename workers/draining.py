@@ -18,7 +18,7 @@ from domain import ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
 from workers.context import Waiting
 from workers.processing import apply_claimed, wake
-from workers.queueing import request_drain
+from workers.queueing import DRAIN_LINGER, request_drain
 
 log = structlog.get_logger(__name__)
 
@@ -50,21 +50,33 @@ def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN
     """Apply received events until none is left (or the worker is stopping, or max_seconds passed:
     then another drain is asked for); returns how many events this job applied or recorded."""
     done = 0
-    deadline = time.monotonic() + max_seconds
+    started = time.monotonic()
+    deadline = started + max_seconds
+    lingered = False
     while True:
         with services.pool.connection() as conn:
             with conn.transaction():
                 batch = ledger.claim_next(conn, limit=batch_size)
-                if not batch:
-                    return done
-                outcomes, to_wake = apply_claimed(conn, services, batch,
-                                                  {e.id: AttemptKind.AUTOMATIC for e in batch})
+                if batch:
+                    outcomes, to_wake = apply_claimed(conn, services, batch,
+                                                      {e.id: AttemptKind.AUTOMATIC for e in batch})
+        if not batch:
+            if lingered or time.monotonic() - started >= DRAIN_LINGER:
+                return done
+            # Once more, a moment later: the web counts on a drain looking DRAIN_LINGER after it started.
+            time.sleep(DRAIN_LINGER)
+            lingered = True
+            continue
+        lingered = False
         done += len(batch)
         _wake_across_workers(services, batch, outcomes)
-        if len(batch) == batch_size:
-            request_drain(services.queue)  # more is left: a worker that is free joins in (a no-op when one is pending)
+        ending = stop_requested.is_set() or time.monotonic() > deadline
+        if len(batch) == batch_size or ending:
+            # More may be left: a worker that is free joins in (a no-op when a drain is pending); and one
+            # that ends early owes the web the look it would have taken before ending.
+            request_drain(services.queue)
         wake(services, to_wake)
         applied = sum(o.status in (EventStatus.PROCESSED, EventStatus.IGNORED) for o in outcomes.values())
         log.info("batch drained", events=len(batch), applied=applied)
-        if stop_requested.is_set() or time.monotonic() > deadline:
+        if ending:
             return done  # the rest: the drain asked for above, by whoever is free (another worker, or this one)

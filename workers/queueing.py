@@ -1,6 +1,8 @@
 """Putting work on RQ: events on one queue, reconciliation runs on another; jobs named after what they do."""
 from __future__ import annotations
 
+import time
+
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -113,8 +115,16 @@ def _ensure(queue: Queue, job_id: str, enqueue, keep: tuple = WAITING_TO_RUN):
 # drain was asked for since the last one started. A drain job clears the flag before it claims anything,
 # so an event stored after its last claim always gets a drain of its own. The flag expires, so a job lost
 # with Redis cannot block drains for long; the sweep asks for a drain whenever received events wait.
+#
+# A drain that finds nothing left looks once more DRAIN_LINGER later before it ends, and one that ends
+# early (its time is up, the worker stops) asks for the next. So a drain requested at time t claims
+# everything committed before t + DRAIN_LINGER, and a web process that asked for a drain less than
+# DRAIN_REQUEST_INTERVAL ago need not ask again (drain_needed): under load that spares most webhooks the
+# round trip. (Were that drain's worker killed, the sweep asks for another: a delay, never a loss.)
 DRAIN_REQUESTED = "teachery:drain-requested"
 DRAIN_REQUEST_TTL = 30  # seconds
+DRAIN_LINGER = 0.1  # seconds
+DRAIN_REQUEST_INTERVAL = DRAIN_LINGER / 2  # a margin for the time the request takes to reach Redis
 SWEEP_DRAIN_ID = "drain-sweep"
 
 
@@ -123,6 +133,22 @@ def request_drain(queue: Queue):
     if not queue.connection.set(DRAIN_REQUESTED, 1, nx=True, ex=DRAIN_REQUEST_TTL):
         return None  # one is queued and has not started yet: it will see this event
     return queue.enqueue_call(DRAIN, description="drain the ledger", **JOB_OPTIONS)
+
+
+class DrainRequests:
+    """A web process's drain requests: at most one per DRAIN_REQUEST_INTERVAL (see above)."""
+
+    def __init__(self, queue: Queue, clock=time.monotonic):
+        self.queue = queue
+        self.clock = clock
+        self.last = float("-inf")
+
+    def request(self) -> None:
+        started = self.clock()  # before the request: the drain it asks for starts after this
+        if started - self.last < DRAIN_REQUEST_INTERVAL:
+            return
+        request_drain(self.queue)
+        self.last = started
 
 
 def drain_started(queue: Queue) -> None:

@@ -1,5 +1,6 @@
 """ACCESS_LOG and LOG_LEVEL, on a real `teachery-sync web`: what its output holds with each."""
 import json
+import signal
 import subprocess
 import time
 
@@ -35,8 +36,8 @@ def _run_web(service, tmp_path, **env) -> list[dict]:
                              timeout=10).status_code == 400
         assert requests.get(url + "/no-such-page", timeout=10).status_code == 404
     finally:
-        kill_group(proc)
-        proc.wait(10)
+        kill_group(proc, signal.SIGTERM)  # a graceful stop: every line the requests caused is written
+        proc.wait(20)
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
 

@@ -110,3 +110,32 @@ def test_a_wait_on_what_another_workers_batch_committed_meanwhile_is_woken(servi
     outcome = Outcome(ledger.EventStatus.WAITING, error=Waiting("cus_D1", "waiting for customer", unseen=True))
     draining._wake_across_workers(services, [waiting], {waiting.id: outcome})
     assert services.queue.get_job_ids() == [f"event-{subscription['id']}-wake"]
+
+
+def test_a_drain_that_found_nothing_looks_again_so_a_webhook_a_moment_later_needs_no_request(services):
+    """The web skips asking for a drain it asked for a moment ago (DrainRequests): the drain it asked
+    for must still see an event committed up to DRAIN_LINGER after the request."""
+    import threading
+    import time
+
+    from workers.queueing import DRAIN_REQUEST_INTERVAL
+
+    drained = []
+    job = threading.Thread(target=lambda: drained.append(draining.drain(services)))
+    job.start()  # finds nothing at first
+    time.sleep(DRAIN_REQUEST_INTERVAL / 2)
+    with services.pool.connection() as conn:
+        assert ledger.record_event(conn, STORY[0])
+    job.join(5)
+    assert drained == [1]
+    with services.pool.connection() as conn:
+        assert "received" not in ledger.count_by_status(conn)  # applied (it waits for its customer)
+
+
+def test_a_drain_that_ends_early_asks_for_the_next_even_with_a_batch_to_spare(services, deliver):
+    services.redis.set("teachery:drain-requested", 1)
+    deliver(STORY[0])
+    drain_started(services.queue)
+    assert draining.drain(services, batch_size=50, max_seconds=0) == 1
+    [job] = services.queue.get_jobs()
+    assert job.func_name == DRAIN
