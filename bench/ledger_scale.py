@@ -94,7 +94,8 @@ PAYLOAD = (
 
 SETUP = """
 CREATE SCHEMA IF NOT EXISTS bench_fill;
-CREATE TABLE IF NOT EXISTS bench_fill.progress (filled bigint NOT NULL, t0 bigint NOT NULL, step double precision NOT NULL);
+CREATE TABLE IF NOT EXISTS bench_fill.progress (
+    filled bigint NOT NULL, t0 bigint NOT NULL, step double precision NOT NULL);
 CREATE OR REPLACE FUNCTION bench_fill.b62(n bigint, width int) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE s text := ''; BEGIN
   FOR i IN 1..width LOOP s := substr('{b62}', (n % 62)::int + 1, 1) || s; n := n / 62; END LOOP;
@@ -110,7 +111,9 @@ WITH rows AS (
     FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS k
 ), shaped AS (
   SELECT k, h, created,
-         CASE WHEN h %% 10 < 3 THEN '' ELSE (%(accounts)s::text[])[1 + floor(%(n_accounts)s * power((h / 10 %% 10007) / 10007.0, 3))::int] END AS account,
+         CASE WHEN h %% 10 < 3 THEN ''
+              ELSE (%(accounts)s::text[])[1 + floor(%(n_accounts)s * power((h / 10 %% 10007) / 10007.0, 3))::int]
+         END AS account,
          (%(types)s::text[])[1 + (h / 100000 %% 1000)::int] AS type,
          (h / 100000000 %% 200000) AS customer_n,
          bench_fill.b62(k, 7) AS seq
@@ -118,7 +121,8 @@ WITH rows AS (
 ), ids AS (
   SELECT *, 'evt_1' || seq || right(CASE account WHEN '' THEN 'LkdIwHu7ix' ELSE account END, 10)
             || left(md5('r' || k), 7) AS id,
-         seq || right(CASE account WHEN '' THEN 'LkdIwHu7ix' ELSE account END, 10) || left(md5('o' || k), 7) AS object_part
+         seq || right(CASE account WHEN '' THEN 'LkdIwHu7ix' ELSE account END, 10)
+             || left(md5('o' || k), 7) AS object_part
     FROM shaped
 )
 INSERT INTO events (id, account, type, api_version, created, payload, status, attempts, scheduled_attempts,
@@ -285,13 +289,15 @@ def build_partitioned(dsn: str) -> None:
 def sizes(conn) -> None:
     rows = conn.execute(
         "SELECT c.relname, pg_total_relation_size(c.oid), pg_relation_size(c.oid) FROM pg_class c"
-        " WHERE c.relname = 'events' OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'events'::regclass)"
-        " ORDER BY c.relname <> 'events', c.relname").fetchall()
+        " WHERE c.oid = 'events'::regclass"
+        " OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'events'::regclass)"
+        " ORDER BY c.oid <> 'events'::regclass, c.relname").fetchall()
     mib = 1024 * 1024
     for name, total, own in rows:
-        label = "table events (with TOAST and indexes)" if name == "events" else f"index {name}"
-        print(f"  {label:<44} {(total if name == 'events' else own) / mib:>10,.0f} MiB"
-              + (f"   (heap {own / mib:,.0f} MiB)" if name == "events" else ""))
+        table = name == "events"
+        label = "table events (with TOAST and indexes)" if table else f"index {name}"
+        print(f"  {label:<44} {(total if table else own) / mib:>10,.0f} MiB"
+              + (f"   (heap {own / mib:,.0f} MiB)" if table else ""))
 
 
 class Recorder:
@@ -368,6 +374,7 @@ def cases(conn, runs: int, partitioned: bool) -> list[tuple[str, object]]:
     planned = [("get_event via event_ids  [planned]", get_by_month)] if partitioned else []
     return [
         ("claim_next(limit=200)  [drain's claim]", rolled_back(lambda c, i: ledger.claim_next(c, limit=200))),
+        ("claim_next(limit=1)", rolled_back(lambda c, i: ledger.claim_next(c, limit=1))),
         ("stranded()  [sweep]", rolled_back(lambda c, i: ledger.stranded(c, older_than_seconds=60))),
         ("list_events()  [newest page, no filter]", list_page()),
         ("list_events(type=charge.succeeded)", list_page(type_="charge.succeeded")),
@@ -382,7 +389,8 @@ def cases(conn, runs: int, partitioned: bool) -> list[tuple[str, object]]:
         *planned,
         ("record_event(new)  [rolled back]", rolled_back(record)),
         ("waiting_on(account, ids)  [wake-up]", wake),
-        ("count_by_status()  [/metrics]", lambda c, i: ledger.count_by_status(c)),
+        ("count_by_status()  [reads every event]", lambda c, i: ledger.count_by_status(c)),
+        ("status_counts()  [/metrics]", lambda c, i: ledger.status_counts(c)),
         ("oldest_unapplied_age()  [/metrics]", lambda c, i: ledger.oldest_unapplied_age(c)),
     ]
 
@@ -430,9 +438,11 @@ def time_queries(dsn: str, runs: int, only: str | None, partitioned: bool = Fals
     if partitioned:  # the same functions, on the partitioned copy; record_event with the planned statement
         ledger.RECORD_EVENT = PARTITIONED_RECORD_EVENT
     with psycopg.connect(dsn, options="-c search_path=parts,public" if partitioned else "") as conn:
-        total = conn.execute("SELECT sum(reltuples)::bigint FROM pg_class WHERE relkind = 'r' AND (oid = 'events'::regclass"
-                             " OR oid IN (SELECT relid FROM pg_partition_tree('events')))").fetchone()[0] or 0
-        print(f"\nhot queries on ~{max(total, 0):,} events{' (partitioned copy)' if partitioned else ''}, {runs} runs each on one connection"
+        total = conn.execute("SELECT sum(reltuples)::bigint FROM pg_class WHERE relkind = 'r' AND"
+                             " (oid = 'events'::regclass OR oid IN (SELECT relid FROM pg_partition_tree('events')))"
+                             ).fetchone()[0] or 0
+        print(f"\nhot queries on ~{max(total, 0):,} events{' (partitioned copy)' if partitioned else ''},"
+              f" {runs} runs each on one connection"
               f" ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
         print(f"  {'query':<46} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for name, fn in cases(conn, runs, partitioned):
