@@ -315,7 +315,7 @@ SETTLED = ("processed", "ignored")
 
 
 def status_counts(conn, *, exact_below: int = 100_000) -> dict[str, int]:
-    """Events per status for the gauges, without reading the whole ledger (count_by_status took 2.4 s at 10
+    """Events per status for the gauges, without reading the whole ledger (count_by_status took 2 s at 10
     million events): the unsettled statuses exactly; processed and ignored exactly while the ledger holds
     fewer than `exact_below` events, then estimated: the live rows less the unsettled ones, shared out
     as the last ANALYZE (autovacuum's) found them."""
