@@ -330,17 +330,55 @@ def ids_matching(conn, *, status: str | None = None, since: datetime | None = No
 
 
 def count_by_status(conn) -> dict[str, int]:
-    """How many events the ledger holds in each status."""
+    """How many events the ledger holds in each status (reads every event)."""
     return dict(conn.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
+
+
+# The statuses a live ledger keeps few events in, each counted from its partial index (events_claim,
+# events_due). No code sets `processing` any more.
+COUNT_UNSETTLED = (
+    "SELECT 'received', count(*) FROM events WHERE status = 'received'"
+    " UNION ALL SELECT status, count(*) FROM events WHERE status IN ('waiting', 'failed') GROUP BY status"
+)
+# PostgreSQL's own figures: the live rows it counts as they are inserted and deleted, and each status's share
+# of the rows the last ANALYZE sampled.
+EVENTS_STATISTICS = (
+    "SELECT s.n_live_tup, st.most_common_vals::text::text[], st.most_common_freqs FROM pg_stat_user_tables s"
+    " LEFT JOIN pg_stats st ON st.schemaname = s.schemaname AND st.tablename = s.relname AND st.attname = 'status'"
+    " WHERE s.relid = 'events'::regclass"
+)
+SETTLED = ("processed", "ignored")
+
+
+def status_counts(conn, *, exact_below: int = 100_000) -> dict[str, int]:
+    """Events per status for the gauges, without reading the whole ledger (count_by_status took 2 s at 10
+    million events): the unsettled statuses exactly; processed and ignored exactly while the ledger holds
+    fewer than `exact_below` events, then estimated: the live rows less the unsettled ones, shared out
+    as the last ANALYZE (autovacuum's) found them."""
+    live, values, shares = conn.execute(EVENTS_STATISTICS).fetchone() or (0, None, None)
+    if live < exact_below or not values:
+        return count_by_status(conn)
+    counts = dict(conn.execute(COUNT_UNSETTLED).fetchall())
+    share = {v: f for v, f in zip(values, shares) if v in SETTLED}
+    settled = max(live - sum(counts.values()), 0)
+    for status, fraction in share.items():
+        counts[status] = round(settled * fraction / sum(share.values()))
+    return counts
+
+
+# One min() per status, each read from that status's small partial index (events_claim, events_due). As one
+# min() over both, or without the OFFSET 0 fences, PostgreSQL walked the received_at index from the oldest
+# event until it met one: the whole ledger (4 s at 10 million events), since unapplied events are the newest.
+OLDEST_UNAPPLIED = (
+    "SELECT COALESCE(EXTRACT(EPOCH FROM now() - LEAST("
+    "(SELECT min(received_at) FROM (SELECT received_at FROM events WHERE status = 'received' OFFSET 0) r),"
+    " (SELECT min(received_at) FROM (SELECT received_at FROM events WHERE status = 'waiting' OFFSET 0) w))), 0)"
+)
 
 
 def oldest_unapplied_age(conn) -> float:
     """Seconds since the oldest event that is received or waiting arrived (0 when there is none)."""
-    row = conn.execute(
-        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0) FROM events"
-        " WHERE status IN ('received', 'waiting')"
-    ).fetchone()
-    return float(row[0])
+    return float(conn.execute(OLDEST_UNAPPLIED).fetchone()[0])
 
 
 def replays_done(conn, event_ids: list[str]) -> dict[str, int]:

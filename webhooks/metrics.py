@@ -22,7 +22,7 @@ class LedgerCollector:
 
     def collect(self):
         with self.services.pool.connection() as conn:
-            counts = ledger.count_by_status(conn)
+            counts = ledger.status_counts(conn)
             oldest = ledger.oldest_unapplied_age(conn)
         events = GaugeMetricFamily("teachery_events", "Events in the ledger by status", labels=["status"])
         for status in ledger.STATUSES:

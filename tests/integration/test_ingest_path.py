@@ -36,7 +36,8 @@ def test_a_bug_on_the_lean_path_is_a_json_500_with_the_request_id(services, clie
 def test_events_carries_only_the_indexes_its_reads_use(services):
     with psycopg.connect(services.settings.database_url) as conn:
         names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
-    assert names == {"events_pkey", "events_received_at", "events_claim", "events_due", "events_waiting_on"}
+    assert names == {"events_pkey", "events_received", "events_type", "events_account", "events_claim", "events_due",
+                     "events_waiting_on"}
 
 
 def test_a_connection_the_server_closed_is_replaced_not_used(settings, client, services):
