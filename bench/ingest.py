@@ -139,7 +139,7 @@ def print_top(out_dir: Path, top: int = 25) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (alternating)")
-    parser.add_argument("--events", type=int, default=16000, help="distinct events per round's script")
+    parser.add_argument("--events", type=int, default=30000, help="distinct events per round's script")
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="the service's gunicorn processes")
