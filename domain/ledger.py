@@ -170,19 +170,61 @@ def stripe_order(event: LedgerEvent) -> tuple:
     return (event.created, _RANK.get(event.type, OTHER_RANK), event.received_at)
 
 
+# Claims are partitioned by customer: a transaction that claims events holds an advisory lock on each of
+# their customers (until it ends, or its connection dies with a killed worker), and a claim skips the
+# events of a customer another transaction holds. So two workers never apply one customer's events at
+# once (no lock waits or deadlocks between their batches, no story split between two batches in
+# flight), and each customer's events are applied in Stripe's order. An event's customer is the
+# customer its object names (or is); a refund's is its charge's (as recorded), else the charge itself;
+# an object that names no customer is its own group.
+_OBJ = "payload -> 'data' -> 'object'"
+CUSTOMER_KEY = (
+    f"COALESCE({_OBJ} -> 'customer' ->> 'id', {_OBJ} ->> 'customer',"
+    f" CASE WHEN {_OBJ} ->> 'object' = 'customer' THEN {_OBJ} ->> 'id' END,"
+    f" (SELECT p.stripe_customer_id FROM payments p WHERE p.account = events.account"
+    f"  AND p.stripe_charge_id = {_OBJ} ->> 'charge' LIMIT 1),"
+    f" {_OBJ} ->> 'charge', {_OBJ} ->> 'id', id)"
+)
+LOCK_SPACE = 0x5453  # the advisory locks' first key: the customers' groups, apart from other advisory locks
+_GROUP_LOCK = "hashtext(account || ' ' || key)"
+CLAIM_SCAN = 4  # a claim looks this many times its limit ahead, past what other workers hold
+
+# Candidates in Stripe's order; each one's customer is locked (try: never waiting) in that order until
+# `limit` are taken, so a claim locks no customer beyond its last event. The candidates' own CTE keeps
+# their order for that walk. The row locks then guard the events against per-event jobs; the status is
+# checked again on the latest row (a batch that committed since the candidates were read).
 CLAIM_NEXT = (
-    f"SELECT {_COLUMNS}, payload FROM events WHERE status = 'received' AND id <> %(exclude)s"
-    f" ORDER BY created, {_RANK_SQL}, received_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    "WITH candidates AS MATERIALIZED ("
+    f"   SELECT id, account, {CUSTOMER_KEY} AS key FROM events"
+    "    WHERE status = 'received' AND id <> %(exclude)s"
+    f"   ORDER BY created, {_RANK_SQL}, received_at LIMIT %(scan)s"
+    "), taken AS MATERIALIZED ("
+    f"   SELECT id FROM candidates WHERE pg_try_advisory_xact_lock({LOCK_SPACE}, {_GROUP_LOCK}) LIMIT %(limit)s"
+    ")"
+    f" SELECT {_COLUMNS}, payload FROM events WHERE id IN (SELECT id FROM taken) AND status = 'received'"
+    f" ORDER BY created, {_RANK_SQL}, received_at FOR UPDATE SKIP LOCKED"
 )
 
 
 def claim_next(conn, *, limit: int, exclude: str = "") -> list[LedgerEvent]:
-    """Lock up to `limit` events that no worker has applied yet, oldest first in Stripe's order
-    (skipping ones other workers hold)."""
+    """Lock up to `limit` events that no worker has applied yet, oldest first in Stripe's order,
+    skipping those of customers another transaction holds (and locking these customers until this
+    transaction ends)."""
     if limit <= 0:
         return []
     cur = conn.cursor(row_factory=class_row(LedgerEvent))
-    return cur.execute(CLAIM_NEXT, {"exclude": exclude, "limit": limit}).fetchall()
+    return cur.execute(CLAIM_NEXT, {"exclude": exclude, "limit": limit, "scan": limit * CLAIM_SCAN}).fetchall()
+
+
+LOCK_CUSTOMER_OF = (
+    f"SELECT pg_advisory_xact_lock({LOCK_SPACE}, {_GROUP_LOCK})"
+    f" FROM (SELECT account, {CUSTOMER_KEY} AS key FROM events WHERE id = %(id)s) e"
+)
+
+
+def lock_customer_of(conn, event_id: str) -> None:
+    """Hold this event's customer for the transaction, as a claim does (waiting while a batch holds it)."""
+    conn.execute(LOCK_CUSTOMER_OF, {"id": event_id}).fetchall()
 
 
 def exists(conn, event_id: str) -> bool:
