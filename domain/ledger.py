@@ -175,31 +175,38 @@ def stripe_order(event: LedgerEvent) -> tuple:
 # events of a customer another transaction holds. So two workers never apply one customer's events at
 # once (no lock waits or deadlocks between their batches, no story split between two batches in
 # flight), and each customer's events are applied in Stripe's order. An event's customer is the
-# customer its object names (or is); a refund's is its charge's (as recorded), else the charge itself;
-# an object that names no customer is its own group.
+# customer its object names (or is). A refund names only its charge: its customer is that of the
+# charge's payment as recorded, else that of a charge event among the claim's candidates (another
+# worker's batch may be recording it), else the charge stands for it. An object that names no
+# customer is its own group.
 _OBJ = "payload -> 'data' -> 'object'"
-CUSTOMER_KEY = (
-    f"COALESCE({_OBJ} -> 'customer' ->> 'id', {_OBJ} ->> 'customer',"
-    f" CASE WHEN {_OBJ} ->> 'object' = 'customer' THEN {_OBJ} ->> 'id' END,"
-    f" (SELECT p.stripe_customer_id FROM payments p WHERE p.account = events.account"
-    f"  AND p.stripe_charge_id = {_OBJ} ->> 'charge' LIMIT 1),"
-    f" {_OBJ} ->> 'charge', {_OBJ} ->> 'id', id)"
-)
 LOCK_SPACE = 0x5453  # the advisory locks' first key: the customers' groups, apart from other advisory locks
-_GROUP_LOCK = "hashtext(account || ' ' || key)"
 CLAIM_SCAN = 4  # a claim looks this many times its limit ahead, past what other workers hold
+_NAMED_CUSTOMER = (f"COALESCE({_OBJ} -> 'customer' ->> 'id', {_OBJ} ->> 'customer',"
+                   f" CASE WHEN {_OBJ} ->> 'object' = 'customer' THEN {_OBJ} ->> 'id' END)")
+_CHARGES_CUSTOMER = ("(SELECT p.stripe_customer_id FROM payments p WHERE p.account = w.account"
+                     " AND p.stripe_charge_id = w.charge LIMIT 1)")
+_KEY = f"COALESCE(w.customer, {_CHARGES_CUSTOMER}, c.customer, w.charge, w.object_id, w.id)"
+_GROUP_LOCK = f"pg_try_advisory_xact_lock({LOCK_SPACE}, hashtext(account || ' ' || key))"
 
-# Candidates in Stripe's order; each one's customer is locked (try: never waiting) in that order until
-# `limit` are taken, so a claim locks no customer beyond its last event. The candidates' own CTE keeps
-# their order for that walk. The row locks then guard the events against per-event jobs; the status is
-# checked again on the latest row (a batch that committed since the candidates were read).
+# The window: candidates in Stripe's order. Each one's customer is then locked (try: never waiting) in
+# that order until `limit` are taken, so a claim locks no customer beyond its last event (a materialized
+# CTE is read in the order it was written). The row locks then guard the events against per-event jobs;
+# the status is checked again on the latest row (a batch that committed since the window was read).
 CLAIM_NEXT = (
-    "WITH candidates AS MATERIALIZED ("
-    f"   SELECT id, account, {CUSTOMER_KEY} AS key FROM events"
-    "    WHERE status = 'received' AND id <> %(exclude)s"
+    "WITH w AS MATERIALIZED ("
+    f"   SELECT id, account, created, {_RANK_SQL} AS rank, received_at, {_NAMED_CUSTOMER} AS customer,"
+    f"          {_OBJ} ->> 'id' AS object_id, {_OBJ} ->> 'charge' AS charge"
+    "    FROM events WHERE status = 'received' AND id <> %(exclude)s"
     f"   ORDER BY created, {_RANK_SQL}, received_at LIMIT %(scan)s"
+    "), candidates AS MATERIALIZED ("
+    f"   SELECT w.id, w.account, {_KEY} AS key FROM w"
+    "    LEFT JOIN (SELECT DISTINCT ON (account, object_id) account, object_id, customer FROM w"
+    "               WHERE customer IS NOT NULL ORDER BY account, object_id, created) c"
+    "      ON c.account = w.account AND c.object_id = w.charge"
+    "    ORDER BY w.created, w.rank, w.received_at"
     "), taken AS MATERIALIZED ("
-    f"   SELECT id FROM candidates WHERE pg_try_advisory_xact_lock({LOCK_SPACE}, {_GROUP_LOCK}) LIMIT %(limit)s"
+    f"   SELECT id FROM candidates WHERE {_GROUP_LOCK} LIMIT %(limit)s"
     ")"
     f" SELECT {_COLUMNS}, payload FROM events WHERE id IN (SELECT id FROM taken) AND status = 'received'"
     f" ORDER BY created, {_RANK_SQL}, received_at FOR UPDATE SKIP LOCKED"
@@ -217,8 +224,10 @@ def claim_next(conn, *, limit: int, exclude: str = "") -> list[LedgerEvent]:
 
 
 LOCK_CUSTOMER_OF = (
-    f"SELECT pg_advisory_xact_lock({LOCK_SPACE}, {_GROUP_LOCK})"
-    f" FROM (SELECT account, {CUSTOMER_KEY} AS key FROM events WHERE id = %(id)s) e"
+    f"SELECT pg_advisory_xact_lock({LOCK_SPACE}, hashtext(account || ' ' || {_KEY})) FROM ("
+    f"  SELECT id, account, {_NAMED_CUSTOMER} AS customer, {_OBJ} ->> 'id' AS object_id,"
+    f"         {_OBJ} ->> 'charge' AS charge, NULL AS created FROM events WHERE id = %(id)s"
+    ") w LEFT JOIN (SELECT NULL AS customer) c ON false"
 )
 
 

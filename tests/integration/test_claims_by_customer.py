@@ -88,3 +88,21 @@ def test_a_refund_goes_with_its_charges_customer(services, deliver):
         [a] = ledger.claim_next(first, limit=1)
         assert a.id == "evt_P_refund"
         assert ledger.claim_next(second, limit=10) == []  # cus_P1 is held by the refund's claim
+
+
+def test_a_refund_goes_with_the_customer_of_a_charge_being_recorded(services, deliver):
+    """The charge's payment is not recorded yet (another batch holds its event): the charge event among
+    the candidates names the customer."""
+    charge = {"id": "ch_Q1", "object": "charge", "amount": 4900, "currency": "usd", "customer": "cus_Q1",
+              "status": "succeeded", "payment_intent": "pi_Q1", "created": T0, "amount_refunded": 0, "metadata": {}}
+    refund = {"id": "re_Q1", "object": "refund", "amount": 100, "currency": "usd", "charge": "ch_Q1",
+              "status": "succeeded", "reason": None, "metadata": {}}
+    services.redis.set("teachery:drain-requested", 1)
+    deliver({"id": "evt_Q_refund", "object": "event", "type": "refund.created", "created": T0 + 5,
+             "livemode": False, "data": {"object": refund}})
+    deliver({"id": "evt_Q_charge", "object": "event", "type": "charge.succeeded", "created": T0, "livemode": False,
+             "data": {"object": charge}})
+    with _connect(services) as first, _connect(services) as second:
+        [a] = ledger.claim_next(first, limit=1)
+        assert a.id == "evt_Q_charge"
+        assert ledger.claim_next(second, limit=10) == []  # the refund: cus_Q1's, held by the first
