@@ -106,3 +106,12 @@ def test_a_refund_goes_with_the_customer_of_a_charge_being_recorded(services, de
         [a] = ledger.claim_next(first, limit=1)
         assert a.id == "evt_Q_charge"
         assert ledger.claim_next(second, limit=10) == []  # the refund: cus_Q1's, held by the first
+
+
+def test_a_per_event_job_waits_for_the_batch_that_holds_its_customer(services, stored):
+    with _connect(services) as first, _connect(services) as second:
+        ledger.claim_next(first, limit=1)  # cus_P0's first event: cus_P0 is held
+        second.execute("SET lock_timeout = '200ms'")
+        ledger.lock_customer_of(second, "evt_P001")  # cus_P1: free
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            ledger.lock_customer_of(second, "evt_P004")  # cus_P0's: waits for the first
