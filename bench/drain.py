@@ -1,13 +1,15 @@
 """Drain against RQ's own per-job rate, in one run.
 
-    python bench/drain.py [--customers 300] [--duplicates 0.3] [--noop-jobs 2000]
+    python bench/drain.py [--customers 300] [--duplicates 0.3] [--noop-jobs 2000] [--workers 1,2,4]
 
 1. RQ's floor: --noop-jobs no-op jobs run by RQ's SimpleWorker (burst), measured before and after the
    drain (the mean of the two is the floor).
 2. The drain: about a dozen events per customer (bench/common.py's stories), shuffled, 30% of them
    delivered twice, posted through the receiver (the Flask app, in this process) with no worker running;
    then `teachery-sync worker` until the ledger is idle (nothing received, processing or waiting).
-   Events/s counts distinct events; the worker's peak RSS is sampled.
+   Events/s counts distinct events; the worker's peak RSS is sampled. With --workers 1,2,4 the ledger
+   is stored again and drained by 1, then 2, then 4 worker processes, each drain between two no-op runs;
+   conflict retries (the workers' "running it again" lines) and deadlocks (pg_stat_database) are counted.
 3. The reference: the same deliveries applied one event at a time (each applied as it arrives, wake-ups
    run at once, waits retried until none is left), in a second database; every customer's profile must
    be identical (its records; the activity's wording depends on the order events were applied in).
@@ -118,7 +120,8 @@ def run_workers(database_url: str, timeout: float, count: int) -> tuple[float, f
                 proc.wait()
         for log in logs:
             log.close()
-    conflicts = sum(Path(f"{LOG_FILE}.{n}").read_text().count("running it again") for n in range(count))
+    logs_text = [Path(f"{LOG_FILE}.{n}").read_text() for n in range(count)]
+    conflicts = sum(t.count("running it again") + t.count("applying it again") for t in logs_text)  # per event, per batch
     return elapsed, elapsed - (ready - started if ready else 0), peak, conflicts
 
 
@@ -188,53 +191,74 @@ def profiles(database_url: str) -> dict:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--customers", type=int, default=300)
-    parser.add_argument("--duplicates", type=float, default=0.3)
-    parser.add_argument("--noop-jobs", type=int, default=2000)
-    parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes draining the one ledger")
-    parser.add_argument("--no-reference", action="store_true", help="skip the one-event-at-a-time comparison")
-    args = parser.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+def drain_run(sent: list[dict], workers: int, timeout: float) -> dict:
+    """Store the deliveries with no worker running, then drain them with `workers` processes."""
     from domain.settings import Settings
     from teachery_sync.bootstrap import build
     from webhooks.app import create_app
 
     fresh_stores(DATABASE_URL)
-    floor_before = noop_rate(args.noop_jobs)
-    sent = deliveries(args.customers, args.duplicates)
-    distinct = len({e["id"] for e in sent})
     services = build(Settings(database_url=DATABASE_URL, redis_url=REDIS_URL, webhook_secrets=(SECRET,)), web=True)
     started = time.perf_counter()
     post_all(create_app(services=services), sent)
     stored_in = time.perf_counter() - started
     services.close()
     deadlocks_before = deadlocks(DATABASE_URL)
-    total, elapsed, peak, conflicts = run_workers(DATABASE_URL, args.timeout, args.workers)
-    deadlocked = deadlocks(DATABASE_URL) - deadlocks_before
-    floor_after = noop_rate(args.noop_jobs)
+    total, elapsed, peak, conflicts = run_workers(DATABASE_URL, timeout, workers)
     with psycopg.connect(DATABASE_URL) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM events GROUP BY status").fetchall())
         attempts = conn.execute("SELECT count(*) FROM event_attempts").fetchone()[0]
-    floor = statistics.mean([floor_before, floor_after])
-    rate = distinct / elapsed
+    return {"workers": workers, "stored_in": stored_in, "total": total, "elapsed": elapsed, "peak": peak,
+            "conflicts": conflicts, "deadlocks": deadlocks(DATABASE_URL) - deadlocks_before, "statuses": statuses,
+            "attempts": attempts, "profiles": profiles(DATABASE_URL)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--duplicates", type=float, default=0.3)
+    parser.add_argument("--noop-jobs", type=int, default=2000)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--workers", default="1",
+                        help="worker processes draining the one ledger; several counts (1,2,4) run one after another")
+    parser.add_argument("--no-reference", action="store_true", help="skip the one-event-at-a-time comparison")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+
+    sent = deliveries(args.customers, args.duplicates)
+    distinct = len({e["id"] for e in sent})
     print(f"deliveries: {len(sent)} ({distinct} distinct events of {args.customers} customers' shuffled stories, "
-          f"{len(sent) - distinct} duplicates) posted in {stored_in:.1f}s with no worker running")
-    print(f"drain: {elapsed:.2f}s from the worker's registration with RQ = {rate:.0f} events/s "
-          f"({total:.2f}s = {distinct / total:.0f} events/s from its start) by {args.workers} worker(s); "
-          f"per 1,000 events: {conflicts * 1000 / distinct:.1f} conflict retries, {deadlocked * 1000 / distinct:.1f} deadlocks; ledger {statuses}; {attempts} attempts "
-          f"({attempts - distinct} beyond one per event); worker peak RSS {peak / 2**20:.0f} MiB")
-    print(f"RQ SimpleWorker no-op jobs: {floor_before:.0f}/s before, {floor_after:.0f}/s after")
-    verdict = "skipped"
+          f"{len(sent) - distinct} duplicates), posted with no worker running before each drain")
+    fresh_stores(DATABASE_URL)
+    floors = [noop_rate(args.noop_jobs)]
+    runs = []
+    for count in counts:
+        run = drain_run(sent, count, args.timeout)
+        floors.append(noop_rate(args.noop_jobs))
+        run["floor"] = statistics.mean(floors[-2:])  # the no-op rate just before and just after this drain
+        run["rate"] = distinct / run["elapsed"]
+        runs.append(run)
+        print(f"drain by {count} worker(s): {run['elapsed']:.2f}s from the first one's registration with RQ = "
+              f"{run['rate']:.0f} events/s ({run['total']:.2f}s = {distinct / run['total']:.0f} events/s from the start); "
+              f"per 1,000 events: {run['conflicts'] * 1000 / distinct:.1f} conflict retries, "
+              f"{run['deadlocks'] * 1000 / distinct:.1f} deadlocks; ledger {run['statuses']}; {run['attempts']} attempts "
+              f"({run['attempts'] - distinct} beyond one per event); worker peak RSS {run['peak'] / 2**20:.0f} MiB")
+    print("RQ SimpleWorker no-op jobs/s, before and after each drain: " + ", ".join(f"{f:.0f}" for f in floors))
+    want = None
     if not args.no_reference:
         reference(sent)
-        got, want = profiles(DATABASE_URL), profiles(REFERENCE_DATABASE_URL)
-        differing = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]
-        verdict = "identical" if not differing else f"{len(differing)} of {len(want)} DIFFER (e.g. {differing[0]})"
-    print(f"DRAIN ratio drain/RQ no-op: {rate / floor:.2f}x ({args.workers} worker(s)); profiles vs one event at a time: {verdict}; "
-          f"worker peak RSS {peak / 2**20:.0f} MiB")
+        want = profiles(REFERENCE_DATABASE_URL)
+    for run in runs:
+        verdict = "skipped"
+        if want is not None:
+            got = run["profiles"]
+            differing = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]
+            verdict = "identical" if not differing else f"{len(differing)} of {len(want)} DIFFER (e.g. {differing[0]})"
+        print(f"DRAIN ratio drain/RQ no-op: {run['rate'] / run['floor']:.2f}x ({run['workers']} worker(s), "
+              f"{run['rate']:.0f} events/s); conflict retries {run['conflicts'] * 1000 / distinct:.1f} and deadlocks "
+              f"{run['deadlocks'] * 1000 / distinct:.1f} per 1,000 events; profiles vs one event at a time: {verdict}; "
+              f"worker peak RSS {run['peak'] / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -206,19 +206,75 @@ def stripe_order(event: LedgerEvent) -> tuple:
     return (event.created, _RANK.get(event.type, OTHER_RANK), event.received_at)
 
 
+# Claims are partitioned by customer: a transaction that claims events holds an advisory lock on each of
+# their customers (until it ends, or its connection dies with a killed worker), and a claim skips the
+# events of a customer another transaction holds. So two workers never apply one customer's events at
+# once (no lock waits or deadlocks between their batches, no story split between two batches in
+# flight), and each customer's events are applied in Stripe's order. An event's customer is the
+# customer its object names (or is). A refund names only its charge: its customer is that of the
+# charge's payment as recorded, else that of a charge event among the claim's candidates (another
+# worker's batch may be recording it), else the charge stands for it. An object that names no
+# customer is its own group.
+_OBJ = "payload -> 'data' -> 'object'"
+LOCK_SPACE = 0x5453  # the advisory locks' first key: the customers' groups, apart from other advisory locks
+CLAIM_SCAN = 4  # a claim looks this many times its limit ahead, past what other workers hold
+_NAMED_CUSTOMER = (f"COALESCE({_OBJ} -> 'customer' ->> 'id', {_OBJ} ->> 'customer',"
+                   f" CASE WHEN {_OBJ} ->> 'object' = 'customer' THEN {_OBJ} ->> 'id' END)")
+_KEY_PARTS = f"id, account, {_NAMED_CUSTOMER} AS customer, {_OBJ} ->> 'id' AS object_id, {_OBJ} ->> 'charge' AS charge"
+_CHARGES_CUSTOMER = ("(SELECT p.stripe_customer_id FROM payments p WHERE p.account = w.account"
+                     " AND p.stripe_charge_id = w.charge LIMIT 1)")
+
+
+def _customer_key(charge_event_customer: str = "") -> str:
+    """The group of an event row `w` (its _KEY_PARTS); `charge_event_customer`: the customer of a charge
+    event among the candidates, when there is one."""
+    return f"COALESCE(w.customer, {_CHARGES_CUSTOMER}, {charge_event_customer}w.charge, w.object_id, w.id)"
+
+
+def _group_lock(function: str, key: str) -> str:
+    return f"{function}({LOCK_SPACE}, hashtext(w.account || ' ' || {key}))"
+
+
+# The window: candidates in Stripe's order. Each one's customer is then locked (try: never waiting) in
+# that order until `limit` are taken, so a claim locks no customer beyond its last event (a materialized
+# CTE is read in the order it was written). The row locks then guard the events against per-event jobs;
+# the status is checked again on the latest row (a batch that committed since the window was read).
 CLAIM_NEXT = (
-    f"SELECT {_COLUMNS}, payload FROM events WHERE status = 'received' AND id <> %(exclude)s"
-    f" ORDER BY created, {_RANK_SQL}, received_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    "WITH window_ AS MATERIALIZED ("
+    f"   SELECT {_KEY_PARTS}, created, {_RANK_SQL} AS rank, received_at"
+    "    FROM events WHERE status = 'received' AND id <> %(exclude)s"
+    f"   ORDER BY created, {_RANK_SQL}, received_at LIMIT %(scan)s"
+    "), candidates AS MATERIALIZED ("
+    f"   SELECT w.id, w.account, {_customer_key('c.customer, ')} AS key FROM window_ w"
+    "    LEFT JOIN (SELECT DISTINCT ON (account, object_id) account, object_id, customer FROM window_"
+    "               WHERE customer IS NOT NULL ORDER BY account, object_id, created) c"
+    "      ON c.account = w.account AND c.object_id = w.charge"
+    "    ORDER BY w.created, w.rank, w.received_at"
+    "), taken AS MATERIALIZED ("
+    f"   SELECT id FROM candidates w WHERE {_group_lock('pg_try_advisory_xact_lock', 'w.key')} LIMIT %(limit)s"
+    ")"
+    f" SELECT {_COLUMNS}, payload FROM events WHERE id IN (SELECT id FROM taken) AND status = 'received'"
+    f" ORDER BY created, {_RANK_SQL}, received_at FOR UPDATE SKIP LOCKED"
 )
 
 
 def claim_next(conn, *, limit: int, exclude: str = "") -> list[LedgerEvent]:
-    """Lock up to `limit` events that no worker has applied yet, oldest first in Stripe's order
-    (skipping ones other workers hold)."""
+    """Lock up to `limit` events that no worker has applied yet, oldest first in Stripe's order,
+    skipping those of customers another transaction holds (and locking these customers until this
+    transaction ends)."""
     if limit <= 0:
         return []
     cur = conn.cursor(row_factory=class_row(LedgerEvent))
-    return cur.execute(CLAIM_NEXT, {"exclude": exclude, "limit": limit}).fetchall()
+    return cur.execute(CLAIM_NEXT, {"exclude": exclude, "limit": limit, "scan": limit * CLAIM_SCAN}).fetchall()
+
+
+LOCK_CUSTOMER_OF = (f"SELECT {_group_lock('pg_advisory_xact_lock', _customer_key())}"
+                    f" FROM (SELECT {_KEY_PARTS} FROM events WHERE id = %(id)s) w")
+
+
+def lock_customer_of(conn, event_id: str) -> None:
+    """Hold this event's customer for the transaction, as a claim does (waiting while a batch holds it)."""
+    conn.execute(LOCK_CUSTOMER_OF, {"id": event_id}).fetchall()
 
 
 def exists(conn, event_id: str) -> bool:

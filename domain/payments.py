@@ -261,13 +261,13 @@ def link_billing(conn, account: str, object_ids: list[str], invoice_id: str | No
     ).fetchall()
 
 
-def link_customer(conn, account: str, stripe_customer_id: str, customer_id: str) -> int:
+def link_customer(conn, account: str, stripe_customer_id: str, customer_id: str) -> None:
     """Attach payments recorded before their customer was known."""
-    return conn.execute(
+    conn.execute(
         "UPDATE payments SET customer_id = %(cid)s WHERE account = %(a)s AND stripe_customer_id = %(cus)s"
         " AND customer_id IS NULL",
         {"a": account, "cus": stripe_customer_id, "cid": customer_id},
-    ).rowcount
+    )
 
 
 def find_by_charge(conn, charge_id: str) -> list[Payment]:

@@ -1,7 +1,8 @@
 """The drain job: apply every event no worker has applied yet, in batches, in Stripe's order.
 
 One RQ job drains the ledger (rather than one job per event): it claims a batch of received events
-(`FOR UPDATE SKIP LOCKED`, so several workers share the ledger without waiting on each other), applies
+(`FOR UPDATE SKIP LOCKED`, customer by customer: several workers share the ledger without waiting on each
+other, and never hold one customer's events at once; domain/ledger.py CLAIM_NEXT), applies
 each in its own savepoint, records the outcomes and commits once per batch, then claims the next, until
 none is left. The ledger stays the authority: a killed worker's batch rolls back and its row locks go
 with its connection, so the events are `received` again for the next drain (the sweep asks for one).

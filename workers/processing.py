@@ -48,6 +48,7 @@ def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTO
                 return "missing" if not ledger.exists(conn, event_id) else "busy"
             if not (kind is AttemptKind.REPLAY or _should_apply(event, due)):
                 return event.status
+            ledger.lock_customer_of(conn, event_id)  # as a drain's claim does: one worker per customer
             batch = [event] + ledger.claim_next(conn, limit=BATCH_SIZE - 1, exclude=event_id)
             kinds = {item.id: AttemptKind.AUTOMATIC for item in batch} | {event_id: kind}  # the others: automatic
             outcomes, to_wake = apply_claimed(conn, services, batch, kinds)
@@ -63,18 +64,50 @@ def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[
     their outcomes and the events to wake once it commits: those that waited for what these recorded,
     and these that should be tried again at once."""
     batch = sorted(batch, key=ledger.stripe_order)  # fewer waits
-    outcomes, touched = {}, {}
-    done = Done(ledger.Attempts(), [])
-    conn.execute(FIRST_EVENT)
+    # Pipeline mode: a statement whose result nobody reads (most writes) is sent without waiting for
+    # its answer; the next read brings the answers back. A first pass trusts the events' writes, so an
+    # event costs a round trip per read. Should a statement fail, the pipeline cannot say which event
+    # sent it: the batch is undone and applied again, carefully, waiting at the end of each event for
+    # its writes (one round trip more per event), so only the event at fault is undone.
+    with conn.pipeline() as pipeline:
+        conn.execute(OPEN_BATCH)
+        try:
+            done = _apply_all(conn, services, batch, kinds, Done(ledger.Attempts(), [], pipeline, careful=False))
+            pipeline.sync()
+        except psycopg.Error as exc:
+            log.info("a statement of the batch failed; applying it again, one event at a time",
+                     error=f"{type(exc).__name__}: {exc}")
+            _sync_after_error(pipeline)
+            conn.execute(UNDO_BATCH)
+            done = _apply_all(conn, services, batch, kinds, Done(ledger.Attempts(), [], pipeline, careful=True))
+        for event_id, level, message, fields in done.lines:
+            with structlog.contextvars.bound_contextvars(event_id=event_id):
+                getattr(log, level)(message, **fields)
+        done.attempts.write(conn)  # the statuses, before reading which events wait
+        activity.write(conn, done.entries)
+    outcomes, touched = done.outcomes, {}
     for item in batch:
-        outcomes[item.id] = _apply_one(conn, services, item, kinds[item.id], done)
         touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
-    conn.execute(LAST_EVENT)
-    done.attempts.write(conn)  # the statuses, before reading which events wait
-    activity.write(conn, done.entries)
     waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
                if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
     return outcomes, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters]
+
+
+def _apply_all(conn, services, batch: list, kinds: dict, done: "Done") -> "Done":
+    conn.execute(OPEN_EVENT)
+    for item in batch:
+        done.outcomes[item.id] = _apply_one(conn, services, item, kinds[item.id], done)
+    conn.execute(RELEASE_EVENT)
+    return done
+
+
+def _sync_after_error(pipeline: psycopg.Pipeline) -> None:
+    """After an error the server skips what the pipeline sent until its next sync: sync (what it
+    reports is the error being handled, or the statements it skipped)."""
+    try:
+        pipeline.sync()
+    except psycopg.Error:
+        pass
 
 
 def _should_apply(event, due: bool) -> bool:
@@ -85,12 +118,12 @@ def _should_apply(event, due: bool) -> bool:
     return False  # processed or ignored: a redelivered job changes nothing (replay to force)
 
 
-# Each event's handler runs in a savepoint: undone alone when it fails. One statement ends an applied
-# event's savepoint and opens the next one's (one round trip per event, not two).
-FIRST_EVENT = "SAVEPOINT teachery_event"
-NEXT_EVENT = "RELEASE SAVEPOINT teachery_event; SAVEPOINT teachery_event"
+# Each event's handler runs in a savepoint: undone alone when it fails.
+OPEN_BATCH = "SAVEPOINT teachery_batch"  # what a careful pass starts again from
+UNDO_BATCH = "ROLLBACK TO SAVEPOINT teachery_batch"  # claims and their locks stay: they were taken before
+OPEN_EVENT = "SAVEPOINT teachery_event"
+RELEASE_EVENT = "RELEASE SAVEPOINT teachery_event"
 UNDO_EVENT = "ROLLBACK TO SAVEPOINT teachery_event"  # and the savepoint stays, for the next event
-LAST_EVENT = "RELEASE SAVEPOINT teachery_event"
 
 
 @dataclass
@@ -98,6 +131,13 @@ class Done:
     """What a batch's attempts recorded, written once for the batch (same transaction)."""
     attempts: ledger.Attempts
     entries: list  # activity entries of the events applied
+    pipeline: psycopg.Pipeline  # the connection's: its sync() waits for every statement sent so far
+    careful: bool  # wait for each event's writes before the next event (else a failed statement undoes the pass)
+    outcomes: dict = field(default_factory=dict)
+    lines: list = field(default_factory=list)  # (event id, level, message, fields): logged once the pass held
+
+    def say(self, event_id: str, level: str, message: str, **fields) -> None:
+        self.lines.append((event_id, level, message, fields))
 
 
 @dataclass
@@ -114,14 +154,14 @@ def _apply_one(conn, services, event, kind: AttemptKind, done: Done) -> Outcome:
         handler = EVENT_HANDLERS.get(event.type)
         if handler is None:
             done.attempts.add(event.id, kind, EventStatus.IGNORED)
-            log.info("event ignored", type=event.type)
+            done.say(event.id, "info", "event ignored", type=event.type)
             return Outcome(EventStatus.IGNORED)
         outcome = _run(conn, services, handler, event, kind, done)
         if outcome.status is EventStatus.PROCESSED:
-            log.info("event applied", type=event.type)
+            done.say(event.id, "info", "event applied", type=event.type)
         else:
-            log.warning("event not applied", type=event.type, status=outcome.status.value,
-                        error=str(outcome.error), retry_in=outcome.retry_in)
+            done.say(event.id, "warning", "event not applied", type=event.type, status=outcome.status.value,
+                     error=str(outcome.error), retry_in=outcome.retry_in)
         return outcome
 
 
@@ -130,29 +170,43 @@ def _run(conn, services, handler, event, kind: AttemptKind, done: Done) -> Outco
         ctx = EventContext(conn, event.payload, services.stripe, origin=origin_of(event.payload))
         try:
             handler(ctx)
-        except CONFLICTS as exc:
-            conn.execute(UNDO_EVENT)
-            log.info("handler met another worker's change; running it again", conflict=type(exc).__name__,
-                     retry=conflict_retry + 1)
-            if conflict_retry < MAX_CONFLICT_RETRIES - 1:
-                continue
-            error, waiting_on, held_now = exc, None, False
-        except Waiting as exc:
-            conn.execute(UNDO_EVENT)
-            error, waiting_on = exc, exc.object_id
-            # another worker committed it while we looked: try again at once
-            held_now = exc.unseen and stripe_ids.held(conn, event.account, exc.object_id)
-        except Exception as exc:  # a bug or a passing fault: recorded, retried with backoff, replayable
-            conn.execute(UNDO_EVENT)
-            log.exception("handler failed", event_id=event.id, type=event.type)
-            error, waiting_on, held_now = exc, None, False
+            conn.execute(RELEASE_EVENT)
+            conn.execute(OPEN_EVENT)
+            if done.careful:
+                done.pipeline.sync()  # the handler's unanswered writes: their errors are raised here
+        except Exception as exc:
+            if isinstance(exc, psycopg.Error) and not done.careful:
+                raise  # an error of this event's statements, or of an earlier event's: the careful pass tells
+            _undo(conn, done)
+            if isinstance(exc, CONFLICTS):
+                log.info("handler met another worker's change; running it again", conflict=type(exc).__name__,
+                         retry=conflict_retry + 1)
+                if conflict_retry < MAX_CONFLICT_RETRIES - 1:
+                    continue
+                error, waiting_on, held_now = exc, None, False
+            elif isinstance(exc, Waiting):
+                error, waiting_on = exc, exc.object_id
+                # another worker committed it while we looked: try again at once
+                held_now = exc.unseen and stripe_ids.held(conn, event.account, exc.object_id)
+            else:  # a bug or a passing fault: recorded, retried with backoff, replayable
+                log.exception("handler failed", event_id=event.id, type=event.type)
+                error, waiting_on, held_now = exc, None, False
         else:
-            conn.execute(NEXT_EVENT)
             done.attempts.add(event.id, kind, EventStatus.PROCESSED)
             done.entries += ctx.entries
             return Outcome(EventStatus.PROCESSED, touched=ctx.touched)
         return _not_applied(done.attempts, event, kind, error, waiting_on, held_now)
     raise AssertionError("unreachable")
+
+
+def _undo(conn, done: Done) -> None:
+    """Undo the event's changes (first the sync that an error in the pipeline needs). In a trusting
+    pass, an error that the sync reports is some event's statement: the careful pass tells which."""
+    if done.careful:
+        _sync_after_error(done.pipeline)
+    else:
+        done.pipeline.sync()
+    conn.execute(UNDO_EVENT)
 
 
 def _not_applied(attempts: ledger.Attempts, event, kind: AttemptKind, error: Exception, waiting_on: str | None,

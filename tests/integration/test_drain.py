@@ -139,3 +139,26 @@ def test_a_drain_that_ends_early_asks_for_the_next_even_with_a_batch_to_spare(se
     assert draining.drain(services, batch_size=50, max_seconds=0) == 1
     [job] = services.queue.get_jobs()
     assert job.func_name == DRAIN
+
+
+def test_a_write_that_fails_unread_undoes_only_its_own_event(services, deliver, monkeypatch):
+    """Writes are sent without waiting for their answers: when one fails, the batch is applied again
+    one event at a time, so the event that sent it is the only one undone, whichever event's read
+    first met the error."""
+    from workers import event_table
+
+    def write_badly(ctx):  # a write whose answer nobody reads, and that fails
+        ctx.conn.execute("INSERT INTO customers (account, stripe_customer_id) VALUES (NULL, 'cus_bad')")
+
+    monkeypatch.setitem(event_table.EVENT_HANDLERS, "customer.discount.created", write_badly)
+    services.redis.set("teachery:drain-requested", 1)
+    bad = _event(0, "customer.discount.created", {"id": "di_1", "object": "discount", "customer": "cus_X"}, T0 - 1)
+    for event in [bad] + STORY:
+        deliver(event)
+    assert draining.drain(services) == len(STORY) + 1
+    with services.pool.connection() as conn:
+        failed = ledger.get_event(conn, bad["id"])
+        assert ledger.count_by_status(conn) == {"processed": len(STORY), failed.status: 1}
+        assert failed.status == "failed" and "NotNullViolation" in failed.last_error
+        assert failed.next_attempt_at is not None  # a passing fault for all we know: retried with backoff
+        assert conn.execute("SELECT count(*) FROM customers WHERE stripe_customer_id = 'cus_bad'").fetchone()[0] == 0
