@@ -145,12 +145,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="the service's gunicorn processes")
     parser.add_argument("--profile", metavar="DIR", help="py-spy each service round's gunicorn workers into DIR "
                         "(collapsed stacks, for flamegraph.pl or speedscope) and print the top functions")
+    parser.add_argument("--database", metavar="URL", help="a database to post into as it is (migrated, never "
+                        "emptied): e.g. bench/ledger_scale.py's 10-million-event ledger")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
-    fresh_stores()
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "STRIPE_WEBHOOK_SECRET": SECRET,
-           "BENCH_DSN": DATABASE_URL, "BENCH_REDIS": REDIS_URL, "LOG_FORMAT": "json"}
+    database_url = args.database or DATABASE_URL
+    if args.database:
+        from domain.migrate import migrate
+
+        migrate(database_url)
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    else:
+        fresh_stores()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "STRIPE_WEBHOOK_SECRET": SECRET,
+           "BENCH_DSN": database_url, "BENCH_REDIS": REDIS_URL, "LOG_FORMAT": "json"}
     bin_dir = Path(sys.executable).parent
     service_port, floor_port = free_port(), free_port()
     devnull = subprocess.DEVNULL
@@ -174,8 +183,9 @@ def main() -> None:
                 tag = f"_{name[0]}{n}"
                 script = tmp / f"{name}{n}.lua"
                 write_script(args.events, str(script), "/webhooks/stripe", SECRET, tag)
-                with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
-                    conn.execute("CHECKPOINT")  # each round starts without the last one's dirty pages
+                with psycopg.connect(database_url, autocommit=True) as conn:
+                    conn.execute("CHECKPOINT")
+                    round_start = conn.execute("SELECT now()").fetchone()[0]  # each round starts without the last one's dirty pages
                 spies = profile(service.pid, args.profile, n, args.seconds) if args.profile and name == "service" else []
                 before = cpu_seconds(service.pid if name == "service" else floor.pid)
                 res = wrk(f"http://127.0.0.1:{port}", str(script), args.seconds, args.connections)
@@ -184,10 +194,11 @@ def main() -> None:
                 for spy in spies:
                     spy.wait(timeout=30)
                 sent = min(res["requests"], args.events)  # distinct ids posted (the script cycles)
-                with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+                with psycopg.connect(database_url, autocommit=True) as conn:
                     table = "events" if name == "service" else "limit_events"
-                    stored = conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {table} WHERE id LIKE %s",
-                                          (f"%{tag}",)).fetchone()
+                    stored = conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {table} "
+                                          "WHERE received_at >= %s AND id LIKE %s",
+                                          (round_start, f"%{tag}",)).fetchone()
                 res.update(sent=sent, stored=stored[0], distinct=stored[1])
                 results[name].append(res)
                 print(f"round {n + 1} {name:7s}: {res['rps']:7.0f} events/s  p50 {res['p50']:6.2f} ms  "
