@@ -1,5 +1,6 @@
 """The webhook's lean path (no Flask machinery), and the ledger's lean indexes."""
 import json
+import time
 
 import psycopg
 
@@ -51,9 +52,15 @@ def test_a_connection_the_server_closed_is_replaced_not_used(settings, client, s
     try:
         assert _post(web_client, json.dumps(STORY[0]).encode()).status_code == 200
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            killed = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname ="
-                                  " current_database() AND pid <> pg_backend_pid() AND application_name = ''"
-                                  " AND state = 'idle'").fetchall()
+            killed = [pid for pid, done in conn.execute(
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND application_name = '' AND state = 'idle'") if done]
+            # pg_terminate_backend only signals: the test is about a connection already closed
+            deadline = time.monotonic() + 10
+            while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                               (killed,)).fetchone()[0] and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.05)  # the backend leaves pg_stat_activity just before its socket closes
         assert killed
         for event in STORY[1:]:
             response = _post(web_client, json.dumps(event).encode())
