@@ -55,6 +55,7 @@ def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN
     deadline = started + max_seconds
     lingered = False
     while True:
+        looked = time.monotonic()  # before the claim: the claim sees what was committed by then
         with services.pool.connection() as conn:
             with conn.transaction():
                 batch = ledger.claim_next(conn, limit=batch_size)
@@ -62,7 +63,7 @@ def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN
                     outcomes, to_wake = apply_claimed(conn, services, batch,
                                                       {e.id: AttemptKind.AUTOMATIC for e in batch})
         if not batch:
-            if lingered or time.monotonic() - started >= DRAIN_LINGER:
+            if lingered or looked - started >= DRAIN_LINGER:
                 return done
             # Once more, a moment later: the web counts on a drain looking DRAIN_LINGER after it started.
             time.sleep(DRAIN_LINGER)
