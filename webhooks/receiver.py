@@ -135,7 +135,9 @@ class Receiver:
     @staticmethod
     def _outcomes(conn, items, new: set[str]) -> list[Stored]:
         ids = [event["id"] for event, _ in items]
-        first = {event_id: i for i, event_id in reversed(list(enumerate(ids)))}  # an id twice: the first is new
+        first: dict[str, int] = {}  # an id twice in the group: the first is new, the others duplicates
+        for i, event_id in enumerate(ids):
+            first.setdefault(event_id, i)
         repeated = [event_id for i, event_id in enumerate(ids) if event_id not in new or first[event_id] != i]
         unstarted = ledger.never_started(conn, repeated) if repeated else set()
         return [Stored.NEW if event_id in new and first[event_id] == i

@@ -1,7 +1,7 @@
 """Applying one stored event: claim it, run its handler atomically, record the outcome.
 
 The event row is locked (FOR UPDATE SKIP LOCKED) for the whole transaction, so two copies of a job
-never apply one event twice; each handler runs in a savepoint (see FIRST_EVENT), so a failing
+never apply one event twice; each handler runs in a savepoint (OPEN_EVENT), so a failing
 handler leaves the ledger update intact. A race with another event on the same new record (unique violation,
 deadlock) re-runs the handler.
 """

@@ -119,7 +119,7 @@ def _ensure(queue: Queue, job_id: str, enqueue, keep: tuple = WAITING_TO_RUN):
 # A drain that finds nothing left looks once more DRAIN_LINGER later before it ends, and one that ends
 # early (its time is up, the worker stops) asks for the next. So a drain requested at time t claims
 # everything committed before t + DRAIN_LINGER, and a web process that asked for a drain less than
-# DRAIN_REQUEST_INTERVAL ago need not ask again (drain_needed): under load that spares most webhooks the
+# DRAIN_REQUEST_INTERVAL ago need not ask again (DrainRequests): under load that spares most webhooks the
 # round trip. (Were that drain's worker killed, the sweep asks for another: a delay, never a loss.)
 DRAIN_REQUESTED = "teachery:drain-requested"
 DRAIN_REQUEST_TTL = 30  # seconds
