@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg
 import psycopg.sql
 import redis
-import stripe
+
+from webhooks.signature import signature_header
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,8 +39,7 @@ def fresh_stores(database_url: str = DATABASE_URL) -> None:
 
 
 def signed(body: bytes) -> str:
-    ts = int(time.time())
-    return f"t={ts},v1={stripe.WebhookSignature._compute_signature(f'{ts}.{body.decode()}', SECRET)}"
+    return signature_header(body, SECRET)
 
 
 def history(n: int, account: str | None = None) -> list[dict]:

@@ -29,17 +29,12 @@ import psutil
 import psycopg
 import redis
 
+from teachery_sync.embedded import free_port
 from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, fresh_stores
 
 FLOOR = Path(__file__).resolve().parent / "floor"  # the reference floor receiver and wrk script generator
 sys.path.insert(0, str(FLOOR))
 from make_wrk_script import write_script  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:

@@ -14,9 +14,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import stripe
-
 from teachery_sync import sample_objects
+from webhooks.signature import signature_header
 from teachery_sync.trigger_scenarios import SCENARIOS, AccountObjects, TriggerError, TriggerOptions, TriggerState
 
 DEFAULT_URL = "http://127.0.0.1:8000/webhooks/stripe"
@@ -45,11 +44,6 @@ def build_events(event_type: str, options: TriggerOptions, state: TriggerState, 
                                  created=created, before=e.before, from_request=e.from_request)
             for e in emitted if basil or e.type not in BASIL_ONLY]
 
-
-def signature_header(body: bytes, secret: str, timestamp: int | None = None) -> str:
-    """Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the secret>."""
-    ts = int(time.time()) if timestamp is None else timestamp
-    return f"t={ts},v1={stripe.WebhookSignature._compute_signature(f'{ts}.{body.decode()}', secret)}"
 
 
 def post_event(url: str, event: dict, secret: str, timeout: float = 10.0) -> Delivery:

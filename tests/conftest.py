@@ -18,6 +18,7 @@ from rq import Queue
 from domain.migrate import migrate
 from domain.settings import Settings
 from teachery_sync.bootstrap import build
+from webhooks.signature import signature_header
 from workers import jobs
 from workers.queueing import QUEUES
 from workers.worker import EventWorker
@@ -90,10 +91,8 @@ def client(app):
 
 
 def sign(body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    """A Stripe-Signature header for body, made with stripe-python's own scheme."""
-    ts = int(time.time()) if timestamp is None else timestamp
-    sig = stripe.WebhookSignature._compute_signature(f"{ts}.{body.decode()}", secret)
-    return f"t={ts},v1={sig}"
+    """A Stripe-Signature header for body."""
+    return signature_header(body, secret, timestamp)
 
 
 @pytest.fixture

@@ -9,12 +9,9 @@ finally block, so a failing test never leaves a worker holding a transaction.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +23,9 @@ import pytest
 import redis
 import requests
 
+from teachery_sync.embedded import free_port
 from tests.blackbox.fake_stripe_server import FakeStripeServer
+from webhooks.signature import signature_header
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent / "teachery-sync"
@@ -37,16 +36,8 @@ ADMIN_TOKEN = "blackbox-admin-token"
 UNSETTLED = ("received", "processing")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def sign(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
-    ts = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={ts},v1={mac}"
+    return signature_header(body, secret, timestamp)
 
 
 def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
