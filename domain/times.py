@@ -18,3 +18,8 @@ def parse_iso(text: str) -> datetime:
 def iso(value: datetime | None) -> str | None:
     """A time as the API shows it: 2026-11-01T00:00:00Z."""
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def display(value: datetime | None) -> str | None:
+    """A time as the command line's tables show it: 2026-11-01 00:00:00 (UTC)."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value else None

@@ -8,10 +8,9 @@ import pytest
 import stripe
 from click.testing import CliRunner
 
-from teachery_sync import sample_objects
 from teachery_sync.cli import main
-from teachery_sync.trigger import build_events, signature_header
-from teachery_sync.trigger_scenarios import SCENARIOS, TriggerError, TriggerOptions, TriggerState
+from teachery_sync.trigger import build_events, samples as sample_objects, signature_header
+from teachery_sync.trigger.scenarios import SCENARIOS, TriggerError, TriggerOptions, TriggerState
 from tests.conftest import WEBHOOK_SECRET
 
 # Every trigger, in an order in which each finds what it acts on.

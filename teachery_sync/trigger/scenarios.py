@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from teachery_sync import sample_objects as so
+from teachery_sync.trigger import samples as so
 
 PLATFORM = "platform"  # the state's key for events without a connected account
 DEFAULT_AMOUNT = 4900
 DEFAULT_COURSE = "course_demo"
-PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")
+PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")  # Stripe's pause_collection.behavior
 SUBSCRIPTION_CHANGES = ("pause", "resume", "cancel-at-period-end", "reactivate")
+CHECKOUT_MODES = ("payment", "subscription")
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")  # Stripe's refund.reason
 
 
 class TriggerError(Exception):
@@ -276,11 +278,10 @@ def subscription_updated(objs: AccountObjects, opts: TriggerOptions, now: int) -
         subscription["pause_collection"] = None
     elif opts.change == "cancel-at-period-end":
         subscription.update(cancel_at_period_end=True, cancel_at=subscription["current_period_end"], canceled_at=now)
-        subscription["cancellation_details"] = {**subscription["cancellation_details"],
-                                                "reason": "cancellation_requested"}
+        _cancellation_reason(subscription, "cancellation_requested")
     else:
         subscription.update(cancel_at_period_end=False, cancel_at=None, canceled_at=None)
-        subscription["cancellation_details"] = {**subscription["cancellation_details"], "reason": None}
+        _cancellation_reason(subscription, None)
     if subscription == before:
         raise TriggerError(f"subscription {subscription['id']} is already so: nothing changes")
     return [Emitted("customer.subscription.updated", subscription, before)]
@@ -292,9 +293,12 @@ def subscription_deleted(objs: AccountObjects, opts: TriggerOptions, now: int) -
     if subscription["status"] == "canceled":
         raise TriggerError(f"subscription {subscription['id']} is already canceled")
     subscription.update(status="canceled", ended_at=now, canceled_at=subscription["canceled_at"] or now)
-    subscription["cancellation_details"] = {**subscription["cancellation_details"],
-                                            "reason": "cancellation_requested"}
+    _cancellation_reason(subscription, "cancellation_requested")
     return [Emitted("customer.subscription.deleted", subscription)]
+
+
+def _cancellation_reason(subscription: dict, reason: str | None) -> None:
+    subscription["cancellation_details"] = {**subscription["cancellation_details"], "reason": reason}
 
 
 def subscription_status(new_status: str, event_type: str, allowed_from: str) -> Callable:

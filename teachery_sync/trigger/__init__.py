@@ -14,12 +14,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from teachery_sync import sample_objects
+from teachery_sync.trigger import samples
+from teachery_sync.trigger.scenarios import SCENARIOS, AccountObjects, TriggerError, TriggerOptions, TriggerState
 from webhooks.signature import signature_header
-from teachery_sync.trigger_scenarios import SCENARIOS, AccountObjects, TriggerError, TriggerOptions, TriggerState
+
+__all__ = ["DEFAULT_URL", "TriggerError", "TriggerOptions", "TriggerState", "build_events", "run",
+           "signature_header"]
 
 DEFAULT_URL = "http://127.0.0.1:8000/webhooks/stripe"
-BASIL_ONLY = {"invoice_payment.paid"}  # the invoice_payment object exists from 2025-03-31.basil on
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
 
@@ -32,18 +34,16 @@ class Delivery:
 
 
 def build_events(event_type: str, options: TriggerOptions, state: TriggerState, *,
-                 api_version: str = sample_objects.DEFAULT_API_VERSION, now: int | None = None) -> list[dict]:
+                 api_version: str = samples.DEFAULT_API_VERSION, now: int | None = None) -> list[dict]:
     """The Event envelopes for this trigger; changes the objects in state (not saved here)."""
     scenario = SCENARIOS.get(event_type)
     if scenario is None:
         raise TriggerError(f"cannot trigger {event_type}; one of: {', '.join(SCENARIOS)}")
-    created = sample_objects.now() if now is None else now
+    created = samples.now() if now is None else now
     emitted = scenario(state.of(options.account), options, created)
-    basil = api_version[:10] >= sample_objects.BASIL[:10]
-    return [sample_objects.event(e.type, e.obj, api_version=api_version, account=options.account,
-                                 created=created, before=e.before, from_request=e.from_request)
-            for e in emitted if basil or e.type not in BASIL_ONLY]
-
+    return [samples.event(e.type, e.obj, api_version=api_version, account=options.account,
+                          created=created, before=e.before, from_request=e.from_request)
+            for e in emitted if samples.sent_at(e.type, api_version)]
 
 
 def post_event(url: str, event: dict, secret: str, timeout: float = 10.0) -> Delivery:

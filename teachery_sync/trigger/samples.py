@@ -1,6 +1,6 @@
 """Stripe objects and Event envelopes as a test-mode account sends them, for `teachery-sync trigger`.
 
-Field for field modelled on the real payloads in ../shared/fixtures/stripe (supabase
+Field for field modelled on the real payloads in tests/fixtures/stripe (supabase
 stripe-sync-engine's events, Stripe's own openapi fixtures3.json), at API version 2024-06-20 by
 default. `for_api_version` reshapes an object for older and newer versions:
 
@@ -25,6 +25,7 @@ OLD_API_VERSION = "2020-03-02"
 BASIL = "2025-03-31.basil"
 API_VERSIONS = (OLD_API_VERSION, DEFAULT_API_VERSION, BASIL)
 LISTS_DROPPED = "2022-11-15"  # charge.refunds and payment_intent.charges no longer included
+BASIL_ONLY = {"invoice_payment.paid"}
 
 DAY = 86_400
 MONTH = 30 * DAY
@@ -40,8 +41,14 @@ def now() -> int:
     return int(time.time())
 
 
-def _version_at_least(version: str, other: str) -> bool:
+def at_least(version: str, other: str) -> bool:
+    """Whether API version `version` is `other` or later (compared by date)."""
     return version[:10] >= other[:10]
+
+
+def sent_at(event_type: str, version: str) -> bool:
+    """Whether Stripe sends this event type at this API version (invoice_payment exists from basil on)."""
+    return event_type not in BASIL_ONLY or at_least(version, BASIL)
 
 
 # --- objects ----------------------------------------------------------------------------------
@@ -301,7 +308,7 @@ def for_api_version(obj: dict, version: str) -> dict:
     """A copy of obj as Stripe renders it at this API version (the objects above are 2024-06-20)."""
     obj = copy.deepcopy(obj)
     kind = obj.get("object")
-    if not _version_at_least(version, LISTS_DROPPED):
+    if not at_least(version, LISTS_DROPPED):
         if kind == "payment_intent":
             obj.pop("latest_charge", None)
     else:
@@ -309,7 +316,7 @@ def for_api_version(obj: dict, version: str) -> dict:
             obj.pop("refunds", None)
         if kind == "payment_intent":
             obj.pop("charges", None)
-    if _version_at_least(version, BASIL):
+    if at_least(version, BASIL):
         _to_basil(obj, kind)
     return obj
 

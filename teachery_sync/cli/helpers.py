@@ -1,0 +1,76 @@
+"""What the commands share: the one-line failure, settings and services, tables and times."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from domain.db import redact, redact_url
+from domain.settings import ConfigError, Settings
+from domain.times import parse_iso
+from teachery_sync.bootstrap import Services, build
+
+
+class Failure(click.ClickException):
+    """Exit non-zero with a one-line reason."""
+
+    def show(self, file=None):
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise Failure(str(exc))
+
+
+def open_services(settings: Settings | None = None) -> Services:
+    """The composition root's services, after checking PostgreSQL answers (a one-line reason if not)."""
+    settings = settings or load_settings()
+    try:
+        psycopg.connect(settings.database_url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        raise Failure(f"cannot reach PostgreSQL at {redact(settings.database_url)}: {' '.join(str(exc).split())}")
+    return build(settings).open()
+
+
+def first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def require_redis(services: Services) -> None:
+    try:
+        services.redis.ping()
+    except Exception as exc:
+        raise Failure(f"cannot reach Redis at {redact_url(services.settings.redis_url)}: {first_line(exc)}")
+
+
+def parse_time(value: str | None, option: str = "--since") -> datetime | None:
+    """An ISO time option, or a one-line failure naming the option."""
+    try:
+        return parse_iso(value) if value is not None else None
+    except ValueError as exc:
+        raise Failure(f"bad {option}: {exc}")
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    return Table(*columns, title=title, title_justify="left")
+
+
+def print_wide(*renderables) -> None:
+    """Print tables; piped or captured, at full width (whole ids), never squeezed to 80 columns."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=250)
+    for renderable in renderables:
+        console.print(renderable)
+
+
+def stderr_console() -> Console:
+    """Where progress goes (logs go to stderr too), so that stdout carries only the summary or report."""
+    return Console(stderr=True)

@@ -1,0 +1,71 @@
+"""`teachery-sync reconcile`: our records compared with Stripe's, the drift fixed and reported."""
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from domain.reconciliations import ScopeBusy, parse_request
+from teachery_sync.cli.helpers import Failure, first_line, open_services, stderr_console
+from teachery_sync.progress import progress_bar
+from workers import reconciliation
+
+
+@click.command()
+@click.option("--account", help="only this connected account (acct_…) [default: the platform and every known one]")
+@click.option("--customer", help="only this Stripe customer (cus_…) and its subscriptions, charges and refunds")
+@click.option("--since", help="only objects created at or after this ISO time")
+@click.option("--dry-run", is_flag=True, help="report the drift, change nothing")
+@click.option("--json", "as_json", is_flag=True, help="print only the report as JSON")
+def reconcile(account, customer, since, dry_run, as_json):
+    """Compare our records with Stripe, fix the drift (unless --dry-run) and print the report.
+
+    The same run as POST /admin/api/reconciliations, here synchronously, with a progress bar.
+
+    \b
+    Examples:
+      teachery-sync reconcile --dry-run
+      teachery-sync reconcile --account acct_1Creator --customer cus_1Jenny
+      teachery-sync reconcile --since 2026-11-01T00:00:00Z --json
+    """
+    try:
+        scope, dry_run = parse_request({"account": account, "customer": customer, "since": since,
+                                        "dry_run": dry_run})
+    except ValueError as exc:
+        raise Failure(str(exc))
+    services = open_services()
+    try:
+        if not services.stripe.configured:
+            raise Failure("STRIPE_API_KEY is not set: a reconciliation reads Stripe's objects")
+        try:
+            run_id = reconciliation.create(services, scope, dry_run)
+        except ScopeBusy as exc:
+            raise Failure(str(exc))
+        error = None
+        with progress_bar(stderr_console()) as report:
+            try:
+                reconciliation.run(services, run_id, report)
+            except Exception as exc:  # the run is marked failed with its error; shown below
+                error = first_line(exc)
+        body = reconciliation.report_of(services, run_id)
+    finally:
+        services.close()
+    if as_json:
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
+        _print_drift(body)
+    if error:
+        raise Failure(f"reconciliation failed: {error}")
+
+
+def _print_drift(body: dict) -> None:
+    table = Table("object", "field", "ours", "Stripe's", "fixed", title=f"reconciliation {body['id']}")
+    for item in body["drift"]:
+        table.add_row(item["object"], item["field"], json.dumps(item["local"], ensure_ascii=False),
+                      json.dumps(item["stripe"], ensure_ascii=False),
+                      "yes" if item["fixed"] else "no")
+    Console().print(table)
+    click.echo(f"{body['status']}: {body['checked']} checked, {len(body['drift'])} drifted, {body['fixed']} fixed"
+               + (" (dry run)" if body["dry_run"] else ""))

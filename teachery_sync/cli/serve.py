@@ -1,0 +1,82 @@
+"""`teachery-sync migrate`, `web` and `worker`: what a deployment runs (the Procfile's lines)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from domain.db import DatabaseUnavailable
+from domain.migrate import migrate as apply_migrations
+from domain.settings import ConfigError
+from teachery_sync.cli.helpers import Failure, load_settings, open_services, require_redis
+from teachery_sync.worker_command import WorkerError
+from teachery_sync.worker_command import run as run_workers
+from workers.queueing import QUEUES
+
+
+@click.command()
+def migrate():
+    """Create the database if it is missing and apply pending migrations (safe to run twice).
+
+    \b
+    Example:
+      DATABASE_URL=postgresql:///teachery_sync teachery-sync migrate
+    """
+    settings = load_settings()
+    try:
+        applied = apply_migrations(settings.database_url)
+    except DatabaseUnavailable as exc:
+        raise Failure(str(exc))
+    click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "; up to date"))
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", "num_workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+def web(host, port, num_workers):
+    """Run the webhook receiver and admin API under gunicorn.
+
+    \b
+    Example:
+      STRIPE_WEBHOOK_SECRET=whsec_… ADMIN_TOKEN=… teachery-sync web --port 8000
+    """
+    settings = load_settings()
+    try:
+        settings.require_webhook_secret()
+    except ConfigError as exc:
+        raise Failure(str(exc))
+    from teachery_sync.serve import serve  # here, not above: only `web` needs gunicorn
+
+    serve(host, port, num_workers, access_log=settings.access_log)
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="drain the queues, then exit")
+@click.option("--queues", default=None, help="comma-separated queue names (default: every queue we use)")
+@click.option("--supervised", is_flag=True, hidden=True,
+              help="started by another worker: wait for Redis at start instead of failing")
+def worker(burst, queues, supervised):
+    """Run the RQ workers that apply events to the records and run reconciliations.
+
+    Events are served by this process; the reconciliation queue by a second worker process that it
+    supervises, so that a long run never holds up events. A Redis outage is waited out.
+
+    \b
+    Examples:
+      teachery-sync worker
+      teachery-sync worker --burst
+      teachery-sync worker --queues teachery-events
+    """
+    services = open_services()
+    if not supervised:
+        require_redis(services)
+    names = [q.strip() for q in queues.split(",") if q.strip()] if queues else list(QUEUES)
+    unknown = sorted(set(names) - set(QUEUES))
+    if unknown or not names:
+        raise Failure(f"unknown queue(s): {', '.join(unknown) or '(none given)'} (ours: {', '.join(QUEUES)})")
+    try:
+        status = run_workers(services, names, burst)
+    except WorkerError as exc:
+        raise Failure(str(exc))
+    sys.exit(status)
