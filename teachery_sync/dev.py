@@ -1,29 +1,43 @@
 """`teachery-sync dev`: the whole service on one machine, in one process tree.
 
 Embedded PostgreSQL and Redis when DATABASE_URL / REDIS_URL are unset (data kept under the dev
-directory), migrations, then the web server and a worker as one group until Ctrl-C or SIGTERM,
+directory), migrations, then the Procfile's web and worker under honcho until Ctrl-C or SIGTERM,
 after which everything is stopped in order: web and worker, then Redis, then PostgreSQL.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Mapping
 
+import redis
+from honcho.environ import parse_procfile
+from honcho.manager import SIGNALS, SYSTEM_PRINTER_NAME, Manager
+from honcho.printer import Printer
+from honcho.process import Popen, Process
+
+from domain.db import DatabaseUnavailable, dsn_problem, redact, redact_url, redis_url_problem
+from domain.migrate import migrate
 from teachery_sync import dev_env
 from teachery_sync.embedded import (
     DEFAULT_REDIS_PORT,
     EmbeddedPostgres,
     EmbeddedRedis,
     EmbeddedServerError,
+    die_with_parent,
     port_is_free,
 )
-from teachery_sync.supervisor import STOP_SIGNALS, QuietWhenClosed, Supervisor
+
+PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+PROCESSES = ("web", "worker")  # the Procfile's long-running lines (dev applies the migrations itself)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 
 
 class DevError(Exception):
@@ -51,10 +65,10 @@ class Stack:
         self.postgres.stop()
 
 
-def run(environ: Mapping[str, str], options: DevOptions, out: QuietWhenClosed | None = None) -> int:
+def run(environ: Mapping[str, str], options: DevOptions, out: DevPrinter | None = None) -> int:
     """Run the stack until interrupted; returns the exit status."""
     started = time.monotonic()
-    out = out or QuietWhenClosed()
+    out = out or DevPrinter()
     echo = out.line
     dev_dir = options.dev_dir.resolve()
     dev_dir.mkdir(parents=True, exist_ok=True)
@@ -62,8 +76,10 @@ def run(environ: Mapping[str, str], options: DevOptions, out: QuietWhenClosed | 
         raise DevError(f"port {options.port} on {options.host} is already in use "
                        "(another `teachery-sync dev`?); stop it or pass --port")
     stack = Stack(EmbeddedPostgres(dev_dir / "pg"), EmbeddedRedis(dev_dir / "redis", options.redis_port))
-    # Until the supervisor takes over: SIGTERM and SIGHUP stop the setup as Ctrl-C (SIGINT) does.
-    previous = {s: signal.signal(s, _raise_interrupt) for s in STOP_SIGNALS if s != signal.SIGINT}
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    # Until honcho takes over: SIGTERM and SIGHUP stop the setup as Ctrl-C (SIGINT) does.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupt)
     try:
         env, embedded = _environment(environ, dev_dir, stack, echo)
         _check_redis(env["REDIS_URL"])
@@ -115,9 +131,6 @@ def _environment(environ, dev_dir: Path, stack: Stack, echo) -> tuple[dict[str, 
 
 
 def _migrate(database_url: str, echo) -> None:
-    from domain.db import DatabaseUnavailable, dsn_problem
-    from domain.migrate import migrate
-
     if problem := dsn_problem(database_url):
         raise DevError(problem)
     try:
@@ -129,10 +142,6 @@ def _migrate(database_url: str, echo) -> None:
 
 def _check_redis(url: str) -> None:
     """Fail now, in one line, rather than let the worker die on its first connection."""
-    import redis
-
-    from domain.db import redact_url, redis_url_problem
-
     if problem := redis_url_problem(url):
         raise DevError(problem)
     try:
@@ -146,8 +155,6 @@ def _display_host(host: str) -> str:
 
 
 def _print_banner(echo, base: str, env: Mapping[str, str], env_file: Path) -> None:
-    from domain.db import redact, redact_url
-
     rows = [("webhook URL", f"{base}/webhooks/stripe"),
             ("admin API", f"{base}/admin/api/  (Authorization: Bearer $ADMIN_TOKEN)"),
             ("STRIPE_WEBHOOK_SECRET", env["STRIPE_WEBHOOK_SECRET"]),
@@ -171,21 +178,65 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "teachery_sync.cli", *args]
-
-
 def _run_processes(environ, env: Mapping[str, str], options: DevOptions, base: str, started: float,
-                   out: QuietWhenClosed) -> int:
-    """web and worker as one group: output prefixed per process, Ctrl-C / SIGTERM stop both."""
-    child_env = {"LOG_FORMAT": "console", **environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1"}
-    supervisor = Supervisor(out)
-    supervisor.add("web", _cli("web", "--host", options.host, "--port", str(options.port),
-                               "--workers", str(options.web_workers)), child_env)
-    supervisor.add("worker", _cli("worker"), child_env)
+                   out: DevPrinter) -> int:
+    """The Procfile's web and worker under honcho: output prefixed per process, Ctrl-C / SIGTERM stop both.
+    0 when stopped so; else the status of the process that stopped first (1 if 0)."""
+    child_env = {"LOG_FORMAT": "console", **environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1",
+                 "PORT": str(options.port), "WEB_HOST": options.host, "WEB_CONCURRENCY": str(options.web_workers),
+                 # the teachery-sync of the Python running dev, whatever the shell's PATH says
+                 "PATH": os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", os.defpath)])}
+    manager = Manager(out)
+    manager._process_ctor = DyingWithDev
+    procfile = parse_procfile(PROCFILE.read_text()).processes
+    for name in PROCESSES:
+        # exec: the command replaces honcho's shell, so that its signals and its parent-death signal reach it
+        manager.add_process(name, f"exec {procfile[name]}", env=child_env)
     threading.Thread(target=_announce_ready, args=(base, started, options.ready_timeout, out.line),
                      daemon=True).start()
-    return supervisor.run()
+    signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))  # honcho: INT, TERM
+    manager.loop()
+    if manager.returncode in {s["rc"] for s in SIGNALS.values()}:
+        return 0
+    return manager.returncode or 1
+
+
+class DyingWithDev(Process):
+    """honcho's process, stopped even when `dev` is killed with SIGKILL: the relay process honcho forks
+    for it gets SIGKILL when dev dies, and the command the relay starts gets SIGTERM when the relay dies."""
+
+    def run(self, events=None, ignore_signals=False):
+        if kill_me := die_with_parent(signal.SIGKILL):
+            kill_me()
+        self._child_ctor = partial(Popen, preexec_fn=die_with_parent())
+        super().run(events, ignore_signals)
+
+
+class DevPrinter(Printer):
+    """honcho's printer, as `name | line` without honcho's clock (the children's log lines carry their time),
+    `dev` for honcho's own lines; it goes quiet once whatever reads the output has gone (Ctrl-C on
+    `make dev | tee`) instead of raising BrokenPipeError in the middle of a shutdown."""
+
+    def __init__(self, output=None):
+        super().__init__(output or sys.stdout, colour=False)
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def write(self, message) -> None:
+        name = "dev" if message.name == SYSTEM_PRINTER_NAME else message.name
+        data = message.data.decode("utf-8", "replace") if isinstance(message.data, bytes) else message.data
+        for text in data.splitlines():
+            self.line(f"{name:<{self.width}} | {text}")
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self.output.write(text.rstrip("\n") + "\n")
+                self.output.flush()
+            except (OSError, ValueError):
+                self.closed = True
 
 
 def _announce_ready(base: str, started: float, timeout: float, echo) -> None:

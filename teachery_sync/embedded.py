@@ -6,20 +6,31 @@ free loopback port) and are stopped by `stop()`.
 """
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 
-from teachery_sync.supervisor import die_with_parent
-
 DATABASE_NAME = "teachery_sync"
 DEFAULT_REDIS_PORT = 6380
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signum: int = signal.SIGTERM):
+    """A preexec_fn asking Linux to send `signum` to the child when its parent dies, even by SIGKILL,
+    so that a killed `dev` leaves no server behind (None elsewhere). prctl is looked up here, before
+    the fork: a child forked from a process with threads must not dlopen."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(_PR_SET_PDEATHSIG, signum)
 
 
 class EmbeddedServerError(Exception):
@@ -123,7 +134,7 @@ class EmbeddedRedis:
         # web server and the worker that use it.
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=die_with_parent)
+                                         preexec_fn=die_with_parent())
         deadline = time.monotonic() + timeout
         while not _redis_answers(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
