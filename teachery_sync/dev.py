@@ -12,10 +12,10 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Mapping
 
 import redis
 from honcho.environ import parse_procfile
@@ -75,6 +75,7 @@ def run(environ: Mapping[str, str], options: DevOptions, out: DevPrinter | None 
     if not port_is_free(options.port, options.host):
         raise DevError(f"port {options.port} on {options.host} is already in use "
                        "(another `teachery-sync dev`?); stop it or pass --port")
+    commands = _procfile_commands()
     stack = Stack(EmbeddedPostgres(dev_dir / "pg"), EmbeddedRedis(dev_dir / "redis", options.redis_port))
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     # Until honcho takes over: SIGTERM and SIGHUP stop the setup as Ctrl-C (SIGINT) does.
@@ -89,7 +90,7 @@ def run(environ: Mapping[str, str], options: DevOptions, out: DevPrinter | None 
         env[dev_env.WEBHOOK_URL_KEY] = f"{base}/webhooks/stripe"
         env_file = dev_env.write_env(dev_dir, {k: env[k] for k in _SHARED_KEYS}, embedded)
         _print_banner(echo, base, env, env_file)
-        return _run_processes(environ, env, options, base, started, out)
+        return _run_processes(commands, environ, env, options, base, started, out)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -178,20 +179,31 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def _run_processes(environ, env: Mapping[str, str], options: DevOptions, base: str, started: float,
-                   out: DevPrinter) -> int:
+def _procfile_commands() -> dict[str, str]:
+    """The Procfile's web and worker command lines."""
+    try:
+        procfile = parse_procfile(PROCFILE.read_text()).processes
+    except OSError as exc:
+        raise DevError(f"cannot read {PROCFILE} ({exc.strerror}): `dev` runs from the project's folder "
+                       "(pip install -e '.[dev]')") from exc
+    if missing := [name for name in PROCESSES if name not in procfile]:
+        raise DevError(f"{PROCFILE} has no {' or '.join(missing)} line")
+    return {name: procfile[name] for name in PROCESSES}
+
+
+def _run_processes(commands: dict[str, str], environ, env: Mapping[str, str], options: DevOptions, base: str,
+                   started: float, out: DevPrinter) -> int:
     """The Procfile's web and worker under honcho: output prefixed per process, Ctrl-C / SIGTERM stop both.
-    0 when stopped so; else the status of the process that stopped first (1 if 0)."""
+    0 when stopped by a signal; else the status of the process that stopped first (1 if 0)."""
     child_env = {"LOG_FORMAT": "console", **environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1",
                  "PORT": str(options.port), "WEB_HOST": options.host, "WEB_CONCURRENCY": str(options.web_workers),
                  # the teachery-sync of the Python running dev, whatever the shell's PATH says
                  "PATH": os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", os.defpath)])}
     manager = Manager(out)
-    manager._process_ctor = DyingWithDev
-    procfile = parse_procfile(PROCFILE.read_text()).processes
-    for name in PROCESSES:
+    manager._process_ctor = DyingWithDev  # honcho has no public hook for its process class
+    for name, command in commands.items():
         # exec: the command replaces honcho's shell, so that its signals and its parent-death signal reach it
-        manager.add_process(name, f"exec {procfile[name]}", env=child_env)
+        manager.add_process(name, f"exec {command}", env=child_env)
     threading.Thread(target=_announce_ready, args=(base, started, options.ready_timeout, out.line),
                      daemon=True).start()
     signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))  # honcho: INT, TERM

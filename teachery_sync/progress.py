@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 
 @contextmanager
-def progress_bar(console: Console) -> Iterator[Callable[[str, int, "int | None"], None]]:
+def progress_bar(console: Console) -> Iterator[Callable[[str, int, int | None], None]]:
     """One bar per label; a label without a total shows a count and a spinner."""
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as bar:

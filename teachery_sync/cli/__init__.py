@@ -28,9 +28,9 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise Failure(f"cannot reach PostgreSQL at {redact(Settings.from_env().database_url)}: "
-                          f"{' '.join(str(exc).split()) or type(exc).__name__}")
+                          f"{' '.join(str(exc).split()) or type(exc).__name__}") from exc
         except redis.exceptions.ConnectionError as exc:
-            raise Failure(f"cannot reach Redis at {redact_url(Settings.from_env().redis_url)}: {exc}")
+            raise Failure(f"cannot reach Redis at {redact_url(Settings.from_env().redis_url)}: {exc}") from exc
 
 
 def _configure_logging(command: str | None) -> None:

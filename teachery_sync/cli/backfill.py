@@ -1,7 +1,7 @@
 """`teachery-sync backfill`: missed events fetched from Stripe's Events API, fed through the pipeline."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from rich.console import Console
@@ -33,12 +33,12 @@ def backfill(since, account):
     try:
         parse_request({"account": account})
     except ValueError as exc:
-        raise Failure(f"bad --account: {exc}")
+        raise Failure(f"bad --account: {exc}") from exc
     try:
         since_at = parse_iso(since)
-        start, clamped = window_start(since_at, datetime.now(timezone.utc))
+        start, clamped = window_start(since_at, datetime.now(UTC))
     except (ValueError, BackfillError) as exc:
-        raise Failure(f"bad --since: {exc}")
+        raise Failure(f"bad --since: {exc}") from exc
     if clamped:
         click.echo(f"warning: Stripe keeps events for 30 days: fetching from {iso(start)}, not {iso(since_at)}",
                    err=True)
@@ -49,7 +49,7 @@ def backfill(since, account):
             tallies = run(services, since_at, account=account, report=report)
     except BackfillError as exc:
         _print_tallies(exc.tallies)
-        raise Failure(str(exc))
+        raise Failure(str(exc)) from exc
     finally:
         services.close()
     _print_tallies(tallies)

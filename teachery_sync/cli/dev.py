@@ -48,7 +48,7 @@ def dev(port, host, web_workers, redis_port, dev_dir):
     try:
         status = run_stack(dict(os.environ), options)
     except DevError as exc:
-        raise Failure(str(exc))
+        raise Failure(str(exc)) from exc
     sys.exit(status)
 
 
@@ -126,11 +126,11 @@ def trigger(event_type, url, secret, dev_dir, api_version, dry_run, resumes_at, 
     try:
         resumes = parse_iso(resumes_at) if resumes_at is not None else None
     except ValueError as exc:
-        raise click.BadParameter(str(exc))
+        raise click.BadParameter(str(exc)) from exc
     options = TriggerOptions(resumes_at=int(resumes.timestamp()) if resumes else None,
                              change=changes[0] if changes else None, **fields)
     try:
         run_trigger(event_type, options, url=url, secret=secret, state_path=dev_path / "trigger-state.json",
                     api_version=api_version, echo=click.echo, dry_run=dry_run)
     except TriggerError as exc:
-        raise Failure(str(exc))
+        raise Failure(str(exc)) from exc

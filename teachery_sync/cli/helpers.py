@@ -25,7 +25,7 @@ def load_settings() -> Settings:
     try:
         return Settings.from_env()
     except ConfigError as exc:
-        raise Failure(str(exc))
+        raise Failure(str(exc)) from exc
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -34,7 +34,8 @@ def open_services(settings: Settings | None = None) -> Services:
     try:
         psycopg.connect(settings.database_url, connect_timeout=5).close()
     except psycopg.Error as exc:
-        raise Failure(f"cannot reach PostgreSQL at {redact(settings.database_url)}: {' '.join(str(exc).split())}")
+        raise Failure(f"cannot reach PostgreSQL at {redact(settings.database_url)}: "
+                      f"{' '.join(str(exc).split())}") from exc
     return build(settings).open()
 
 
@@ -47,7 +48,7 @@ def require_redis(services: Services) -> None:
     try:
         services.redis.ping()
     except Exception as exc:
-        raise Failure(f"cannot reach Redis at {redact_url(services.settings.redis_url)}: {first_line(exc)}")
+        raise Failure(f"cannot reach Redis at {redact_url(services.settings.redis_url)}: {first_line(exc)}") from exc
 
 
 def parse_time(value: str | None, option: str = "--since") -> datetime | None:
@@ -55,7 +56,7 @@ def parse_time(value: str | None, option: str = "--since") -> datetime | None:
     try:
         return parse_iso(value) if value is not None else None
     except ValueError as exc:
-        raise Failure(f"bad {option}: {exc}")
+        raise Failure(f"bad {option}: {exc}") from exc
 
 
 def table(*columns: str, title: str | None = None) -> Table:

@@ -48,7 +48,7 @@ def events_list(status, type_, since, account, object_id, limit, as_json):
     try:
         account_key = ledger.account_filter(account)
     except ValueError as exc:
-        raise Failure(f"bad --account: {exc}")
+        raise Failure(f"bad --account: {exc}") from exc
     since_at = parse_time(since)
     with open_services().pool.connection() as conn:
         rows = ledger.list_events(conn, status=status, type_=type_, since=since_at, account=account_key,

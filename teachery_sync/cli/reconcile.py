@@ -34,7 +34,7 @@ def reconcile(account, customer, since, dry_run, as_json):
         scope, dry_run = parse_request({"account": account, "customer": customer, "since": since,
                                         "dry_run": dry_run})
     except ValueError as exc:
-        raise Failure(str(exc))
+        raise Failure(str(exc)) from exc
     services = open_services()
     try:
         if not services.stripe.configured:
@@ -42,7 +42,7 @@ def reconcile(account, customer, since, dry_run, as_json):
         try:
             run_id = reconciliation.create(services, scope, dry_run)
         except ScopeBusy as exc:
-            raise Failure(str(exc))
+            raise Failure(str(exc)) from exc
         error = None
         with progress_bar(stderr_console()) as report:
             try:

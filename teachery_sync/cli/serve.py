@@ -26,7 +26,7 @@ def migrate():
     try:
         applied = apply_migrations(settings.database_url)
     except DatabaseUnavailable as exc:
-        raise Failure(str(exc))
+        raise Failure(str(exc)) from exc
     click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "; up to date"))
 
 
@@ -45,7 +45,7 @@ def web(host, port, num_workers):
     try:
         settings.require_webhook_secret()
     except ConfigError as exc:
-        raise Failure(str(exc))
+        raise Failure(str(exc)) from exc
     from teachery_sync.serve import serve  # here, not above: only `web` needs gunicorn
 
     serve(host, port, num_workers, access_log=settings.access_log)
@@ -78,5 +78,5 @@ def worker(burst, queues, supervised):
     try:
         status = run_workers(services, names, burst)
     except WorkerError as exc:
-        raise Failure(str(exc))
+        raise Failure(str(exc)) from exc
     sys.exit(status)

@@ -8,7 +8,6 @@ refund, pause or cancel what earlier ones created.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass

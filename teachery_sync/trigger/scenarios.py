@@ -10,9 +10,9 @@ import copy
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from teachery_sync.trigger import samples as so
 
@@ -91,7 +91,7 @@ class TriggerState:
         self.accounts = accounts or {}
 
     @classmethod
-    def load(cls, path: Path | None) -> "TriggerState":
+    def load(cls, path: Path | None) -> TriggerState:
         if path is None or not path.exists():
             return cls(path)
         try:
