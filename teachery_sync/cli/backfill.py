@@ -9,8 +9,12 @@ from rich.table import Table
 
 from domain.reconciliations import parse_request
 from domain.times import iso, parse_iso
-from teachery_sync.cli.helpers import Failure, open_services, require_redis, stderr_console
-from teachery_sync.progress import progress_bar
+from teachery_sync.cli.helpers import (
+    Failure,
+    open_services,
+    progress_bar,
+    require_redis,
+)
 from workers.backfill import BackfillError, window_start
 from workers.backfill import backfill as run
 
@@ -45,7 +49,7 @@ def backfill(since, account):
     services = open_services()
     try:
         require_redis(services)
-        with progress_bar(stderr_console()) as report:
+        with progress_bar() as report:
             tallies = run(services, since_at, account=account, report=report)
     except BackfillError as exc:
         _print_tallies(exc.tallies)

@@ -16,7 +16,12 @@ from teachery_sync.embedded import DEFAULT_REDIS_PORT
 from teachery_sync.trigger import DEFAULT_URL, TriggerError, TriggerOptions
 from teachery_sync.trigger import run as run_trigger
 from teachery_sync.trigger.samples import API_VERSIONS, DEFAULT_API_VERSION
-from teachery_sync.trigger.scenarios import CHECKOUT_MODES, DEFAULT_COURSE, PAUSE_BEHAVIORS, REFUND_REASONS
+from teachery_sync.trigger.scenarios import (
+    CHECKOUT_MODES,
+    DEFAULT_COURSE,
+    PAUSE_BEHAVIORS,
+    REFUND_REASONS,
+)
 
 
 @click.command()

@@ -1,11 +1,21 @@
-"""What the commands share: the one-line failure, settings and services, tables and times."""
+"""What the commands share: the one-line failure, settings and services, times, tables and progress."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import click
 import psycopg
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from domain.db import redact, redact_url
@@ -72,6 +82,18 @@ def print_wide(*renderables) -> None:
         console.print(renderable)
 
 
-def stderr_console() -> Console:
-    """Where progress goes (logs go to stderr too), so that stdout carries only the summary or report."""
-    return Console(stderr=True)
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int | None], None]]:
+    """A rich progress display on stderr behind the plain `report(label, done, total)` callback the services
+    take: one bar per label; a label without a total shows a count and a spinner. On stderr (with the logs),
+    so that stdout carries only the summary or report."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(label: str, done: int, total: int | None = None) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        yield report

@@ -6,7 +6,13 @@ import json
 import click
 
 from domain.times import display, iso
-from teachery_sync.cli.helpers import Failure, open_services, print_wide, require_redis, table
+from teachery_sync.cli.helpers import (
+    Failure,
+    open_services,
+    print_wide,
+    require_redis,
+    table,
+)
 from workers.queueing import failed_jobs, reconciliation_queue, requeue_failed
 
 

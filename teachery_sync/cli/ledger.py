@@ -8,7 +8,14 @@ import click
 from domain import ledger
 from domain.ledger import EventStatus
 from domain.times import display, iso
-from teachery_sync.cli.helpers import Failure, open_services, parse_time, print_wide, require_redis, table
+from teachery_sync.cli.helpers import (
+    Failure,
+    open_services,
+    parse_time,
+    print_wide,
+    require_redis,
+    table,
+)
 from workers.replays import replay
 
 STATUSES = click.Choice([s.value for s in EventStatus])

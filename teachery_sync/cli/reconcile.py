@@ -8,8 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.reconciliations import ScopeBusy, parse_request
-from teachery_sync.cli.helpers import Failure, first_line, open_services, stderr_console
-from teachery_sync.progress import progress_bar
+from teachery_sync.cli.helpers import Failure, first_line, open_services, progress_bar
 from workers import reconciliation
 
 
@@ -44,7 +43,7 @@ def reconcile(account, customer, since, dry_run, as_json):
         except ScopeBusy as exc:
             raise Failure(str(exc)) from exc
         error = None
-        with progress_bar(stderr_console()) as report:
+        with progress_bar() as report:
             try:
                 reconciliation.run(services, run_id, report)
             except Exception as exc:  # the run is marked failed with its error; shown below

@@ -8,7 +8,12 @@ import click
 from domain.db import DatabaseUnavailable
 from domain.migrate import migrate as apply_migrations
 from domain.settings import ConfigError
-from teachery_sync.cli.helpers import Failure, load_settings, open_services, require_redis
+from teachery_sync.cli.helpers import (
+    Failure,
+    load_settings,
+    open_services,
+    require_redis,
+)
 from teachery_sync.worker_command import WorkerError
 from teachery_sync.worker_command import run as run_workers
 from workers.queueing import QUEUES
