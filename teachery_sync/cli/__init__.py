@@ -8,11 +8,10 @@ import psycopg
 import redis
 from psycopg_pool import PoolTimeout
 
-from domain.db import redact, redact_url
 from domain.settings import ConfigError, Settings
 from teachery_sync.cli.backfill import backfill
 from teachery_sync.cli.dev import dev, trigger
-from teachery_sync.cli.helpers import Failure
+from teachery_sync.cli.helpers import postgres_unreachable, redis_unreachable
 from teachery_sync.cli.jobs import jobs
 from teachery_sync.cli.ledger import events
 from teachery_sync.cli.reconcile import reconcile
@@ -27,10 +26,9 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise Failure(f"cannot reach PostgreSQL at {redact(Settings.from_env().database_url)}: "
-                          f"{' '.join(str(exc).split()) or type(exc).__name__}") from exc
+            raise postgres_unreachable(Settings.from_env().database_url, exc) from exc
         except redis.exceptions.ConnectionError as exc:
-            raise Failure(f"cannot reach Redis at {redact_url(Settings.from_env().redis_url)}: {exc}") from exc
+            raise redis_unreachable(Settings.from_env().redis_url, exc) from exc
 
 
 def _configure_logging(command: str | None) -> None:

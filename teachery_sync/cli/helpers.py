@@ -44,8 +44,7 @@ def open_services(settings: Settings | None = None) -> Services:
     try:
         psycopg.connect(settings.database_url, connect_timeout=5).close()
     except psycopg.Error as exc:
-        raise Failure(f"cannot reach PostgreSQL at {redact(settings.database_url)}: "
-                      f"{' '.join(str(exc).split())}") from exc
+        raise postgres_unreachable(settings.database_url, exc) from exc
     return build(settings).open()
 
 
@@ -54,11 +53,20 @@ def first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def postgres_unreachable(dsn: str, exc: Exception) -> Failure:
+    # libpq's messages span lines: one line of them, the password masked
+    return Failure(f"cannot reach PostgreSQL at {redact(dsn)}: {' '.join(str(exc).split()) or type(exc).__name__}")
+
+
+def redis_unreachable(url: str, exc: Exception) -> Failure:
+    return Failure(f"cannot reach Redis at {redact_url(url)}: {first_line(exc)}")
+
+
 def require_redis(services: Services) -> None:
     try:
         services.redis.ping()
     except Exception as exc:
-        raise Failure(f"cannot reach Redis at {redact_url(services.settings.redis_url)}: {first_line(exc)}") from exc
+        raise redis_unreachable(services.settings.redis_url, exc) from exc
 
 
 def parse_time(value: str | None, option: str = "--since") -> datetime | None:
