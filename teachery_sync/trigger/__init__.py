@@ -97,24 +97,30 @@ def summary(objs: AccountObjects, events: list[dict], event_type: str, options: 
 
 
 def _describe(objs: AccountObjects, kind: str, object_id: str) -> str:
-    if kind == "customer" and object_id in objs.customers:
-        customer = objs.customers[object_id]
-        return f"{customer['name']} <{customer['email']}>"
-    if kind == "charge" and object_id in objs.charges:
-        charge = objs.charges[object_id]
-        course = charge["metadata"].get("course_id")
-        return (f"{charge['amount']} {charge['currency']} {charge['status']}, refunded {charge['amount_refunded']}"
-                + (f", course {course}" if course else ""))
-    if kind == "refund" and object_id in objs.refunds:
-        refund = objs.refunds[object_id]
-        return f"{refund['amount']} {refund['currency']} {refund['status']}"
-    if kind == "subscription" and object_id in objs.subscriptions:
-        subscription = objs.subscriptions[object_id]
-        paused = subscription["pause_collection"]
-        return (f"{subscription['status']}, course {subscription['metadata'].get('course_id', '-')}"
-                + (f", collection paused ({paused['behavior']})" if paused else "")
-                + (", cancels at period end" if subscription["cancel_at_period_end"] else ""))
-    return ""
+    describe = DESCRIPTIONS.get(kind)
+    obj = getattr(objs, f"{kind}s").get(object_id) if describe else None
+    return describe(obj) if obj else ""
+
+
+def _describe_charge(charge: dict) -> str:
+    course = charge["metadata"].get("course_id")
+    return (f"{charge['amount']} {charge['currency']} {charge['status']}, refunded {charge['amount_refunded']}"
+            + (f", course {course}" if course else ""))
+
+
+def _describe_subscription(subscription: dict) -> str:
+    paused = subscription["pause_collection"]
+    return (f"{subscription['status']}, course {subscription['metadata'].get('course_id', '-')}"
+            + (f", collection paused ({paused['behavior']})" if paused else "")
+            + (", cancels at period end" if subscription["cancel_at_period_end"] else ""))
+
+
+DESCRIPTIONS = {  # by the objects' `object`: what the summary says of each
+    "customer": lambda customer: f"{customer['name']} <{customer['email']}>",
+    "charge": _describe_charge,
+    "refund": lambda refund: f"{refund['amount']} {refund['currency']} {refund['status']}",
+    "subscription": _describe_subscription,
+}
 
 
 def _next_after_purchase(objs: AccountObjects, options: TriggerOptions) -> str:
