@@ -186,8 +186,6 @@ def _procfile_commands() -> dict[str, str]:
     except OSError as exc:
         raise DevError(f"cannot read {PROCFILE} ({exc.strerror}): `dev` runs from the project's folder "
                        "(pip install -e '.[dev]')") from exc
-    if missing := [name for name in PROCESSES if name not in procfile]:
-        raise DevError(f"{PROCFILE} has no {' or '.join(missing)} line")
     return {name: procfile[name] for name in PROCESSES}
 
 

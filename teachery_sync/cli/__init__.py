@@ -9,13 +9,12 @@ import redis
 from psycopg_pool import PoolTimeout
 
 from domain.settings import ConfigError, Settings
-from teachery_sync.cli.backfill import backfill
 from teachery_sync.cli.dev import dev, trigger
 from teachery_sync.cli.helpers import postgres_unreachable, redis_unreachable
 from teachery_sync.cli.jobs import jobs
 from teachery_sync.cli.ledger import events
-from teachery_sync.cli.reconcile import reconcile
 from teachery_sync.cli.serve import migrate, web, worker
+from teachery_sync.cli.sync import backfill, reconcile
 from teachery_sync.logs import configure_logging
 
 
