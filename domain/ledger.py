@@ -287,17 +287,6 @@ def count_by_status(conn) -> dict[str, int]:
     return dict(conn.execute(Q.count_by_status).fetchall())
 
 
-SETTLED = (
-    "SELECT 'received', count(*) FROM events WHERE status = 'received'"
-    " UNION ALL SELECT status, count(*) FROM events WHERE status IN ('waiting', 'failed') GROUP BY status"
-)
-# PostgreSQL's own figures: the live rows it counts as they are inserted and deleted, and each status's share
-# of the rows the last ANALYZE sampled.
-EVENTS_STATISTICS = (
-    "SELECT s.n_live_tup, st.most_common_vals::text::text[], st.most_common_freqs FROM pg_stat_user_tables s"
-    " LEFT JOIN pg_stats st ON st.schemaname = s.schemaname AND st.tablename = s.relname AND st.attname = 'status'"
-    " WHERE s.relid = 'events'::regclass"
-)
 SETTLED = ("processed", "ignored")
 
 
