@@ -262,7 +262,8 @@ RETURNING id
 """
 # One event on that layout: its month from event_ids, so only that partition is searched.
 PARTITIONED_GET_EVENT = (
-    f"SELECT {ledger._COLUMNS}, payload FROM events"
+    "SELECT id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,"
+    " processed_at, next_attempt_at, scheduled_attempts, source, payload FROM events"
     " WHERE id = %(id)s AND received_at = (SELECT received_at FROM event_ids WHERE id = %(id)s)"
 )
 

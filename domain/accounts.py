@@ -1,7 +1,10 @@
 """Connected accounts: '' is the platform's own account, shown as null outside."""
 from __future__ import annotations
 
+from domain.sql import fetch_column, load
+
 PLATFORM = ""
+_KNOWN = load("ledger").known_accounts
 
 
 def to_key(account: str | None) -> str:
@@ -16,8 +19,7 @@ def to_api(account: str) -> str | None:
 
 def known(conn) -> list[str]:
     """Every account we have seen an event or record for, platform first."""
-    rows = conn.execute("SELECT id FROM accounts ORDER BY id").fetchall()
-    ids = [r[0] for r in rows]
+    ids = fetch_column(conn, _KNOWN)
     if PLATFORM not in ids:
         ids.insert(0, PLATFORM)
     return ids

@@ -4,6 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.sql import load
+
+Q = load("customers")
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -19,16 +23,9 @@ class Entry:
     actor: str | None = None  # the admin token's name, for what an admin action did
 
 
-INSERT = (
-    "INSERT INTO activity (customer_id, account, at, kind, message, origin, stripe_event_id, record_type, record_id,"
-    " actor) VALUES (%(customer_id)s, %(account)s, COALESCE(%(at)s, now()), %(kind)s, %(message)s, %(origin)s,"
-    " %(stripe_event_id)s, %(record_type)s, %(record_id)s, %(actor)s)"
-)
-
-
 def write(conn, entries: list[Entry]) -> None:
     """Insert entries in one round trip."""
     if not entries:
         return
     with conn.cursor() as cur:
-        cur.executemany(INSERT, [e.__dict__ for e in entries])
+        cur.executemany(Q.write_activity, [e.__dict__ for e in entries])

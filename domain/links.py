@@ -1,5 +1,5 @@
 """Course links for a customer (login, password reset, billing, cancel subscription) and the signed,
-expiring password-reset token (rule 8: valid 24 hours).
+expiring password-reset token (valid 24 hours).
 
 A token is `<customer id>.<expiry, Unix seconds>.<signature>`, the signature being HMAC-SHA256 of
 `<customer id>.<expiry>` under the link secret, base64url without padding. Teachery verifies it with
@@ -54,7 +54,7 @@ def login_link(base_url: str, customer_id: str) -> str:
 
 
 def customer_links(base_url: str, key: bytes, customer_id: str, now: int) -> dict:
-    """The four links of the contract; billing is the login link with `login` replaced by `billing`."""
+    """The four links a customer is given; billing is the login link with `login` replaced by `billing`."""
     login = login_link(base_url, customer_id)
     return {
         "login": login,

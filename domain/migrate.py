@@ -11,6 +11,9 @@ from importlib import resources
 import psycopg
 
 from domain.db import ensure_database
+from domain.sql import fetch_column, load
+
+Q = load("migrate")
 
 _LOCK_KEY = 0x7EAC4E85  # any constant; held while migrating
 _NAME = re.compile(r"^(\d{4})_[\w-]+\.sql$")
@@ -31,23 +34,17 @@ def migrate(dsn: str) -> list[str]:
     ensure_database(dsn)
     applied: list[str] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        conn.execute(Q.lock, {"key": _LOCK_KEY})
         try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            conn.execute(Q.create_table)
+            done = set(fetch_column(conn, Q.applied))
             for version, name, sql in available():
                 if version in done:
                     continue
                 with conn.transaction():
                     conn.execute(sql)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name)
-                    )
+                    conn.execute(Q.record, {"version": version, "name": name})
                 applied.append(name)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            conn.execute(Q.unlock, {"key": _LOCK_KEY})
     return applied

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
+from domain.sql import fetch_value, load
+
+Q = load("customers")
+
 
 def add(conn, *, kind: str, customer_id: str, to_address: str, subject: str, payload: dict,
         admin_action_id: str | None) -> int:
     """Queue one email; returns its outbox id."""
-    return conn.execute(
-        "INSERT INTO outbox (kind, customer_id, admin_action_id, to_address, subject, payload)"
-        " VALUES (%(kind)s, %(c)s, %(action)s, %(to)s, %(subject)s, %(payload)s) RETURNING id",
-        {"kind": kind, "c": customer_id, "action": admin_action_id, "to": to_address, "subject": subject,
-         "payload": Jsonb(payload)},
-    ).fetchone()[0]
+    return fetch_value(conn, Q.add_to_outbox, {"kind": kind, "c": customer_id, "action": admin_action_id,
+                                               "to": to_address, "subject": subject, "payload": Jsonb(payload)})

@@ -7,21 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REMEMBER = """
-INSERT INTO payment_links (account, object_id, invoice_id, subscription_id)
-SELECT %(a)s, o, CASE WHEN o = %(inv)s THEN NULL ELSE %(inv)s END, %(sub)s FROM unnest(%(ids)s::text[]) AS o
-ON CONFLICT (account, object_id) DO UPDATE SET
-    invoice_id = COALESCE(payment_links.invoice_id, EXCLUDED.invoice_id),
-    subscription_id = COALESCE(payment_links.subscription_id, EXCLUDED.subscription_id)
-"""
+from domain.sql import fetch_one, load
 
-RECALL = """
-SELECT (array_agg(l.invoice_id) FILTER (WHERE l.invoice_id IS NOT NULL))[1],
-       COALESCE((array_agg(l.subscription_id) FILTER (WHERE l.subscription_id IS NOT NULL))[1],
-                (SELECT i.subscription_id FROM payment_links i WHERE i.account = %(a)s
-                   AND i.object_id = (array_agg(l.invoice_id) FILTER (WHERE l.invoice_id IS NOT NULL))[1]))
-FROM payment_links l WHERE l.account = %(a)s AND l.object_id = ANY(%(ids)s)
-"""
+Q = load("payments")
 
 
 @dataclass
@@ -35,7 +23,7 @@ def remember(conn, account: str, object_ids: list[str], invoice_id: str | None, 
     ids = sorted({i for i in object_ids + [invoice_id] if i})
     if not ids or not (invoice_id or subscription_id):
         return
-    conn.execute(REMEMBER, {"a": account, "ids": ids, "inv": invoice_id, "sub": subscription_id})
+    conn.execute(Q.remember_links, {"a": account, "ids": ids, "inv": invoice_id, "sub": subscription_id})
 
 
 def recall(conn, account: str, object_ids: list[str]) -> Billing:
@@ -43,5 +31,4 @@ def recall(conn, account: str, object_ids: list[str]) -> Billing:
     ids = [i for i in object_ids if i]
     if not ids:
         return Billing()
-    row = conn.execute(RECALL, {"a": account, "ids": ids}).fetchone()
-    return Billing(row[0], row[1]) if row else Billing()
+    return fetch_one(conn, Billing, Q.recall_links, {"a": account, "ids": ids}) or Billing()

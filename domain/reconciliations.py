@@ -5,10 +5,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
+from domain.sql import fetch_all, fetch_column, fetch_one, fetch_value, load
 from domain.times import iso, parse_iso
+
+Q = load("reconciliations")
 
 STATUSES = ("queued", "running", "succeeded", "failed")
 DRIFT_KEYS = ("object", "field", "local", "stripe", "fixed")
@@ -74,30 +76,10 @@ class Run:
         return Scope(self.account, self.customer, self.since)
 
 
-_COLS = "id, status, dry_run, account, customer, since, started_at, finished_at, checked, fixed, drift, error"
-
-CREATE = ("INSERT INTO reconciliation_runs (dry_run, account, customer, since)"
-          " VALUES (%(dry_run)s, %(account)s, %(customer)s, %(since)s) RETURNING id")
-# Only a queued run starts: a second copy of its job finds it running or finished and does nothing.
-CLAIM = (f"UPDATE reconciliation_runs SET status = 'running', started_at = now()"
-         f" WHERE id = %(id)s AND status = 'queued' RETURNING {_COLS}")
-SAVE = ("UPDATE reconciliation_runs SET checked = %(checked)s, fixed = %(fixed)s, drift = %(drift)s"
-        " WHERE id = %(id)s")
-FINISH = ("UPDATE reconciliation_runs SET status = %(status)s, finished_at = now(), error = %(error)s,"
-          " started_at = COALESCE(started_at, now()) WHERE id = %(id)s")
-
-
 # At most one run per scope at a time. A run's scope is (account, customer, since, dry_run), compared
 # exactly (null = "every"): a dry run never blocks a fixing run of the same objects, nor the reverse, and
 # overlapping scopes (the platform-wide run and one account's) may run side by side.
 MAX_QUEUED_RUNS = 20  # runs queued and not yet started, all scopes together
-_RUNS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('reconciliation-runs'))"
-ACTIVE_IN_SCOPE = (
-    "SELECT id FROM reconciliation_runs WHERE status IN ('queued', 'running')"
-    " AND account IS NOT DISTINCT FROM %(account)s AND customer IS NOT DISTINCT FROM %(customer)s"
-    " AND since IS NOT DISTINCT FROM %(since)s AND dry_run = %(dry_run)s ORDER BY created_at LIMIT 1"
-)
-COUNT_QUEUED = "SELECT count(*) FROM reconciliation_runs WHERE status = 'queued'"
 
 
 class ScopeBusy(Exception):
@@ -121,76 +103,63 @@ def create(conn, scope: Scope, dry_run: bool, *, max_queued: int | None = None) 
     TooManyQueued when `max_queued` runs are queued already. (Checked and inserted under one lock.)"""
     params = {"dry_run": dry_run, "account": scope.account, "customer": scope.customer, "since": scope.since}
     with conn.transaction():
-        conn.execute(_RUNS_LOCK)
-        busy = conn.execute(ACTIVE_IN_SCOPE, params).fetchone()
+        conn.execute(Q.lock_runs)
+        busy = fetch_value(conn, Q.active_in_scope, params)
         if busy:
-            raise ScopeBusy(busy[0])
-        if max_queued is not None and conn.execute(COUNT_QUEUED).fetchone()[0] >= max_queued:
+            raise ScopeBusy(busy)
+        if max_queued is not None and fetch_value(conn, Q.count_queued) >= max_queued:
             raise TooManyQueued(max_queued)
-        return conn.execute(CREATE, params).fetchone()[0]
+        return fetch_value(conn, Q.create, params)
 
 
 def fail_queued(conn, run_id: str, error: str) -> bool:
     """End a run as failed if it has not started; False when it had."""
-    return conn.execute("UPDATE reconciliation_runs SET status = 'failed', finished_at = now(), error = %(error)s"
-                        " WHERE id = %(id)s AND status = 'queued' RETURNING id",
-                        {"id": run_id, "error": error}).fetchone() is not None
+    return fetch_value(conn, Q.fail_queued, {"id": run_id, "error": error}) is not None
 
 
 def queued_before(conn, seconds: int) -> list[str]:
     """Ids of runs queued longer ago than `seconds` and not started."""
-    rows = conn.execute("SELECT id FROM reconciliation_runs WHERE status = 'queued'"
-                        " AND created_at < now() - make_interval(secs => %(s)s)", {"s": seconds}).fetchall()
-    return [r[0] for r in rows]
+    return fetch_column(conn, Q.queued_before, {"s": seconds})
 
 
 def claim(conn, run_id: str) -> Run | None:
     """Mark a queued run running; None when it is missing or already started."""
-    return conn.cursor(row_factory=class_row(Run)).execute(CLAIM, {"id": run_id}).fetchone()
+    return fetch_one(conn, Run, Q.claim, {"id": run_id})
 
 
 def get(conn, run_id: str) -> Run | None:
-    cur = conn.cursor(row_factory=class_row(Run))
-    return cur.execute(f"SELECT {_COLS} FROM reconciliation_runs WHERE id = %(id)s", {"id": run_id}).fetchone()
+    return fetch_one(conn, Run, Q.get, {"id": run_id})
 
 
 def save(conn, run_id: str, *, checked: int, fixed: int, drift: list[dict]) -> None:
     """Record the report so far."""
-    conn.execute(SAVE, {"id": run_id, "checked": checked, "fixed": fixed, "drift": Jsonb(drift)})
+    conn.execute(Q.save, {"id": run_id, "checked": checked, "fixed": fixed, "drift": Jsonb(drift)})
 
 
 def finish(conn, run_id: str, status: str, error: str | None = None) -> None:
-    conn.execute(FINISH, {"id": run_id, "status": status, "error": error})
-
-
-# A job running a reconciliation holds this session-level advisory lock on a connection of its own;
-# PostgreSQL releases it when that connection goes, so a run left `running` by a killed worker is
-# found: nobody holds its lock.
-_LOCK = "SELECT pg_advisory_lock(hashtext('reconciliation:' || %(id)s))"
-_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('reconciliation:' || %(id)s))"
-_UNLOCK = "SELECT pg_advisory_unlock(hashtext('reconciliation:' || %(id)s))"
+    conn.execute(Q.finish, {"id": run_id, "status": status, "error": error})
 
 
 def hold(conn, run_id: str) -> None:
     """Mark this run as being worked on, for as long as `conn` (autocommit, not pooled) stays open."""
-    conn.execute(_LOCK, {"id": run_id})
+    conn.execute(Q.hold, {"id": run_id})
 
 
 def fail_abandoned(conn) -> list[str]:
     """End as failed the runs marked running whose job is gone (nobody holds their lock)."""
     ended = []
-    for (run_id,) in conn.execute("SELECT id FROM reconciliation_runs WHERE status = 'running'").fetchall():
-        if conn.execute(_TRY_LOCK, {"id": run_id}).fetchone()[0]:
+    for run_id in fetch_column(conn, Q.running):
+        if fetch_value(conn, Q.try_hold, {"id": run_id}):
             try:
                 finish(conn, run_id, "failed", "the worker running it stopped before the run finished")
                 ended.append(run_id)
             finally:
-                conn.execute(_UNLOCK, {"id": run_id})
+                conn.execute(Q.release, {"id": run_id})
     return ended
 
 
 def report(run: Run) -> dict:
-    """The run as GET /admin/api/reconciliations/{id} shows it (CONTRACT.md); `error` only when failed."""
+    """The run as GET /admin/api/reconciliations/{id} shows it; `error` only when failed."""
     body = {
         "id": run.id, "status": run.status, "dry_run": run.dry_run,
         "scope": {"account": run.account, "customer": run.customer, "since": iso(run.since)},
@@ -205,33 +174,16 @@ def report(run: Run) -> dict:
 
 # --- our side of the comparison: the compared fields, keyed by Stripe id --------------------------
 
-LOCAL = {
-    "customer": "SELECT stripe_customer_id AS id, name, email, deleted_in_stripe, stripe_created FROM customers"
-                " WHERE account = %(a)s AND stripe_customer_id = ANY(%(ids)s)",
-    "subscription": "SELECT stripe_subscription_id AS id, status, pause_collection, cancel_at_period_end, cancel_at,"
-                    " canceled_at, ended_at, current_period_end, stripe_created FROM subscriptions"
-                    " WHERE account = %(a)s AND stripe_subscription_id = ANY(%(ids)s)",
-    "charge": "SELECT stripe_charge_id AS id, amount, currency, charge_status AS status, amount_refunded,"
-              " stripe_created FROM payments WHERE account = %(a)s AND stripe_charge_id = ANY(%(ids)s)",
-    "refund": "SELECT stripe_refund_id AS id, amount, status, stripe_created FROM refunds"
-              " WHERE account = %(a)s AND stripe_refund_id = ANY(%(ids)s)",
-}
-
-# Customers we hold as live that a Stripe listing did not show (deleted in Stripe, perhaps).
-UNLISTED_CUSTOMERS = (
-    "SELECT stripe_customer_id FROM customers WHERE account = %(a)s AND NOT deleted_in_stripe"
-    " AND (%(cus)s::text IS NULL OR stripe_customer_id = %(cus)s) AND NOT stripe_customer_id = ANY(%(listed)s)"
-    " ORDER BY stripe_customer_id"
-)
+LOCAL = {kind: getattr(Q, f"local_{kind}") for kind in ("customer", "subscription", "charge", "refund")}
 
 
 def local_rows(conn, kind: str, account: str, ids: list[str]) -> dict[str, dict]:
     """Our rows of one kind (customer, subscription, charge, refund) for these Stripe ids."""
     if not ids:
         return {}
-    rows = conn.cursor(row_factory=dict_row).execute(LOCAL[kind], {"a": account, "ids": ids}).fetchall()
-    return {row.pop("id"): row for row in rows}
+    return {row.pop("id"): row for row in fetch_all(conn, dict, LOCAL[kind], {"a": account, "ids": ids})}
 
 
 def unlisted_customers(conn, account: str, customer: str | None, listed: list[str]) -> list[str]:
-    return [r[0] for r in conn.execute(UNLISTED_CUSTOMERS, {"a": account, "cus": customer, "listed": listed})]
+    """Customers we hold as live that a Stripe listing did not show (deleted in Stripe, perhaps)."""
+    return fetch_column(conn, Q.unlisted_customers, {"a": account, "cus": customer, "listed": listed})

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 STRIPE_API_BASE = "https://api.stripe.com"
 LOG_FORMATS = ("json", "console")
@@ -31,7 +31,6 @@ class Settings:
     log_format: str | None = None  # json or console; None: the command's default (json; console under `dev`)
     log_level: str = "info"
     access_log: bool = True  # gunicorn's request lines (never for a stored webhook or a 2xx health probe)
-    extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "Settings":

@@ -70,8 +70,8 @@ def _event_json(event: ledger.LedgerEvent) -> dict:
 @bp.get("/events")
 def list_events():
     status = request.args.get("status") or None
-    if status is not None and status not in ledger.STATUSES:
-        raise ApiError(f"status must be one of {', '.join(ledger.STATUSES)}")
+    if status is not None and status not in ledger.LIST_STATUSES:
+        raise ApiError(f"status must be one of {', '.join(ledger.LIST_STATUSES)}")
     limit = query_int("limit", 100, 1, 1000)
     since = request.args.get("since") or None
     if since is not None:

@@ -1,4 +1,8 @@
--- The whole customer profile in one round trip.
+-- The customer profile and customer search, as the admin API shows them. Used by domain/profiles.py.
+
+-- name: profile
+-- The whole customer profile in one round trip, as JSON. {customer}: which (customer_by_id or
+-- customer_by_stripe_id).
 SELECT json_build_object(
     'id', c.id,
     'account', NULLIF(c.account, ''),
@@ -48,4 +52,16 @@ SELECT json_build_object(
         FROM activity a WHERE a.customer_id = c.id), '[]'::json)
 )
 FROM customers c
-WHERE {where}
+WHERE {customer}
+
+-- name: customer_by_id
+c.id = %(id)s
+
+-- name: customer_by_stripe_id
+c.account = %(account)s AND c.stripe_customer_id = %(cus)s
+
+-- name: search
+-- Customers whose name or email contains %(p)s (a LIKE pattern), case-insensitively.
+SELECT id, NULLIF(account, '') AS account, stripe_customer_id, name, email FROM customers
+WHERE lower(name) LIKE %(p)s OR lower(email) LIKE %(p)s
+ORDER BY lower(coalesce(name, email, '')), id LIMIT %(limit)s

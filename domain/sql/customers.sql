@@ -1,0 +1,66 @@
+-- Customers (never deleted), their enrollments (access to a course), the activity log of every change
+-- to their records, and the outbox of emails to them. Used by domain/customers.py, enrollments.py,
+-- activity.py and outbox.py.
+
+-- name: lock
+SELECT id, account, stripe_customer_id, name, email, deleted_in_stripe, stripe_created, stripe_rank
+FROM customers WHERE account = %(a)s AND stripe_customer_id = %(c)s FOR UPDATE
+
+-- name: get
+SELECT id, account, stripe_customer_id, name, email, deleted_in_stripe, stripe_created, stripe_rank
+FROM customers WHERE id = %(id)s
+
+-- name: insert
+-- A new customer; no row when another transaction created it first.
+INSERT INTO customers (account, stripe_customer_id, name, email, deleted_in_stripe, stripe_created, stripe_rank)
+VALUES (%(a)s, %(c)s, %(name)s, %(email)s, %(deleted)s, %(created)s, %(rank)s)
+ON CONFLICT DO NOTHING
+RETURNING id, account, stripe_customer_id, name, email, deleted_in_stripe, stripe_created, stripe_rank
+
+-- name: update
+-- A version of NULL keeps the stored one.
+UPDATE customers SET name = %(name)s, email = %(email)s, deleted_in_stripe = %(deleted)s,
+    stripe_created = COALESCE(%(created)s, stripe_created), stripe_rank = COALESCE(%(rank)s, stripe_rank),
+    updated_at = now()
+WHERE id = %(id)s
+
+-- name: customer_held
+SELECT 1 FROM customers WHERE account = %(a)s AND stripe_customer_id = %(id)s
+
+-- name: remember_course
+INSERT INTO courses (account, course_id) VALUES (%(a)s, %(course)s) ON CONFLICT DO NOTHING
+
+-- name: grant_for_purchase
+-- A purchase's enrollment, when there is none; an existing one (even revoked) is left as it is.
+INSERT INTO enrollments (customer_id, course_id, access, granted_at)
+VALUES (%(c)s, %(course)s, 'active', COALESCE(%(at)s, now()))
+ON CONFLICT (customer_id, course_id) DO NOTHING
+RETURNING id
+
+-- name: lock_enrollment
+SELECT customer_id, course_id, access, granted_at, revoked_at
+FROM enrollments WHERE customer_id = %(c)s AND course_id = %(course)s FOR UPDATE
+
+-- name: revoke
+UPDATE enrollments SET access = 'revoked', revoked_at = now()
+WHERE customer_id = %(c)s AND course_id = %(course)s AND access = 'active'
+RETURNING customer_id, course_id, access, granted_at, revoked_at
+
+-- name: grant
+INSERT INTO enrollments (customer_id, course_id, access) VALUES (%(c)s, %(course)s, 'active')
+ON CONFLICT (customer_id, course_id) DO UPDATE SET access = 'active', revoked_at = NULL
+    WHERE enrollments.access = 'revoked'
+RETURNING customer_id, course_id, access, granted_at, revoked_at
+
+-- name: active_courses
+SELECT course_id FROM enrollments WHERE customer_id = %(c)s AND access = 'active' ORDER BY granted_at, id
+
+-- name: write_activity
+INSERT INTO activity (customer_id, account, at, kind, message, origin, stripe_event_id, record_type, record_id, actor)
+VALUES (%(customer_id)s, %(account)s, COALESCE(%(at)s, now()), %(kind)s, %(message)s, %(origin)s,
+        %(stripe_event_id)s, %(record_type)s, %(record_id)s, %(actor)s)
+
+-- name: add_to_outbox
+INSERT INTO outbox (kind, customer_id, admin_action_id, to_address, subject, payload)
+VALUES (%(kind)s, %(c)s, %(action)s, %(to)s, %(subject)s, %(payload)s)
+RETURNING id

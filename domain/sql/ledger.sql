@@ -1,0 +1,207 @@
+-- The event ledger: events (every Stripe event we received, once per id), event_attempts (every
+-- attempt at one) and accounts (every account we have seen). Used by domain/ledger.py.
+
+-- name: record_events
+-- Several events in one statement (and so one commit): the receiver's group commit writes the webhooks
+-- in flight together. {accounts}: an account_row per account, {events}: an event_row per event, their
+-- fields filled with positional placeholders (why: domain/ledger.py). The bodies go as plain parameters
+-- (PostgreSQL parses each into jsonb), which costs far less than quoting them into arrays.
+WITH acct AS (
+    INSERT INTO accounts (id) VALUES {accounts} ON CONFLICT DO NOTHING
+)
+INSERT INTO events (id, account, type, api_version, created, payload, source)
+VALUES {events}
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+
+-- name: account_row
+({account})
+
+-- name: event_row
+({id}, {account}, {type}, {api_version}, {created}, {payload}::jsonb, {source})
+
+-- name: never_started
+SELECT id FROM events WHERE id = ANY(%(ids)s) AND status = 'received'
+
+-- name: get_event
+SELECT id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,
+       processed_at, next_attempt_at, scheduled_attempts, source
+FROM events WHERE id = %(id)s
+
+-- name: get_event_with_payload
+SELECT id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,
+       processed_at, next_attempt_at, scheduled_attempts, source, payload
+FROM events WHERE id = %(id)s
+
+-- name: list_events
+-- The ledger, newest first. {filters}: the filter_* pieces asked for, joined by AND (TRUE for none).
+SELECT id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,
+       processed_at, next_attempt_at, scheduled_attempts, source
+FROM events
+WHERE {filters}
+ORDER BY received_at DESC, id DESC LIMIT %(limit)s
+
+-- name: ids_matching
+-- The ids of the events that match, in Stripe's order. {filters}: as in list_events.
+SELECT id FROM events WHERE {filters} ORDER BY created, received_at
+
+-- name: filter_status
+status = %(status)s
+
+-- name: filter_type
+type = %(type)s
+
+-- name: filter_since
+received_at >= %(since)s
+
+-- name: filter_account
+account = %(account)s
+
+-- name: filter_object
+-- The events about a Stripe object: their data.object is it, or names it by id.
+(payload -> 'data' -> 'object' ->> 'id' = %(object)s
+ OR payload -> 'data' -> 'object' ->> 'customer' = %(object)s
+ OR payload -> 'data' -> 'object' ->> 'charge' = %(object)s
+ OR payload -> 'data' -> 'object' ->> 'payment_intent' = %(object)s
+ OR payload -> 'data' -> 'object' ->> 'invoice' = %(object)s
+ OR payload -> 'data' -> 'object' ->> 'subscription' = %(object)s)
+
+-- name: changes_of
+-- The records an event changed, from the activity it wrote.
+SELECT record_type, record_id, kind, message, customer_id FROM activity
+WHERE stripe_event_id = %(id)s ORDER BY id
+
+-- name: claim
+SELECT id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,
+       processed_at, next_attempt_at, scheduled_attempts, source, payload
+FROM events WHERE id = %(id)s FOR UPDATE SKIP LOCKED
+
+-- name: event_keys
+-- What tells an event's customer, from an `events` row: the customer its object names (or is), the
+-- object's id, and the charge it names (a refund names only its charge).
+id, account,
+COALESCE(payload -> 'data' -> 'object' -> 'customer' ->> 'id', payload -> 'data' -> 'object' ->> 'customer',
+         CASE WHEN payload -> 'data' -> 'object' ->> 'object' = 'customer' THEN payload -> 'data' -> 'object' ->> 'id' END)
+    AS customer,
+payload -> 'data' -> 'object' ->> 'id' AS object_id,
+payload -> 'data' -> 'object' ->> 'charge' AS charge
+
+-- name: claim_next
+-- The window: received events in Stripe's order ({type_rank}: the rank of an event's type within one
+-- second). Each one's customer group (its customer; for a refund, the customer of its charge's payment,
+-- else of a charge event among the candidates, else the charge; else its object) is then locked (try:
+-- never waiting) in that order until %(limit)s are taken, so a claim locks no customer beyond its last
+-- event (a materialized CTE is read in the order it was written). The row locks then guard the events
+-- against per-event jobs; the status is checked again on the latest row (a batch that committed since
+-- the window was read). {lock_space}: the first key of the customers' advisory locks.
+WITH window_ AS MATERIALIZED (
+    SELECT {event_keys}, created, {type_rank} AS rank, received_at
+    FROM events WHERE status = 'received' AND id <> %(exclude)s
+    ORDER BY created, {type_rank}, received_at LIMIT %(scan)s
+), candidates AS MATERIALIZED (
+    SELECT w.id, w.account,
+           COALESCE(w.customer,
+                    (SELECT p.stripe_customer_id FROM payments p
+                     WHERE p.account = w.account AND p.stripe_charge_id = w.charge LIMIT 1),
+                    c.customer, w.charge, w.object_id, w.id) AS key
+    FROM window_ w
+    LEFT JOIN (SELECT DISTINCT ON (account, object_id) account, object_id, customer FROM window_
+               WHERE customer IS NOT NULL ORDER BY account, object_id, created) c
+      ON c.account = w.account AND c.object_id = w.charge
+    ORDER BY w.created, w.rank, w.received_at
+), taken AS MATERIALIZED (
+    SELECT id FROM candidates w
+    WHERE pg_try_advisory_xact_lock({lock_space}, hashtext(w.account || ' ' || w.key)) LIMIT %(limit)s
+)
+SELECT id, account, type, api_version, created, status, attempts, last_error, waiting_on, received_at,
+       processed_at, next_attempt_at, scheduled_attempts, source, payload
+FROM events WHERE id IN (SELECT id FROM taken) AND status = 'received'
+ORDER BY created, {type_rank}, received_at FOR UPDATE SKIP LOCKED
+
+-- name: lock_customer_of
+-- Hold the event's customer group as claim_next does, waiting while another transaction holds it.
+SELECT pg_advisory_xact_lock({lock_space}, hashtext(w.account || ' ' || COALESCE(
+    w.customer,
+    (SELECT p.stripe_customer_id FROM payments p WHERE p.account = w.account AND p.stripe_charge_id = w.charge LIMIT 1),
+    w.charge, w.object_id, w.id)))
+FROM (SELECT {event_keys} FROM events WHERE id = %(id)s) w
+
+-- name: exists
+SELECT 1 FROM events WHERE id = %(id)s
+
+-- name: record_outcome
+-- An outcome that sets the event's status: an automatic attempt or a wake-up (which move the retry
+-- schedule), or a replay that applied the event (which ends the schedule).
+UPDATE events SET status = %(status)s, last_error = %(error)s, waiting_on = %(waiting_on)s,
+    attempts = attempts + 1, scheduled_attempts = scheduled_attempts + %(scheduled)s,
+    processed_at = CASE WHEN %(status)s IN ('processed', 'ignored') THEN now() ELSE processed_at END,
+    next_attempt_at = CASE WHEN %(retry)s::int IS NULL THEN NULL
+                      ELSE now() + make_interval(secs => %(retry)s::int) END
+WHERE id = %(id)s
+
+-- name: record_failed_replay
+-- A replay that did not apply the event: the event keeps its status and its schedule; only the error is news.
+UPDATE events SET last_error = %(error)s, waiting_on = COALESCE(%(waiting_on)s, waiting_on),
+    attempts = attempts + 1
+WHERE id = %(id)s
+
+-- name: log_attempt
+INSERT INTO event_attempts (event_id, kind, status, error) VALUES (%(id)s, %(kind)s, %(status)s, %(error)s)
+
+-- name: attempts_log
+SELECT at, kind, status, error FROM event_attempts WHERE event_id = %(id)s ORDER BY id
+
+-- name: waiting_on
+SELECT id FROM events
+WHERE account = %(account)s AND waiting_on = ANY(%(ids)s) AND status IN ('waiting', 'failed')
+
+-- name: stranded
+-- Events a job should take now and no worker holds: received longer ago than %(age)s seconds, or
+-- waiting/failed with their retry time come. A worker applying an event holds its row lock, and a
+-- killed worker's lock goes with its connection: SKIP LOCKED tells them apart.
+SELECT id, status, scheduled_attempts FROM events
+WHERE (status = 'received' AND received_at < now() - make_interval(secs => %(age)s))
+   OR (status IN ('waiting', 'failed') AND next_attempt_at <= now())
+ORDER BY received_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+
+-- name: known
+SELECT id FROM events WHERE id = ANY(%(ids)s)
+
+-- name: count_by_status
+SELECT status, count(*) FROM events GROUP BY status
+
+-- name: count_unsettled
+-- The statuses a live ledger keeps few events in, each counted from its partial index (events_claim,
+-- events_due).
+SELECT 'received', count(*) FROM events WHERE status = 'received'
+UNION ALL SELECT status, count(*) FROM events WHERE status IN ('waiting', 'failed') GROUP BY status
+
+-- name: events_statistics
+-- PostgreSQL's own figures: the live rows it counts as they are inserted and deleted, and each
+-- status's share of the rows the last ANALYZE sampled.
+SELECT s.n_live_tup, st.most_common_vals::text::text[], st.most_common_freqs FROM pg_stat_user_tables s
+LEFT JOIN pg_stats st ON st.schemaname = s.schemaname AND st.tablename = s.relname AND st.attname = 'status'
+WHERE s.relid = 'events'::regclass
+
+-- name: oldest_unapplied
+-- One min() per status, each read from that status's small partial index (events_claim, events_due).
+-- As one min() over both, or without the OFFSET 0 fences, PostgreSQL walked the received_at index from
+-- the oldest event until it met one: the whole ledger (4 s at 10 million events), since unapplied
+-- events are the newest.
+SELECT COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
+    (SELECT min(received_at) FROM (SELECT received_at FROM events WHERE status = 'received' OFFSET 0) r),
+    (SELECT min(received_at) FROM (SELECT received_at FROM events WHERE status = 'waiting' OFFSET 0) w))), 0)
+
+-- name: replays_done
+SELECT event_id, count(*) FROM event_attempts
+WHERE event_id = ANY(%(ids)s) AND kind = 'replay' GROUP BY event_id
+
+-- name: known_accounts
+SELECT id FROM accounts ORDER BY id
+
+-- name: type_rank
+-- An event's rank within one second ({ranks}: a type_rank_when per ranked type; {other}: the rest's).
+CASE type {ranks} ELSE {other} END
+
+-- name: type_rank_when
+WHEN {type} THEN {rank}

@@ -1,0 +1,88 @@
+-- Reconciliation runs (their scope, status and report), and our side of each comparison with Stripe.
+-- Used by domain/reconciliations.py.
+
+-- name: create
+INSERT INTO reconciliation_runs (dry_run, account, customer, since)
+VALUES (%(dry_run)s, %(account)s, %(customer)s, %(since)s)
+RETURNING id
+
+-- name: lock_runs
+-- Held while a run is checked against the others and queued.
+SELECT pg_advisory_xact_lock(hashtext('reconciliation-runs'))
+
+-- name: active_in_scope
+-- A run of exactly this scope (null = "every") that is queued or running.
+SELECT id FROM reconciliation_runs
+WHERE status IN ('queued', 'running')
+  AND account IS NOT DISTINCT FROM %(account)s AND customer IS NOT DISTINCT FROM %(customer)s
+  AND since IS NOT DISTINCT FROM %(since)s AND dry_run = %(dry_run)s
+ORDER BY created_at LIMIT 1
+
+-- name: count_queued
+SELECT count(*) FROM reconciliation_runs WHERE status = 'queued'
+
+-- name: fail_queued
+UPDATE reconciliation_runs SET status = 'failed', finished_at = now(), error = %(error)s
+WHERE id = %(id)s AND status = 'queued'
+RETURNING id
+
+-- name: queued_before
+SELECT id FROM reconciliation_runs WHERE status = 'queued' AND created_at < now() - make_interval(secs => %(s)s)
+
+-- name: claim
+-- Only a queued run starts: a second copy of its job finds it running or finished and does nothing.
+UPDATE reconciliation_runs SET status = 'running', started_at = now()
+WHERE id = %(id)s AND status = 'queued'
+RETURNING id, status, dry_run, account, customer, since, started_at, finished_at, checked, fixed, drift, error
+
+-- name: get
+SELECT id, status, dry_run, account, customer, since, started_at, finished_at, checked, fixed, drift, error
+FROM reconciliation_runs WHERE id = %(id)s
+
+-- name: save
+UPDATE reconciliation_runs SET checked = %(checked)s, fixed = %(fixed)s, drift = %(drift)s WHERE id = %(id)s
+
+-- name: finish
+UPDATE reconciliation_runs SET status = %(status)s, finished_at = now(), error = %(error)s,
+    started_at = COALESCE(started_at, now())
+WHERE id = %(id)s
+
+-- name: running
+SELECT id FROM reconciliation_runs WHERE status = 'running'
+
+-- name: hold
+-- A job running a reconciliation holds this session-level lock on a connection of its own; PostgreSQL
+-- releases it when that connection goes, so a run left `running` by a killed worker is found: nobody
+-- holds its lock.
+SELECT pg_advisory_lock(hashtext('reconciliation:' || %(id)s))
+
+-- name: try_hold
+SELECT pg_try_advisory_lock(hashtext('reconciliation:' || %(id)s))
+
+-- name: release
+SELECT pg_advisory_unlock(hashtext('reconciliation:' || %(id)s))
+
+-- name: local_customer
+-- Our side of the comparison: the compared fields of our rows of one kind, keyed by Stripe id.
+SELECT stripe_customer_id AS id, name, email, deleted_in_stripe, stripe_created FROM customers
+WHERE account = %(a)s AND stripe_customer_id = ANY(%(ids)s)
+
+-- name: local_subscription
+SELECT stripe_subscription_id AS id, status, pause_collection, cancel_at_period_end, cancel_at, canceled_at,
+       ended_at, current_period_end, stripe_created
+FROM subscriptions WHERE account = %(a)s AND stripe_subscription_id = ANY(%(ids)s)
+
+-- name: local_charge
+SELECT stripe_charge_id AS id, amount, currency, charge_status AS status, amount_refunded, stripe_created
+FROM payments WHERE account = %(a)s AND stripe_charge_id = ANY(%(ids)s)
+
+-- name: local_refund
+SELECT stripe_refund_id AS id, amount, status, stripe_created FROM refunds
+WHERE account = %(a)s AND stripe_refund_id = ANY(%(ids)s)
+
+-- name: unlisted_customers
+-- Customers we hold as live that a Stripe listing did not show (deleted in Stripe, perhaps).
+SELECT stripe_customer_id FROM customers
+WHERE account = %(a)s AND NOT deleted_in_stripe
+  AND (%(cus)s::text IS NULL OR stripe_customer_id = %(cus)s) AND NOT stripe_customer_id = ANY(%(listed)s)
+ORDER BY stripe_customer_id
