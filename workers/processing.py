@@ -15,7 +15,7 @@ import structlog
 
 from domain import activity, ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
-from workers.context import EventContext, Waiting, origin_of
+from workers.context import EventContext, Waiting
 from workers.event_table import EVENT_HANDLERS
 from workers.queueing import RETRY_INTERVALS, enqueue_wake
 
@@ -167,7 +167,7 @@ def _apply_one(conn, services, event, kind: AttemptKind, done: Done) -> Outcome:
 
 def _run(conn, services, handler, event, kind: AttemptKind, done: Done) -> Outcome:
     for conflict_retry in range(MAX_CONFLICT_RETRIES):
-        ctx = EventContext(conn, event.payload, services.stripe, origin=origin_of(event.payload))
+        ctx = EventContext.of(conn, event.payload, services.stripe)
         try:
             handler(ctx)
             conn.execute(RELEASE_EVENT)

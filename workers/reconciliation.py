@@ -1,8 +1,8 @@
 """Reconciliation runs: compare our records with Stripe's objects, report the drift, and fix it.
 
 Per account in scope: list customers, charges, refunds and subscriptions from Stripe, compare the
-fields we keep with our rows, then (unless a dry run) apply Stripe's object through the same snapshot
-functions the event handlers use, origin "reconciliation". A fix is stamped (the row's stripe_created,
+fields we keep with our rows, then (unless a dry run) apply Stripe's object (a FixObject command) through
+the same functions the event handlers use, origin "reconciliation". A fix is stamped (the row's stripe_created,
 FETCHED): newer than the state we hold, yet older than any later Stripe event, which still wins.
 Afterwards the drifted objects are compared again: an item is `fixed` when it no longer differs (a
 refund fixed can also fix its charge's amount_refunded).
@@ -21,10 +21,11 @@ from domain.accounts import in_scope, to_api
 from domain.reconciliations import Run, Scope
 from domain.times import iso
 from domain.versions import FETCHED
-from workers.context import EventContext, Waiting
+from workers.commands import FixObject
+from workers.context import Change, Waiting
+from workers.handlers.charges import apply_charge, snapshot_refund
 from workers.handlers.customers import snapshot_customer
-from workers.handlers.purchases import apply_charge
-from workers.handlers.refunds import refund_status, snapshot_refund
+from workers.handlers.refunds import refund_status
 from workers.handlers.subscriptions import snapshot_subscription, state_of
 from workers.processing import CONFLICTS
 from workers.queueing import reconciliation_queue
@@ -251,7 +252,7 @@ def fix_account(services, account: str, stripe_objects: dict, found: dict[str, l
     label = f"{to_api(account) or 'platform'}: fixing"
     todo = [(kind, stripe_objects[kind][oid]) for kind in KINDS for oid in stripe_objects[kind] if oid in found]
     for done, (kind, obj) in enumerate(todo, 1):
-        fix_object(services, account, kind, obj)
+        fix_object(services, FixObject(account, kind, obj))
         report(label, done, len(todo))
     with services.pool.connection() as conn:
         for kind in KINDS:
@@ -263,20 +264,17 @@ def fix_account(services, account: str, stripe_objects: dict, found: dict[str, l
                     item["fixed"] = item["field"] not in left
 
 
-def fix_object(services, account: str, kind: str, obj: dict) -> bool:
-    """Apply one Stripe object as a reconciliation; False when it could not be applied now."""
+def fix_object(services, cmd: FixObject) -> None:
+    """Apply one Stripe object as a reconciliation, in its own transaction, stamped with the version second
+    of our row; an object that cannot be applied now is logged and left (the report shows it unfixed)."""
     with services.pool.connection() as conn:
-        local = reconciliations.local_rows(conn, kind, account, [obj["id"]]).get(obj["id"])
-        stamp = local["stripe_created"] if local else 0
-        ctx = EventContext(conn, {"id": None, "account": to_api(account), "created": stamp,
-                                  "type": "reconciliation", "data": {"object": obj}},
-                           services.stripe, origin="reconciliation")
+        local = reconciliations.local_rows(conn, cmd.kind, cmd.account, [cmd.obj["id"]]).get(cmd.obj["id"])
         conn.commit()
+        stamp = local["stripe_created"] if local else 0
+        change = Change(conn, cmd.account, services.stripe, origin="reconciliation", stamp=stamp)
         try:
             with conn.transaction():
-                FIXES[kind](ctx, obj, (stamp, FETCHED))
-                ctx.flush()
+                FIXES[cmd.kind](change, cmd.obj, (stamp, FETCHED))
+                change.flush()
         except UNFIXABLE as exc:
-            log.warning("reconciliation could not fix", object=obj["id"], error=str(exc))
-            return False
-    return True
+            log.warning("reconciliation could not fix", object=cmd.obj["id"], error=str(exc))

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from domain.times import iso
+
+PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")  # Stripe's pause_collection.behavior
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")  # Stripe's reasons for POST /v1/refunds
+
 
 def ref(value) -> str | None:
     """An id from a field that is either an id or an expanded object."""
@@ -149,8 +154,7 @@ def pause_collection(sub: dict) -> dict | None:
     pause = sub.get("pause_collection")
     if not isinstance(pause, dict) or not pause.get("behavior"):
         return None
-    resumes = when(pause.get("resumes_at"))
-    return {"behavior": pause["behavior"], "resumes_at": resumes.strftime("%Y-%m-%dT%H:%M:%SZ") if resumes else None}
+    return {"behavior": pause["behavior"], "resumes_at": iso(when(pause.get("resumes_at")))}
 
 
 def subscription_course(sub: dict) -> str | None:

@@ -1,13 +1,13 @@
 """customer.subscription.created / .updated / .deleted / .paused / .resumed.
 
 Cancelling (now or at period end) and pausing change the subscription only: no refund, no revoke
-(rules 2 and 4).
+(docs/rules.md, rules 2 and 4).
 """
 from __future__ import annotations
 
 from domain import courses, subscriptions
 from domain.versions import FETCHED, SUBSCRIPTION_RANK, Order, compare
-from workers.context import EventContext
+from workers.context import Change, EventContext
 from workers.handlers.customers import ensure_customer
 from workers.handlers.payments import learn_course
 from workers.stripe_objects import pause_collection, ref, subscription_course, subscription_period_end, when
@@ -20,9 +20,9 @@ def apply_subscription_change(ctx: EventContext) -> None:
         # (dj-stripe's fixture is a copy of .created) is settled from the API, or else taken as ended.
         current = ctx.settle_tie("subscription", ref(sub.get("id")) or "")
         if current is not None and current.get("status") in ENDED:
-            snapshot_subscription(ctx, current, (ctx.created, FETCHED))
+            snapshot_subscription(ctx, current, (ctx.stamp, FETCHED))
             return
-        ended = ctx.created or None
+        ended = ctx.stamp or None
         sub = {**sub, "status": "canceled", "canceled_at": sub.get("canceled_at") or ended,
                "ended_at": sub.get("ended_at") or ended}
     snapshot_subscription(ctx, sub, ctx.version(SUBSCRIPTION_RANK.get(sub.get("status"), 1)))
@@ -31,7 +31,8 @@ def apply_subscription_change(ctx: EventContext) -> None:
 ENDED = ("canceled", "incomplete_expired")
 
 
-def snapshot_subscription(ctx: EventContext, sub: dict, version: tuple[int, int]) -> None:
+def snapshot_subscription(ctx: Change, sub: dict, version: tuple[int, int]) -> None:
+    """Apply a Stripe subscription object at this version (its customer first)."""
     sub_id = ref(sub.get("id"))
     if not sub_id:
         raise ValueError("the subscription has no id")
