@@ -5,8 +5,8 @@ An action is recorded in `admin_actions` under its idempotency key (`teachery-â€
 happens; nothing changes locally when the Stripe call fails. The answer is applied in a Change of
 origin "teachery" that names the action and its actor on every activity entry. The event Stripe sends
 afterwards carries the same idempotency key, so it is logged as ours too, and being newer it still wins
-over the answer applied here. One rule says whether a key was used for this request: same kind, same
-record, same fields asked (`same_request`).
+over the answer applied here (docs/rules.md, rules 9 and 12). One rule says whether a key was used
+for this request: same kind, same record, same fields asked (`same_request`).
 """
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def snapshot_refund(ctx: Change, refund: dict, version: tuple[int, int], *,
 
 
 def payment_of_refund(ctx: Change, refund: dict) -> payments.Payment:
-    """The payment of the charge the refund names, fetched when we have never seen that charge (rule 7).
+    """The payment of the charge the refund names (rule 10), fetched when we have never seen that charge (rule 7).
 
     Never another charge of the same payment intent: a retried payment intent has a failed charge and
     the one that succeeded, and only the payload's `charge` says which one was refunded."""

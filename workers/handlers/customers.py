@@ -13,7 +13,8 @@ def apply_customer_change(ctx: EventContext) -> None:
 
 
 def mark_customer_deleted(ctx: EventContext) -> None:
-    """customer.deleted: the customer stays, marked deleted_in_stripe, with its last known details."""
+    """customer.deleted: the customer stays, marked deleted_in_stripe, with its last known details
+    (docs/rules.md, rule 5)."""
     snapshot_customer(ctx, {**ctx.obj, "deleted": True}, ctx.version(CUSTOMER_RANK["deleted"]))
 
 

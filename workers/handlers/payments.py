@@ -91,7 +91,7 @@ def _after_payment_change(ctx: Change, row: payments.Payment) -> None:
 
 
 def grant_for(ctx: Change, row: payments.Payment) -> None:
-    """A succeeded payment for a course gives its customer the enrollment."""
+    """A succeeded payment for a course gives its customer the enrollment (docs/rules.md, rule 6)."""
     if row.customer_id and row.course_id and row.charge_status == "succeeded":
         grant(ctx, row.customer_id, row.course_id, when(ctx.stamp) or row.created)
 
