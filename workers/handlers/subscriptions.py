@@ -6,6 +6,7 @@ Cancelling (now or at period end) and pausing change the subscription only: no r
 from __future__ import annotations
 
 from domain import courses, subscriptions
+from domain.times import iso
 from domain.versions import FETCHED, SUBSCRIPTION_RANK, Order, compare
 from workers.context import Change, EventContext
 from workers.handlers.customers import ensure_customer
@@ -98,7 +99,7 @@ def describe_change(sub_id: str, before: dict, after: dict) -> list[tuple[str, s
     if before["cancel_at_period_end"] != after["cancel_at_period_end"] or before["cancel_at"] != after["cancel_at"]:
         if after["cancel_at_period_end"] or after["cancel_at"]:
             at = after["cancel_at"] or after["current_period_end"]
-            out.append((f"Subscription {sub_id}: set to cancel" + (f" at {at:%Y-%m-%dT%H:%M:%SZ}" if at else "")
+            out.append((f"Subscription {sub_id}: set to cancel" + (f" at {iso(at)}" if at else "")
                         + (" (period end)" if after["cancel_at_period_end"] else ""), "subscription.cancel_scheduled"))
         else:
             out.append((f"Subscription {sub_id}: scheduled cancellation removed", "subscription.cancel_unscheduled"))
