@@ -49,7 +49,7 @@ def _act(command_type, **fields):
 
 @bp.patch("/customers/<id:customer_id>")
 def edit_customer(customer_id: str):
-    return _act(commands.EditCustomer, customer_id=customer_id, asked=commands.CustomerChanges.parse(json_body()))
+    return _act(commands.EditCustomer, target=customer_id, asked=commands.CustomerChanges.parse(json_body()))
 
 
 COURSE_ACCESS = {"grant": commands.GrantCourse, "revoke": commands.RevokeCourse}
@@ -59,12 +59,12 @@ COURSE_ACCESS = {"grant": commands.GrantCourse, "revoke": commands.RevokeCourse}
 def set_course_access(customer_id: str, course_id: str, verb: str):
     if verb not in COURSE_ACCESS:
         raise ApiError(f"no such course action {verb!r}: revoke or grant", 404)
-    return _act(COURSE_ACCESS[verb], customer_id=customer_id, course_id=course_id)
+    return _act(COURSE_ACCESS[verb], target=customer_id, course_id=course_id)
 
 
 @bp.post("/customers/<id:customer_id>/welcome-email")
 def welcome_email(customer_id: str):
-    return _act(commands.SendWelcomeEmail, customer_id=customer_id)
+    return _act(commands.SendWelcomeEmail, target=customer_id)
 
 
 @bp.get("/customers/<id:customer_id>/links")
@@ -74,7 +74,7 @@ def customer_links(customer_id: str):
 
 @bp.post("/payments/<id:charge_id>/refund")
 def refund_payment(charge_id: str):
-    return _act(commands.RefundPayment, charge_id=charge_id, asked=commands.RefundAsked.parse(json_body()))
+    return _act(commands.RefundPayment, target=charge_id, asked=commands.RefundAsked.parse(json_body()))
 
 
 SUBSCRIPTION_ACTIONS = {
@@ -89,4 +89,4 @@ def change_subscription(sub_id: str, verb: str):
     if verb not in SUBSCRIPTION_ACTIONS:
         raise ApiError(f"no such subscription action {verb!r}: cancel, pause or resume", 404)
     command_type, body_type = SUBSCRIPTION_ACTIONS[verb]
-    return _act(command_type, subscription_id=sub_id, asked=body_type.parse(json_body()))
+    return _act(command_type, target=sub_id, asked=body_type.parse(json_body()))

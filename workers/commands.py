@@ -139,14 +139,10 @@ class PauseAsked(Body):
 class AdminCommand:
     """An admin request: applied once per idempotency key (a retry gets the first answer)."""
     kind: ClassVar[str]  # as recorded in admin_actions
+    target: str  # the record acted on: our customer id, a Stripe charge or subscription id
     idempotency_key: str  # ours, sent to Stripe: `teachery-…`
     actor: str  # the admin token's name
     asked: Body = NoBody()
-
-    @property
-    def target(self) -> str:
-        """The id of the record acted on."""
-        raise NotImplementedError
 
     @property
     def params(self) -> dict:
@@ -154,63 +150,48 @@ class AdminCommand:
         return self.asked.given()
 
 
-@dataclass(frozen=True, kw_only=True)
 class EditCustomer(AdminCommand):
     kind = "customer.edit"
-    customer_id: str
     asked: CustomerChanges
-    target = property(lambda self: self.customer_id)
 
 
 @dataclass(frozen=True, kw_only=True)
 class GrantCourse(AdminCommand):
     kind = "course.grant"
     grant: ClassVar[bool] = True
-    customer_id: str
     course_id: str
-    target = property(lambda self: self.customer_id)
-    params = property(lambda self: {"course_id": self.course_id})
+
+    @property
+    def params(self) -> dict:
+        return {"course_id": self.course_id}
 
 
-@dataclass(frozen=True, kw_only=True)
 class RevokeCourse(GrantCourse):
     kind = "course.revoke"
     grant = False
 
 
-@dataclass(frozen=True, kw_only=True)
 class SendWelcomeEmail(AdminCommand):
     kind = "customer.welcome_email"
-    customer_id: str
-    target = property(lambda self: self.customer_id)
 
 
-@dataclass(frozen=True, kw_only=True)
 class RefundPayment(AdminCommand):
     kind = "payment.refund"
-    charge_id: str
     asked: RefundAsked
-    target = property(lambda self: self.charge_id)
 
 
-@dataclass(frozen=True, kw_only=True)
 class CancelSubscription(AdminCommand):
     kind = "subscription.cancel"
-    subscription_id: str
     asked: CancelAsked
-    target = property(lambda self: self.subscription_id)
 
 
-@dataclass(frozen=True, kw_only=True)
-class PauseSubscription(CancelSubscription):
+class PauseSubscription(AdminCommand):
     kind = "subscription.pause"
     asked: PauseAsked
 
 
-@dataclass(frozen=True, kw_only=True)
-class ResumeSubscription(CancelSubscription):
+class ResumeSubscription(AdminCommand):
     kind = "subscription.resume"
-    asked: NoBody = NoBody()
 
 
 # --- commands of the worker and the command line ---------------------------------------------------

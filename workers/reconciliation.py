@@ -1,10 +1,10 @@
 """Reconciliation runs: compare our records with Stripe's objects, report the drift, and fix it.
 
 Per account in scope: list customers, charges, refunds and subscriptions from Stripe, compare the
-fields we keep with our rows, then (unless a dry run) apply Stripe's object (a FixObject command) through
-the same functions the event handlers use, origin "reconciliation". A fix is stamped (the row's stripe_created,
-FETCHED): newer than the state we hold, yet older than any later Stripe event, which still wins
-(docs/rules.md, rule 9).
+fields we keep with our rows, then (unless a dry run) apply Stripe's object (a FixObject command)
+through the same functions the event handlers use, origin "reconciliation". A fix is stamped (the
+row's stripe_created, FETCHED): newer than the state we hold, yet older than any later Stripe event,
+which still wins (docs/rules.md, rule 9).
 Afterwards the drifted objects are compared again: an item is `fixed` when it no longer differs (a
 refund fixed can also fix its charge's amount_refunded).
 """

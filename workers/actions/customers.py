@@ -15,9 +15,9 @@ WELCOME_SUBJECT = "Welcome to Teachery: your course login"
 @once
 def edit_customer(services, cmd: EditCustomer) -> Answer:
     """PATCH /customers/{id}: send the new name/email to the Stripe customer, then record Stripe's answer."""
-    customer = customer_of(services.pool, cmd.customer_id)
+    customer = customer_of(services.pool, cmd.target)
     if customer.deleted_in_stripe:
-        raise CommandRefused(f"customer {cmd.customer_id} was deleted in Stripe and cannot be edited there", 409)
+        raise CommandRefused(f"customer {cmd.target} was deleted in Stripe and cannot be edited there", 409)
 
     def apply(change, answer):
         snapshot_customer(change, answer, (customer.stripe_created, FETCHED))
@@ -32,7 +32,7 @@ def edit_customer(services, cmd: EditCustomer) -> Answer:
 def set_course_access(services, cmd: GrantCourse) -> Answer:
     """Course access back on (grant, creating the enrollment if need be) or off (revoke); local only:
     refunds and subscriptions are untouched (docs/rules.md, rule 3). Doing it twice is fine."""
-    customer = customer_of(services.pool, cmd.customer_id)
+    customer = customer_of(services.pool, cmd.target)
     verb = "granted" if cmd.grant else "revoked"
 
     def apply(change, _):
@@ -41,7 +41,7 @@ def set_course_access(services, cmd: GrantCourse) -> Answer:
         else:
             row, changed = enrollments.revoke(change.conn, customer.id, cmd.course_id)
             if row is None:
-                raise CommandRefused(f"customer {cmd.customer_id} has no enrollment in course {cmd.course_id}", 404)
+                raise CommandRefused(f"customer {cmd.target} has no enrollment in course {cmd.course_id}", 404)
         if changed:
             change.log(customer.id, f"enrollment.{verb}", f"Access to course {cmd.course_id} {verb}", "enrollment",
                        cmd.course_id)
@@ -53,9 +53,9 @@ def set_course_access(services, cmd: GrantCourse) -> Answer:
 @once
 def send_welcome_email(services, cmd: SendWelcomeEmail) -> Answer:
     """Queue the welcome email with the course login link in the outbox (Teachery's mailer sends it)."""
-    customer = customer_of(services.pool, cmd.customer_id)
+    customer = customer_of(services.pool, cmd.target)
     if not customer.email:
-        raise CommandRefused(f"customer {cmd.customer_id} has no email address", 409)
+        raise CommandRefused(f"customer {cmd.target} has no email address", 409)
     login = links.login_link(services.settings.teachery_base_url, customer.id)
 
     def apply(change, _):

@@ -15,7 +15,7 @@ from workers.handlers.refunds import REFUND_STATUSES, refund_status
 def refund_payment(services, cmd: RefundPayment) -> Answer:
     """Refund a charge in Stripe, whole or part (what is left unless `amount` says); the refund is
     recorded pending at once. Access stays (docs/rules.md, rule 1)."""
-    charge_id = cmd.charge_id
+    charge_id = cmd.target
     payment = payment_of(services.pool, charge_id)
     if payment.charge_status != "succeeded":
         raise CommandRefused(f"payment {charge_id} is {payment.charge_status}: there is nothing to refund", 409)

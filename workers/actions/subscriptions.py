@@ -8,14 +8,14 @@ from domain.versions import FETCHED
 from workers.actions.answers import subscription_json
 from workers.actions.idempotency import Answer, StripeCall, once, perform
 from workers.actions.lookups import subscription_of
-from workers.commands import CancelSubscription, CommandRefused, PauseSubscription, ResumeSubscription
+from workers.commands import AdminCommand, CancelSubscription, CommandRefused, PauseSubscription, ResumeSubscription
 from workers.handlers.subscriptions import ENDED, snapshot_subscription
 
 
 @once
 def cancel_subscription(services, cmd: CancelSubscription) -> Answer:
     """Cancel now (DELETE) or at period end."""
-    sub = subscription_of(services.pool, cmd.subscription_id)
+    sub = subscription_of(services.pool, cmd.target)
     if cmd.asked.at_period_end:
         return _change(services, cmd, sub, "post", cancel_at_period_end=True)
     return _change(services, cmd, sub, "delete")
@@ -27,7 +27,7 @@ def pause_subscription(services, cmd: PauseSubscription) -> Answer:
     pause = {"behavior": cmd.asked.behavior}
     if cmd.asked.resumes_at:
         pause["resumes_at"] = int(parse_iso(cmd.asked.resumes_at).timestamp())
-    sub = subscription_of(services.pool, cmd.subscription_id)
+    sub = subscription_of(services.pool, cmd.target)
     return _change(services, cmd, sub, "post", pause_collection=pause)
 
 
@@ -35,14 +35,14 @@ def pause_subscription(services, cmd: PauseSubscription) -> Answer:
 def resume_subscription(services, cmd: ResumeSubscription) -> Answer:
     """Resume: a subscription whose status is `paused` through Stripe's resume endpoint (keeping its
     billing cycle anchor); otherwise clear pause_collection."""
-    sub = subscription_of(services.pool, cmd.subscription_id)
+    sub = subscription_of(services.pool, cmd.target)
     if sub.status == "paused":
         return _change(services, cmd, sub, "post", "/resume", billing_cycle_anchor="unchanged")
     # Stripe quirk: collection is unpaused by sending pause_collection as an empty string, not null.
     return _change(services, cmd, sub, "post", pause_collection="")
 
 
-def _change(services, cmd: CancelSubscription, sub: subscriptions.Subscription, method: str, suffix: str = "",
+def _change(services, cmd: AdminCommand, sub: subscriptions.Subscription, method: str, suffix: str = "",
             **params) -> Answer:
     """Ask Stripe for the change (`method` /v1/subscriptions/{id}{suffix}) unless the subscription has ended;
     apply its answer."""
