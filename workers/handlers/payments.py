@@ -7,9 +7,12 @@ from domain.versions import Order, compare
 from workers.context import Change
 from workers.stripe_objects import when
 
-SNAPSHOT_FIELDS = ("amount", "currency", "charge_status", "created")
-LINK_FIELDS = ("stripe_charge_id", "stripe_payment_intent_id", "stripe_invoice_id", "stripe_subscription_id",
-               "stripe_customer_id", "customer_id", "course_id")
+SNAPSHOT_FIELDS = ("amount", "currency", "charge_status", "created")  # of a charge snapshot; same names in both
+LINK_FIELDS = {  # the payment's links (filled when blank), each with the PaymentFacts field that states it
+    "stripe_charge_id": "charge_id", "stripe_payment_intent_id": "payment_intent_id", "stripe_invoice_id": "invoice_id",
+    "stripe_subscription_id": "subscription_id", "stripe_customer_id": "stripe_customer_id",
+    "customer_id": "customer_id", "course_id": "course_id",
+}
 
 
 def record_payment(ctx: Change, facts: PaymentFacts, version: tuple[int, int] | None) -> payments.Payment:
@@ -37,25 +40,10 @@ def record_payment(ctx: Change, facts: PaymentFacts, version: tuple[int, int] | 
                     + (f" for course {row.course_id}" if row.course_id else ""), "payment", _label(row))
             _after_payment_change(ctx, row)
             return row
-    changes = {}
-    current = {
-        "stripe_charge_id": row.stripe_charge_id, "stripe_payment_intent_id": row.stripe_payment_intent_id,
-        "stripe_invoice_id": row.stripe_invoice_id, "stripe_subscription_id": row.stripe_subscription_id,
-        "stripe_customer_id": row.stripe_customer_id, "customer_id": row.customer_id, "course_id": row.course_id,
-    }
-    incoming = {
-        "stripe_charge_id": facts.charge_id, "stripe_payment_intent_id": facts.payment_intent_id,
-        "stripe_invoice_id": facts.invoice_id, "stripe_subscription_id": facts.subscription_id,
-        "stripe_customer_id": facts.stripe_customer_id, "customer_id": facts.customer_id,
-        "course_id": facts.course_id,
-    }
-    for col in LINK_FIELDS:
-        if current[col] is None and incoming[col] is not None:
-            changes[col] = incoming[col]
-    snapshot = {"amount": facts.amount, "currency": facts.currency, "charge_status": facts.charge_status,
-                "created": facts.created}
-    stored = {"amount": row.amount, "currency": row.currency, "charge_status": row.charge_status,
-              "created": row.created}
+    changes = {col: getattr(facts, fact) for col, fact in LINK_FIELDS.items()
+               if getattr(row, col) is None and getattr(facts, fact) is not None}
+    snapshot = {k: getattr(facts, k) for k in SNAPSHOT_FIELDS}
+    stored = {k: getattr(row, k) for k in SNAPSHOT_FIELDS}
     new_version = None
     if version is not None and compare(version, row.version) is not Order.OLDER:
         changes.update({k: v for k, v in snapshot.items() if v is not None and v != stored[k]})

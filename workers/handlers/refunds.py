@@ -36,7 +36,8 @@ def apply_refund(ctx: Change, payment: payments.Payment, refund: dict, version: 
         if row is not None:
             ctx.log(payment.customer_id, f"refund.{values['status']}",
                     f"Refund {refund_id} of {values['amount']} {(values['currency'] or '').upper()} on payment "
-                    f"{payment.stripe_charge_id}: {values['status']}" + (f" ({values['reason']})" if values["reason"] else ""),
+                    f"{payment.stripe_charge_id}: {values['status']}"
+                    + (f" ({values['reason']})" if values["reason"] else ""),
                     "refund", refund_id)
             ctx.touched.add(refund_id)
             return True
