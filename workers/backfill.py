@@ -6,25 +6,18 @@ first; they are stored oldest first, so the worker meets them in the order they 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from domain import ledger
 from domain.accounts import in_scope, to_api
 from domain.times import iso
-from workers.commands import Backfill
+from workers.commands import Backfill, Report, quiet
 from workers.queueing import enqueue_event
 from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable, paginate
 
 RETENTION = timedelta(days=30)  # Stripe's Events API keeps events for 30 days
 CHUNK = 100  # events stored per transaction
-
-Report = Callable[[str, int, "int | None"], None]
-
-
-def _quiet(*_) -> None:
-    return None
 
 
 class BackfillError(Exception):
@@ -86,12 +79,12 @@ def feed_events(services, account: str, events: list[dict], tally: Tally, report
 
 
 def backfill(services, since: datetime, *, account: str | None = None, now: datetime | None = None,
-             report: Report = _quiet) -> list[Tally]:
+             report: Report = quiet) -> list[Tally]:
     """The command line's way in: run_backfill(Backfill(since, account, now))."""
     return run_backfill(services, Backfill(since, account, now), report)
 
 
-def run_backfill(services, cmd: Backfill, report: Report = _quiet) -> list[Tally]:
+def run_backfill(services, cmd: Backfill, report: Report = quiet) -> list[Tally]:
     """Fetch and feed the missed events of one account (acct_…) or of the platform and every known one."""
     if not services.stripe.configured:
         raise BackfillError("STRIPE_API_KEY is not set: the backfill reads Stripe's Events API")

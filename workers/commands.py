@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
@@ -195,6 +196,13 @@ class ResumeSubscription(AdminCommand):
 
 
 # --- commands of the worker and the command line ---------------------------------------------------
+
+Report = Callable[[str, int, "int | None"], None]  # how a caller follows a long command: (what, done, of)
+
+
+def quiet(*_) -> None:
+    """A Report that shows nothing."""
+
 
 @dataclass(frozen=True)
 class FixObject:

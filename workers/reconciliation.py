@@ -10,7 +10,6 @@ refund fixed can also fix its charge's amount_refunded).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 import psycopg
@@ -22,7 +21,7 @@ from domain.accounts import in_scope, to_api
 from domain.reconciliations import Run, Scope
 from domain.times import iso
 from domain.versions import FETCHED
-from workers.commands import FixObject
+from workers.commands import FixObject, Report, quiet
 from workers.context import Change, Waiting
 from workers.handlers.charges import apply_charge, snapshot_refund
 from workers.handlers.customers import snapshot_customer
@@ -35,7 +34,6 @@ from workers.stripe_objects import charge_status, integer
 
 log = structlog.get_logger(__name__)
 
-Report = Callable[[str, int, "int | None"], None]
 RUN_RECONCILIATION = "workers.jobs.run_reconciliation"
 KINDS = ("customer", "charge", "refund", "subscription")  # the order of fixes: owners before what they own
 LISTS = {"customer": "/v1/customers", "charge": "/v1/charges", "refund": "/v1/refunds",
@@ -43,10 +41,6 @@ LISTS = {"customer": "/v1/customers", "charge": "/v1/charges", "refund": "/v1/re
 FIXES = {"customer": snapshot_customer, "charge": apply_charge, "refund": snapshot_refund,
          "subscription": snapshot_subscription}
 UNFIXABLE = (Waiting, NotFound, StripeRejected, ValueError, *CONFLICTS)
-
-
-def _quiet(*_):
-    return None
 
 
 # --- starting a run ------------------------------------------------------------------------------
@@ -93,7 +87,7 @@ def report_of(services, run_id: str) -> dict | None:
 
 # --- running it -----------------------------------------------------------------------------------
 
-def run(services, run_id: str, report: Report = _quiet) -> str:
+def run(services, run_id: str, report: Report = quiet) -> str:
     """Run a queued reconciliation to its end; returns its final status. A crash ends it failed, then raises."""
     with psycopg.connect(services.settings.database_url, autocommit=True) as holder:
         reconciliations.hold(holder, run_id)  # taken before the run is marked running; see fail_abandoned
