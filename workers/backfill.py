@@ -7,7 +7,7 @@ first; they are stored oldest first, so the worker meets them in the order they 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from domain import ledger
 from domain.accounts import in_scope, to_api
@@ -88,7 +88,7 @@ def run_backfill(services, cmd: Backfill, report: Report = quiet) -> list[Tally]
     """Fetch and feed the missed events of one account (acct_…) or of the platform and every known one."""
     if not services.stripe.configured:
         raise BackfillError("STRIPE_API_KEY is not set: the backfill reads Stripe's Events API")
-    start, _ = window_start(cmd.since, cmd.now or datetime.now(timezone.utc))
+    start, _ = window_start(cmd.since, cmd.now or datetime.now(UTC))
     with services.pool.connection() as conn:
         accounts = in_scope(conn, cmd.account)
     tallies = []

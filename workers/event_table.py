@@ -4,7 +4,10 @@ from __future__ import annotations
 from workers.handlers.charges import record_charge, record_refund
 from workers.handlers.customers import apply_customer_change, mark_customer_deleted
 from workers.handlers.purchases import (
-    link_invoice_payment, record_checkout_session, record_invoice_failure, record_invoice_payment,
+    link_invoice_payment,
+    record_checkout_session,
+    record_invoice_failure,
+    record_invoice_payment,
     record_payment_intent,
 )
 from workers.handlers.subscriptions import apply_subscription_change

@@ -15,8 +15,18 @@ from workers.handlers.customers import ensure_customer
 from workers.handlers.payments import grant, learn_billing, learn_course, record_payment
 from workers.handlers.subscriptions import snapshot_subscription
 from workers.stripe_objects import (
-    contact, integer, intent_attempt_charge, intent_charge, invoice_attempts, invoice_course,
-    invoice_payment_attempts, invoice_payment_refs, invoice_subscription, metadata_course, ref, subscription_course,
+    contact,
+    integer,
+    intent_attempt_charge,
+    intent_charge,
+    invoice_attempts,
+    invoice_course,
+    invoice_payment_attempts,
+    invoice_payment_refs,
+    invoice_subscription,
+    metadata_course,
+    ref,
+    subscription_course,
     when,
 )
 
@@ -25,7 +35,7 @@ def record_checkout_session(ctx: EventContext) -> None:
     """checkout.session.completed: the customer, the course, and the payment when it is paid."""
     session = ctx.obj
     cus_id = ref(session.get("customer"))
-    intent_id, sub_id, invoice_id = ref(session.get("payment_intent")), ref(session.get("subscription")), ref(session.get("invoice"))
+    intent_id, sub_id, invoice_id = (ref(session.get(k)) for k in ("payment_intent", "subscription", "invoice"))
     course = metadata_course(session)
     if not course and sub_id:
         course = _subscription_course(ctx, sub_id)
@@ -138,7 +148,8 @@ def link_invoice_payment(ctx: EventContext) -> None:
     if item.get("status") not in (None, "paid"):
         return
     paid_by = item.get("payment") if isinstance(item.get("payment"), dict) else {}
-    invoice_id, intent_id, charge_id = ref(item.get("invoice")), ref(paid_by.get("payment_intent")), ref(paid_by.get("charge"))
+    invoice_id = ref(item.get("invoice"))
+    intent_id, charge_id = ref(paid_by.get("payment_intent")), ref(paid_by.get("charge"))
     if not invoice_id or not (intent_id or charge_id):
         return
     learn_billing(ctx, [intent_id, charge_id], invoice_id, None)
