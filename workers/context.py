@@ -11,7 +11,7 @@ from workers.stripe_objects import embedded_refunds, when
 
 
 class Waiting(Exception):
-    """The event depends on a Stripe object we cannot get yet; it waits and is retried."""
+    """The change depends on a Stripe object we cannot get yet; an event waits and is retried."""
 
     def __init__(self, object_id: str, reason: str, *, unseen: bool = False):
         super().__init__(reason)
@@ -63,7 +63,7 @@ class Change:
         self.entries.clear()
 
     def fetch(self, kind: str, object_id: str, **params) -> dict:
-        """Read an object we have never seen from Stripe, with the event's account; Waiting on failure."""
+        """Read an object we have never seen from Stripe, with the change's account; Waiting on failure."""
         try:
             return self.stripe.retrieve(kind, object_id, account=to_api(self.account), **params)
         except StripeUnavailable as exc:
