@@ -1,7 +1,8 @@
 """/admin/api/*: the actions (edit, revoke/grant, welcome email, links, refunds, cancel/pause/resume).
 
-Routes only parse the request and answer; workers/admin_actions.py does the work. A client may send
-an `Idempotency-Key` header so that a retried request is applied once (here and in Stripe).
+Routes only turn the request into a command (workers/commands.py validates its body) and answer what
+the service layer says. A client may send an `Idempotency-Key` header so that a retried request is
+applied once (here and in Stripe).
 """
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ import uuid
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from domain import links
 from webhooks.errors import ApiError
 from webhooks.parsing import json_body
-from workers import admin_actions as actions
+from workers import commands
+from workers.actions.customers import customer_links as links_of
+from workers.command_table import handle
 from workers.context import TEACHERY_KEY_PREFIX
 
 bp = Blueprint("admin_actions", __name__)
 
 
-@bp.errorhandler(actions.ActionError)
+@bp.errorhandler(commands.CommandRefused)
 def _error(exc):
     return jsonify({"error": exc.message}), exc.status
 
@@ -38,51 +40,47 @@ def _idempotency_key() -> str:
     return f"{TEACHERY_KEY_PREFIX}{given.strip()}"
 
 
-def _act(action, *args, **kwargs):
-    """Run a service-layer action with this app's pool and Stripe client, an idempotency key, and the
-    name of the admin token that asked for it (webhooks/auth.py)."""
-    svc = _services()
-    status, body = action(svc.pool, svc.stripe, *args, idempotency_key=_idempotency_key(), actor=g.actor, **kwargs)
+def _act(command_type, **fields):
+    """Run the command with an idempotency key and the name of the admin token that asked for it
+    (webhooks/auth.py)."""
+    status, body = handle(_services(), command_type(idempotency_key=_idempotency_key(), actor=g.actor, **fields))
     return jsonify(body), status
 
 
 @bp.patch("/customers/<id:customer_id>")
 def edit_customer(customer_id: str):
-    return _act(actions.edit_customer, customer_id, json_body())
+    return _act(commands.EditCustomer, target=customer_id, asked=commands.CustomerChanges.parse(json_body()))
 
 
-COURSE_ACCESS = {"grant": True, "revoke": False}
+COURSE_ACCESS = {"grant": commands.GrantCourse, "revoke": commands.RevokeCourse}
 
 
 @bp.post("/customers/<id:customer_id>/courses/<id:course_id>/<verb>")
 def set_course_access(customer_id: str, course_id: str, verb: str):
     if verb not in COURSE_ACCESS:
         raise ApiError(f"no such course action {verb!r}: revoke or grant", 404)
-    return _act(actions.set_course_access, customer_id, course_id, grant=COURSE_ACCESS[verb])
+    return _act(COURSE_ACCESS[verb], target=customer_id, course_id=course_id)
 
 
 @bp.post("/customers/<id:customer_id>/welcome-email")
 def welcome_email(customer_id: str):
-    return _act(actions.send_welcome_email, _services().settings.teachery_base_url, customer_id)
+    return _act(commands.SendWelcomeEmail, target=customer_id)
 
 
 @bp.get("/customers/<id:customer_id>/links")
 def customer_links(customer_id: str):
-    settings = _services().settings
-    status, body = actions.customer_links(_services().pool, settings.teachery_base_url, links.link_key(settings),
-                                          customer_id, int(time.time()))
-    return jsonify(body), status
+    return jsonify(links_of(_services(), customer_id, int(time.time())))
 
 
 @bp.post("/payments/<id:charge_id>/refund")
 def refund_payment(charge_id: str):
-    return _act(actions.refund_payment, charge_id, json_body())
+    return _act(commands.RefundPayment, target=charge_id, asked=commands.RefundAsked.parse(json_body()))
 
 
 SUBSCRIPTION_ACTIONS = {
-    "cancel": actions.cancel_subscription,
-    "pause": actions.pause_subscription,
-    "resume": actions.resume_subscription,
+    "cancel": (commands.CancelSubscription, commands.CancelAsked),
+    "pause": (commands.PauseSubscription, commands.PauseAsked),
+    "resume": (commands.ResumeSubscription, commands.NoBody),
 }
 
 
@@ -90,4 +88,5 @@ SUBSCRIPTION_ACTIONS = {
 def change_subscription(sub_id: str, verb: str):
     if verb not in SUBSCRIPTION_ACTIONS:
         raise ApiError(f"no such subscription action {verb!r}: cancel, pause or resume", 404)
-    return _act(SUBSCRIPTION_ACTIONS[verb], sub_id, json_body())
+    command_type, body_type = SUBSCRIPTION_ACTIONS[verb]
+    return _act(command_type, target=sub_id, asked=body_type.parse(json_body()))

@@ -6,19 +6,18 @@ first; they are stored oldest first, so the worker meets them in the order they 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from domain import ledger
 from domain.accounts import in_scope, to_api
+from domain.times import iso
+from workers.commands import Backfill, Report, quiet
 from workers.queueing import enqueue_event
 from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable, paginate
 
 RETENTION = timedelta(days=30)  # Stripe's Events API keeps events for 30 days
 CHUNK = 100  # events stored per transaction
-
-Report = Callable[[str, int, "int | None"], None]
 
 
 class BackfillError(Exception):
@@ -45,7 +44,7 @@ class Tally:
 def window_start(since: datetime, now: datetime) -> tuple[datetime, bool]:
     """Where fetching starts: `since`, or 30 days ago when `since` is older (True when clamped)."""
     if since > now:
-        raise BackfillError(f"--since {since:%Y-%m-%dT%H:%M:%SZ} is in the future")
+        raise BackfillError(f"--since {iso(since)} is in the future")
     oldest = now - RETENTION
     return (oldest, True) if since < oldest else (since, False)
 
@@ -80,13 +79,18 @@ def feed_events(services, account: str, events: list[dict], tally: Tally, report
 
 
 def backfill(services, since: datetime, *, account: str | None = None, now: datetime | None = None,
-             report: Report = lambda *_: None) -> list[Tally]:
+             report: Report = quiet) -> list[Tally]:
+    """The command line's way in: run_backfill(Backfill(since, account, now))."""
+    return run_backfill(services, Backfill(since, account, now), report)
+
+
+def run_backfill(services, cmd: Backfill, report: Report = quiet) -> list[Tally]:
     """Fetch and feed the missed events of one account (acct_…) or of the platform and every known one."""
     if not services.stripe.configured:
         raise BackfillError("STRIPE_API_KEY is not set: the backfill reads Stripe's Events API")
-    start, _ = window_start(since, now or datetime.now(timezone.utc))
+    start, _ = window_start(cmd.since, cmd.now or datetime.now(UTC))
     with services.pool.connection() as conn:
-        accounts = in_scope(conn, account)
+        accounts = in_scope(conn, cmd.account)
     tallies = []
     for key in accounts:
         tally = Tally(key)

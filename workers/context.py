@@ -1,4 +1,5 @@
-"""What a handler gets: the event, the transaction's connection, the Stripe API, and a change log."""
+"""The change context: what every function that changes the records gets (connection, account, origin,
+version stamp, actor, the activity it writes), and the Stripe reads those functions may need."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from workers.stripe_objects import embedded_refunds, when
 
 
 class Waiting(Exception):
-    """The event depends on a Stripe object we cannot get yet; it waits and is retried."""
+    """The change depends on a Stripe object we cannot get yet; an event waits and is retried."""
 
     def __init__(self, object_id: str, reason: str, *, unseen: bool = False):
         super().__init__(reason)
@@ -29,45 +30,32 @@ def origin_of(event: dict) -> str:
 
 
 @dataclass
-class EventContext:
+class Change:
+    """The context every change to the records is applied in, whether a Stripe event or a command
+    (an admin action, a reconciliation fix) asked for it: the transaction's connection, the account,
+    where the change comes from, the version stamp, who asked, and the activity it writes."""
     conn: object
-    event: dict
+    account: str  # the storage key of the account ('' for the platform)
     stripe: StripeApi
-    origin: str = "stripe"
+    origin: str = "stripe"  # stripe | teachery | reconciliation
+    stamp: int = 0  # the Stripe second this change is as of: an event's `created`, a record's version second
+    event_id: str | None = None  # the Stripe event applied, if any: its changes are dated with its time
+    actor: str | None = None  # the admin token's name, for an admin action
+    action_id: str | None = None  # the admin action, named in every activity message it writes
     touched: set = field(default_factory=set)
     entries: list = field(default_factory=list)
 
-    @property
-    def id(self) -> str | None:
-        return self.event.get("id")
-
-    @property
-    def type(self) -> str:
-        return self.event.get("type", "")
-
-    @property
-    def account(self) -> str:
-        """The storage key of the event's account ('' for the platform)."""
-        return to_key(self.event.get("account"))
-
-    @property
-    def created(self) -> int:
-        created = self.event.get("created")
-        return created if isinstance(created, int) and not isinstance(created, bool) else 0
-
-    @property
-    def obj(self) -> dict:
-        return self.event["data"]["object"]
-
     def version(self, rank: int) -> tuple[int, int]:
-        return (self.created, rank)
+        return (self.stamp, rank)
 
     def log(self, customer_id: str | None, kind: str, message: str, record_type: str, record_id: str) -> None:
         """Note a change to a customer's records (written when the handler finishes)."""
+        if self.action_id:
+            message = f"{message} (admin action {self.action_id})"
         self.entries.append(activity.Entry(
             customer_id=customer_id, account=self.account, kind=kind, message=message, origin=self.origin,
-            at=when(self.created) if self.id else None, stripe_event_id=self.id,
-            record_type=record_type, record_id=record_id,
+            at=when(self.stamp) if self.event_id else None, stripe_event_id=self.event_id,
+            record_type=record_type, record_id=record_id, actor=self.actor,
         ))
 
     def flush(self) -> None:
@@ -75,7 +63,7 @@ class EventContext:
         self.entries.clear()
 
     def fetch(self, kind: str, object_id: str, **params) -> dict:
-        """Read an object we have never seen from Stripe, with the event's account; Waiting on failure."""
+        """Read an object we have never seen from Stripe, with the change's account; Waiting on failure."""
         try:
             return self.stripe.retrieve(kind, object_id, account=to_api(self.account), **params)
         except StripeUnavailable as exc:
@@ -137,3 +125,23 @@ class EventContext:
 
 def _total(refunds: list[dict]) -> int:
     return sum(r["amount"] for r in refunds if isinstance(r.get("amount"), int))
+
+
+@dataclass
+class EventContext(Change):
+    """A Change that applies one Stripe event: what an event handler gets."""
+    event: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, conn, event: dict, stripe: StripeApi) -> EventContext:
+        created = event.get("created")
+        return cls(conn, to_key(event.get("account")), stripe, origin=origin_of(event), event_id=event.get("id"),
+                   stamp=created if isinstance(created, int) and not isinstance(created, bool) else 0, event=event)
+
+    @property
+    def type(self) -> str:
+        return self.event.get("type", "")
+
+    @property
+    def obj(self) -> dict:
+        return self.event["data"]["object"]

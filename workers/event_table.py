@@ -1,12 +1,15 @@
 """The one table mapping a Stripe event type to its handler. Types not here are recorded as `ignored`."""
 from __future__ import annotations
 
+from workers.handlers.charges import record_charge, record_refund
 from workers.handlers.customers import apply_customer_change, mark_customer_deleted
 from workers.handlers.purchases import (
-    link_invoice_payment, record_charge, record_checkout_session, record_invoice_failure, record_invoice_payment,
+    link_invoice_payment,
+    record_checkout_session,
+    record_invoice_failure,
+    record_invoice_payment,
     record_payment_intent,
 )
-from workers.handlers.refunds import record_refund
 from workers.handlers.subscriptions import apply_subscription_change
 
 EVENT_HANDLERS = {

@@ -7,15 +7,16 @@ deadlock) re-runs the handler.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import structlog
 
 from domain import activity, ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
-from workers.context import EventContext, Waiting, origin_of
+from workers.context import EventContext, Waiting
 from workers.event_table import EVENT_HANDLERS
 from workers.queueing import RETRY_INTERVALS, enqueue_wake
 
@@ -41,17 +42,16 @@ def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTO
     event whatever its status, outside the retry schedule; `due` (a scheduled retry, or a wake-up
     because what it waited for arrived) applies a waiting or failed one before its retry time.
     """
-    with services.pool.connection() as conn:
-        with conn.transaction():
-            event = ledger.claim(conn, event_id)
-            if event is None:
-                return "missing" if not ledger.exists(conn, event_id) else "busy"
-            if not (kind is AttemptKind.REPLAY or _should_apply(event, due)):
-                return event.status
-            ledger.lock_customer_of(conn, event_id)  # as a drain's claim does: one worker per customer
-            batch = [event] + ledger.claim_next(conn, limit=BATCH_SIZE - 1, exclude=event_id)
-            kinds = {item.id: AttemptKind.AUTOMATIC for item in batch} | {event_id: kind}  # the others: automatic
-            outcomes, to_wake = apply_claimed(conn, services, batch, kinds)
+    with services.pool.connection() as conn, conn.transaction():
+        event = ledger.claim(conn, event_id)
+        if event is None:
+            return "missing" if not ledger.exists(conn, event_id) else "busy"
+        if not (kind is AttemptKind.REPLAY or _should_apply(event, due)):
+            return event.status
+        ledger.lock_customer_of(conn, event_id)  # as a drain's claim does: one worker per customer
+        batch = [event] + ledger.claim_next(conn, limit=BATCH_SIZE - 1, exclude=event_id)
+        kinds = {item.id: AttemptKind.AUTOMATIC for item in batch} | {event_id: kind}  # the others: automatic
+        outcomes, to_wake = apply_claimed(conn, services, batch, kinds)
     wake(services, to_wake)
     outcome = outcomes[event_id]
     if outcome.gave_up:
@@ -93,7 +93,7 @@ def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[
     return outcomes, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters]
 
 
-def _apply_all(conn, services, batch: list, kinds: dict, done: "Done") -> "Done":
+def _apply_all(conn, services, batch: list, kinds: dict, done: Done) -> Done:
     conn.execute(OPEN_EVENT)
     for item in batch:
         done.outcomes[item.id] = _apply_one(conn, services, item, kinds[item.id], done)
@@ -104,17 +104,15 @@ def _apply_all(conn, services, batch: list, kinds: dict, done: "Done") -> "Done"
 def _sync_after_error(pipeline: psycopg.Pipeline) -> None:
     """After an error the server skips what the pipeline sent until its next sync: sync (what it
     reports is the error being handled, or the statements it skipped)."""
-    try:
+    with contextlib.suppress(psycopg.Error):
         pipeline.sync()
-    except psycopg.Error:
-        pass
 
 
 def _should_apply(event, due: bool) -> bool:
     if event.status == EventStatus.RECEIVED:
         return True
     if event.status in (EventStatus.WAITING, EventStatus.FAILED):
-        return due or (event.next_attempt_at is not None and event.next_attempt_at <= datetime.now(timezone.utc))
+        return due or (event.next_attempt_at is not None and event.next_attempt_at <= datetime.now(UTC))
     return False  # processed or ignored: a redelivered job changes nothing (replay to force)
 
 
@@ -167,7 +165,7 @@ def _apply_one(conn, services, event, kind: AttemptKind, done: Done) -> Outcome:
 
 def _run(conn, services, handler, event, kind: AttemptKind, done: Done) -> Outcome:
     for conflict_retry in range(MAX_CONFLICT_RETRIES):
-        ctx = EventContext(conn, event.payload, services.stripe, origin=origin_of(event.payload))
+        ctx = EventContext.of(conn, event.payload, services.stripe)
         try:
             handler(ctx)
             conn.execute(RELEASE_EVENT)

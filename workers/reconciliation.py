@@ -1,15 +1,15 @@
 """Reconciliation runs: compare our records with Stripe's objects, report the drift, and fix it.
 
 Per account in scope: list customers, charges, refunds and subscriptions from Stripe, compare the
-fields we keep with our rows, then (unless a dry run) apply Stripe's object through the same snapshot
-functions the event handlers use, origin "reconciliation". A fix is stamped (the row's stripe_created,
-FETCHED): newer than the state we hold, yet older than any later Stripe event, which still wins.
+fields we keep with our rows, then (unless a dry run) apply Stripe's object (a FixObject command)
+through the same functions the event handlers use, origin "reconciliation". A fix is stamped (the
+row's stripe_created, FETCHED): newer than the state we hold, yet older than any later Stripe event,
+which still wins (docs/rules.md, rule 9).
 Afterwards the drifted objects are compared again: an item is `fixed` when it no longer differs (a
 refund fixed can also fix its charge's amount_refunded).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 import psycopg
@@ -21,10 +21,11 @@ from domain.accounts import in_scope, to_api
 from domain.reconciliations import Run, Scope
 from domain.times import iso
 from domain.versions import FETCHED
-from workers.context import EventContext, Waiting
+from workers.commands import FixObject, Report, quiet
+from workers.context import Change, Waiting
+from workers.handlers.charges import apply_charge, snapshot_refund
 from workers.handlers.customers import snapshot_customer
-from workers.handlers.purchases import apply_charge
-from workers.handlers.refunds import refund_status, snapshot_refund
+from workers.handlers.refunds import refund_status
 from workers.handlers.subscriptions import snapshot_subscription, state_of
 from workers.processing import CONFLICTS
 from workers.queueing import reconciliation_queue
@@ -33,7 +34,6 @@ from workers.stripe_objects import charge_status, integer
 
 log = structlog.get_logger(__name__)
 
-Report = Callable[[str, int, "int | None"], None]
 RUN_RECONCILIATION = "workers.jobs.run_reconciliation"
 KINDS = ("customer", "charge", "refund", "subscription")  # the order of fixes: owners before what they own
 LISTS = {"customer": "/v1/customers", "charge": "/v1/charges", "refund": "/v1/refunds",
@@ -41,10 +41,6 @@ LISTS = {"customer": "/v1/customers", "charge": "/v1/charges", "refund": "/v1/re
 FIXES = {"customer": snapshot_customer, "charge": apply_charge, "refund": snapshot_refund,
          "subscription": snapshot_subscription}
 UNFIXABLE = (Waiting, NotFound, StripeRejected, ValueError, *CONFLICTS)
-
-
-def _quiet(*_):
-    return None
 
 
 # --- starting a run ------------------------------------------------------------------------------
@@ -91,7 +87,7 @@ def report_of(services, run_id: str) -> dict | None:
 
 # --- running it -----------------------------------------------------------------------------------
 
-def run(services, run_id: str, report: Report = _quiet) -> str:
+def run(services, run_id: str, report: Report = quiet) -> str:
     """Run a queued reconciliation to its end; returns its final status. A crash ends it failed, then raises."""
     with psycopg.connect(services.settings.database_url, autocommit=True) as holder:
         reconciliations.hold(holder, run_id)  # taken before the run is marked running; see fail_abandoned
@@ -251,7 +247,7 @@ def fix_account(services, account: str, stripe_objects: dict, found: dict[str, l
     label = f"{to_api(account) or 'platform'}: fixing"
     todo = [(kind, stripe_objects[kind][oid]) for kind in KINDS for oid in stripe_objects[kind] if oid in found]
     for done, (kind, obj) in enumerate(todo, 1):
-        fix_object(services, account, kind, obj)
+        fix_object(services, FixObject(account, kind, obj))
         report(label, done, len(todo))
     with services.pool.connection() as conn:
         for kind in KINDS:
@@ -263,20 +259,17 @@ def fix_account(services, account: str, stripe_objects: dict, found: dict[str, l
                     item["fixed"] = item["field"] not in left
 
 
-def fix_object(services, account: str, kind: str, obj: dict) -> bool:
-    """Apply one Stripe object as a reconciliation; False when it could not be applied now."""
+def fix_object(services, cmd: FixObject) -> None:
+    """Apply one Stripe object as a reconciliation, in its own transaction, stamped with the version second
+    of our row; an object that cannot be applied now is logged and left (the report shows it unfixed)."""
     with services.pool.connection() as conn:
-        local = reconciliations.local_rows(conn, kind, account, [obj["id"]]).get(obj["id"])
-        stamp = local["stripe_created"] if local else 0
-        ctx = EventContext(conn, {"id": None, "account": to_api(account), "created": stamp,
-                                  "type": "reconciliation", "data": {"object": obj}},
-                           services.stripe, origin="reconciliation")
+        local = reconciliations.local_rows(conn, cmd.kind, cmd.account, [cmd.obj["id"]]).get(cmd.obj["id"])
         conn.commit()
+        stamp = local["stripe_created"] if local else 0
+        change = Change(conn, cmd.account, services.stripe, origin="reconciliation", stamp=stamp)
         try:
             with conn.transaction():
-                FIXES[kind](ctx, obj, (stamp, FETCHED))
-                ctx.flush()
+                FIXES[cmd.kind](change, cmd.obj, (stamp, FETCHED))
+                change.flush()
         except UNFIXABLE as exc:
-            log.warning("reconciliation could not fix", object=obj["id"], error=str(exc))
-            return False
-    return True
+            log.warning("reconciliation could not fix", object=cmd.obj["id"], error=str(exc))

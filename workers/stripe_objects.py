@@ -4,7 +4,12 @@ Pure functions: no I/O. Where a field moved between versions, every known place 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
+from domain.times import iso
+
+PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")  # Stripe's pause_collection.behavior
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")  # Stripe's reasons for POST /v1/refunds
 
 
 def ref(value) -> str | None:
@@ -19,7 +24,7 @@ def ref(value) -> str | None:
 def when(value) -> datetime | None:
     """A Stripe epoch-seconds field as an aware UTC datetime."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     return None
 
 
@@ -76,7 +81,8 @@ def invoice_subscription(invoice: dict) -> str | None:
         sub = ref(line.get("subscription"))
         if sub:
             return sub
-        details = (line.get("parent") or {}).get("subscription_item_details") if isinstance(line.get("parent"), dict) else None
+        parent = line.get("parent")
+        details = parent.get("subscription_item_details") if isinstance(parent, dict) else None
         if isinstance(details, dict) and ref(details.get("subscription")):
             return ref(details.get("subscription"))
     return None
@@ -149,8 +155,7 @@ def pause_collection(sub: dict) -> dict | None:
     pause = sub.get("pause_collection")
     if not isinstance(pause, dict) or not pause.get("behavior"):
         return None
-    resumes = when(pause.get("resumes_at"))
-    return {"behavior": pause["behavior"], "resumes_at": resumes.strftime("%Y-%m-%dT%H:%M:%SZ") if resumes else None}
+    return {"behavior": pause["behavior"], "resumes_at": iso(when(pause.get("resumes_at")))}
 
 
 def subscription_course(sub: dict) -> str | None:

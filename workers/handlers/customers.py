@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from domain import customers, payments
 from domain.versions import CUSTOMER_RANK, FETCHED, Order, compare
-from workers.context import EventContext
+from workers.context import Change, EventContext
 from workers.stripe_objects import ref
 
 
@@ -13,11 +13,12 @@ def apply_customer_change(ctx: EventContext) -> None:
 
 
 def mark_customer_deleted(ctx: EventContext) -> None:
-    """customer.deleted: the customer stays, marked deleted_in_stripe, with its last known details."""
+    """customer.deleted: the customer stays, marked deleted_in_stripe, with its last known details
+    (docs/rules.md, rule 5)."""
     snapshot_customer(ctx, {**ctx.obj, "deleted": True}, ctx.version(CUSTOMER_RANK["deleted"]))
 
 
-def snapshot_customer(ctx: EventContext, obj: dict, version: tuple[int, int]) -> customers.Customer:
+def snapshot_customer(ctx: Change, obj: dict, version: tuple[int, int]) -> customers.Customer:
     """Apply a Stripe customer object at this version; returns the row."""
     cus_id = ref(obj.get("id"))
     if not cus_id:
@@ -63,7 +64,7 @@ def snapshot_customer(ctx: EventContext, obj: dict, version: tuple[int, int]) ->
     return row
 
 
-def ensure_customer(ctx: EventContext, cus_id: str, *, name: str | None = None,
+def ensure_customer(ctx: Change, cus_id: str, *, name: str | None = None,
                     email: str | None = None) -> customers.Customer:
     """The customer an event names. Unknown ones are created from the details the payload states,
     or else fetched from Stripe (the event waits until that succeeds)."""
@@ -83,10 +84,10 @@ def ensure_customer(ctx: EventContext, cus_id: str, *, name: str | None = None,
             return row
         return customers.lock(ctx.conn, ctx.account, cus_id)
     fetched = ctx.fetch("customer", cus_id)
-    return snapshot_customer(ctx, fetched, (ctx.created, FETCHED))
+    return snapshot_customer(ctx, fetched, (ctx.stamp, FETCHED))
 
 
-def _adopt_records(ctx: EventContext, row: customers.Customer) -> None:
+def _adopt_records(ctx: Change, row: customers.Customer) -> None:
     ctx.touched.add(row.stripe_customer_id)
     payments.link_customer(ctx.conn, ctx.account, row.stripe_customer_id, row.id)
 

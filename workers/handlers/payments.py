@@ -4,15 +4,18 @@ from __future__ import annotations
 from domain import courses, enrollments, payment_links, payments, subscriptions
 from domain.payments import PaymentFacts
 from domain.versions import Order, compare
-from workers.context import EventContext
+from workers.context import Change
 from workers.stripe_objects import when
 
-SNAPSHOT_FIELDS = ("amount", "currency", "charge_status", "created")
-LINK_FIELDS = ("stripe_charge_id", "stripe_payment_intent_id", "stripe_invoice_id", "stripe_subscription_id",
-               "stripe_customer_id", "customer_id", "course_id")
+SNAPSHOT_FIELDS = ("amount", "currency", "charge_status", "created")  # of a charge snapshot; same names in both
+LINK_FIELDS = {  # the payment's links (filled when blank), each with the PaymentFacts field that states it
+    "stripe_charge_id": "charge_id", "stripe_payment_intent_id": "payment_intent_id", "stripe_invoice_id": "invoice_id",
+    "stripe_subscription_id": "subscription_id", "stripe_customer_id": "stripe_customer_id",
+    "customer_id": "customer_id", "course_id": "course_id",
+}
 
 
-def record_payment(ctx: EventContext, facts: PaymentFacts, version: tuple[int, int] | None) -> payments.Payment:
+def record_payment(ctx: Change, facts: PaymentFacts, version: tuple[int, int] | None) -> payments.Payment:
     """Create or update the payment these facts describe.
 
     `version` is the version of a charge snapshot (amount, currency, status, created); None for
@@ -37,25 +40,10 @@ def record_payment(ctx: EventContext, facts: PaymentFacts, version: tuple[int, i
                     + (f" for course {row.course_id}" if row.course_id else ""), "payment", _label(row))
             _after_payment_change(ctx, row)
             return row
-    changes = {}
-    current = {
-        "stripe_charge_id": row.stripe_charge_id, "stripe_payment_intent_id": row.stripe_payment_intent_id,
-        "stripe_invoice_id": row.stripe_invoice_id, "stripe_subscription_id": row.stripe_subscription_id,
-        "stripe_customer_id": row.stripe_customer_id, "customer_id": row.customer_id, "course_id": row.course_id,
-    }
-    incoming = {
-        "stripe_charge_id": facts.charge_id, "stripe_payment_intent_id": facts.payment_intent_id,
-        "stripe_invoice_id": facts.invoice_id, "stripe_subscription_id": facts.subscription_id,
-        "stripe_customer_id": facts.stripe_customer_id, "customer_id": facts.customer_id,
-        "course_id": facts.course_id,
-    }
-    for col in LINK_FIELDS:
-        if current[col] is None and incoming[col] is not None:
-            changes[col] = incoming[col]
-    snapshot = {"amount": facts.amount, "currency": facts.currency, "charge_status": facts.charge_status,
-                "created": facts.created}
-    stored = {"amount": row.amount, "currency": row.currency, "charge_status": row.charge_status,
-              "created": row.created}
+    changes = {col: getattr(facts, fact) for col, fact in LINK_FIELDS.items()
+               if getattr(row, col) is None and getattr(facts, fact) is not None}
+    snapshot = {k: getattr(facts, k) for k in SNAPSHOT_FIELDS}
+    stored = {k: getattr(row, k) for k in SNAPSHOT_FIELDS}
     new_version = None
     if version is not None and compare(version, row.version) is not Order.OLDER:
         changes.update({k: v for k, v in snapshot.items() if v is not None and v != stored[k]})
@@ -74,7 +62,7 @@ def record_payment(ctx: EventContext, facts: PaymentFacts, version: tuple[int, i
     return row
 
 
-def _after_payment_change(ctx: EventContext, row: payments.Payment) -> None:
+def _after_payment_change(ctx: Change, row: payments.Payment) -> None:
     merged = payments.absorb_placeholders(ctx.conn, ctx.account, row)
     if merged:
         fill = {col: getattr(m, col) for m in merged for col in LINK_FIELDS
@@ -90,19 +78,19 @@ def _after_payment_change(ctx: EventContext, row: payments.Payment) -> None:
     grant_for(ctx, row)
 
 
-def grant_for(ctx: EventContext, row: payments.Payment) -> None:
-    """A succeeded payment for a course gives its customer the enrollment."""
+def grant_for(ctx: Change, row: payments.Payment) -> None:
+    """A succeeded payment for a course gives its customer the enrollment (docs/rules.md, rule 6)."""
     if row.customer_id and row.course_id and row.charge_status == "succeeded":
-        grant(ctx, row.customer_id, row.course_id, when(ctx.created) or row.created)
+        grant(ctx, row.customer_id, row.course_id, when(ctx.stamp) or row.created)
 
 
-def grant(ctx: EventContext, customer_id: str, course_id: str, at) -> None:
+def grant(ctx: Change, customer_id: str, course_id: str, at) -> None:
     if enrollments.grant_for_purchase(ctx.conn, ctx.account, customer_id, course_id, at):
         ctx.log(customer_id, "enrollment.granted", f"Access to course {course_id} granted by the purchase",
                 "enrollment", course_id)
 
 
-def learn_course(ctx: EventContext, object_ids: list[str], course_id: str | None) -> None:
+def learn_course(ctx: Change, object_ids: list[str], course_id: str | None) -> None:
     """A payload says these objects pay for a course: remember it, and give it to records that lack it."""
     ids = [i for i in object_ids if i]
     if not course_id or not ids:
@@ -115,7 +103,7 @@ def learn_course(ctx: EventContext, object_ids: list[str], course_id: str | None
         grant_for(ctx, row)
 
 
-def learn_billing(ctx: EventContext, object_ids: list[str | None], invoice_id: str | None,
+def learn_billing(ctx: Change, object_ids: list[str | None], invoice_id: str | None,
                   subscription_id: str | None) -> None:
     """A payload says these charges / payment intents belong to this invoice and subscription: remember
     it (for payments not recorded yet) and give it to the payments that lack it, with the course the

@@ -1,23 +1,32 @@
-"""Purchases and their attempts: checkout.session.*, charge.*, payment_intent.*, invoice.paid /
-.payment_failed, invoice_payment.paid.
+"""Purchases and their attempts: checkout.session.*, payment_intent.*, invoice.paid / .payment_failed,
+invoice_payment.paid (charge.* is in charges.py).
 
-A purchase creates (or completes) the customer, the payment and the enrollment (rule 7). The course is
-metadata.course_id on the session, subscription, payment intent or charge. A failed or pending attempt
+A purchase creates (or completes) the customer, the payment and the enrollment (docs/rules.md, rule 7).
+The course is metadata.course_id on the session, subscription, payment intent or charge. A failed or pending attempt
 is recorded with the invoice, subscription and course Stripe's objects give it, and grants nothing.
 """
 from __future__ import annotations
 
 from domain import courses, subscriptions
 from domain.payments import PaymentFacts
-from domain.versions import CHARGE_RANK, FETCHED
-from workers.context import EventContext
+from domain.versions import FETCHED
+from workers.context import Change, EventContext
 from workers.handlers.customers import ensure_customer
 from workers.handlers.payments import grant, learn_billing, learn_course, record_payment
-from workers.handlers.refunds import reconcile_charge_refunds
 from workers.handlers.subscriptions import snapshot_subscription
 from workers.stripe_objects import (
-    charge_status, contact, integer, intent_attempt_charge, intent_charge, invoice_attempts, invoice_course,
-    invoice_payment_attempts, invoice_payment_refs, invoice_subscription, metadata_course, ref, subscription_course,
+    contact,
+    integer,
+    intent_attempt_charge,
+    intent_charge,
+    invoice_attempts,
+    invoice_course,
+    invoice_payment_attempts,
+    invoice_payment_refs,
+    invoice_subscription,
+    metadata_course,
+    ref,
+    subscription_course,
     when,
 )
 
@@ -26,7 +35,7 @@ def record_checkout_session(ctx: EventContext) -> None:
     """checkout.session.completed: the customer, the course, and the payment when it is paid."""
     session = ctx.obj
     cus_id = ref(session.get("customer"))
-    intent_id, sub_id, invoice_id = ref(session.get("payment_intent")), ref(session.get("subscription")), ref(session.get("invoice"))
+    intent_id, sub_id, invoice_id = (ref(session.get(k)) for k in ("payment_intent", "subscription", "invoice"))
     course = metadata_course(session)
     if not course and sub_id:
         course = _subscription_course(ctx, sub_id)
@@ -46,34 +55,7 @@ def record_checkout_session(ctx: EventContext) -> None:
             created=when(session.get("created")),
         ), None)
     elif paid and customer and course:
-        grant(ctx, customer.id, course, when(ctx.created))
-
-
-def record_charge(ctx: EventContext) -> None:
-    """charge.succeeded / .failed / .pending / .captured / .updated / .refunded / .expired."""
-    apply_charge(ctx, ctx.obj, ctx.version(CHARGE_RANK.get(charge_status(ctx.obj), 1)))
-
-
-def apply_charge(ctx: EventContext, charge: dict, version: tuple[int, int]):
-    """Apply a charge object at this version: its payment, customer, course and refunds."""
-    charge_id = ref(charge.get("id"))
-    if not charge_id:
-        raise ValueError("the charge has no id")
-    cus_id = ref(charge.get("customer"))
-    customer = ensure_customer(ctx, cus_id) if cus_id else None
-    intent_id, invoice_id = ref(charge.get("payment_intent")), ref(charge.get("invoice"))
-    course = metadata_course(charge)
-    if course:
-        learn_course(ctx, [charge_id, intent_id, invoice_id], course)
-    learn_billing(ctx, [charge_id, intent_id], invoice_id, None)
-    payment = record_payment(ctx, PaymentFacts(
-        charge_id=charge_id, payment_intent_id=intent_id, invoice_id=invoice_id,
-        stripe_customer_id=cus_id, customer_id=customer.id if customer else None, course_id=course,
-        amount=integer(charge.get("amount"), None), currency=charge.get("currency"),
-        charge_status=charge_status(charge), created=when(charge.get("created")),
-    ), version)
-    reconcile_charge_refunds(ctx, payment, charge, version)
-    return payment
+        grant(ctx, customer.id, course, when(ctx.stamp))
 
 
 def record_payment_intent(ctx: EventContext) -> None:
@@ -134,7 +116,7 @@ def record_invoice_payment(ctx: EventContext) -> None:
             created=when((invoice.get("status_transitions") or {}).get("paid_at")) or when(invoice.get("created")),
         ), None)
     elif customer and course:  # a free (e.g. trial) invoice still starts the course
-        grant(ctx, customer.id, course, when(ctx.created))
+        grant(ctx, customer.id, course, when(ctx.stamp))
 
 
 def record_invoice_failure(ctx: EventContext) -> None:
@@ -166,7 +148,8 @@ def link_invoice_payment(ctx: EventContext) -> None:
     if item.get("status") not in (None, "paid"):
         return
     paid_by = item.get("payment") if isinstance(item.get("payment"), dict) else {}
-    invoice_id, intent_id, charge_id = ref(item.get("invoice")), ref(paid_by.get("payment_intent")), ref(paid_by.get("charge"))
+    invoice_id = ref(item.get("invoice"))
+    intent_id, charge_id = ref(paid_by.get("payment_intent")), ref(paid_by.get("charge"))
     if not invoice_id or not (intent_id or charge_id):
         return
     learn_billing(ctx, [intent_id, charge_id], invoice_id, None)
@@ -179,13 +162,13 @@ def link_invoice_payment(ctx: EventContext) -> None:
     ), None)
 
 
-def _subscription_course(ctx: EventContext, sub_id: str) -> str | None:
-    """The course of a subscription: from our records, else fetched from Stripe (rule 7)."""
+def _subscription_course(ctx: Change, sub_id: str) -> str | None:
+    """The course of a subscription: from our records, else fetched from Stripe (docs/rules.md, rule 7)."""
     known = courses.recall(ctx.conn, ctx.account, [sub_id])
     if known:
         return known
     if subscriptions.lock(ctx.conn, ctx.account, sub_id) is not None:
         return None  # we know the subscription and it names no course
     fetched = ctx.fetch("subscription", sub_id)
-    snapshot_subscription(ctx, fetched, (ctx.created, FETCHED))
+    snapshot_subscription(ctx, fetched, (ctx.stamp, FETCHED))
     return subscription_course(fetched)

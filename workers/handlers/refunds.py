@@ -1,53 +1,13 @@
-"""Refunds, kept per refund id: refund.created / .updated / .failed, charge.refund.updated, and the
-refunds a charge payload carries. A refund never touches access (rule 1)."""
+"""Refund rows, one per refund id: applying one refund object to its payment, the refunds a charge
+payload carries, and the payment's refunded total derived from them."""
 from __future__ import annotations
 
 from domain import payments
-from domain.versions import FETCHED, REFUND_RANK, Order, compare
-from workers.context import EventContext
+from domain.versions import FETCHED, Order, compare
+from workers.context import Change
 from workers.stripe_objects import embedded_refunds, integer, ref
 
 REFUND_STATUSES = ("pending", "requires_action", "succeeded", "failed", "canceled")
-
-
-def record_refund(ctx: EventContext) -> None:
-    """A refund event: find (or fetch) its charge's payment, then apply the refund's state."""
-    refund = ctx.obj
-    status = refund_status(refund)
-    if ctx.type == "refund.failed":
-        status = "failed"  # the event type is authoritative (a hand-edited fixture still says succeeded)
-    snapshot_refund(ctx, refund, ctx.version(REFUND_RANK[status]), status=status)
-
-
-def snapshot_refund(ctx: EventContext, refund: dict, version: tuple[int, int], *,
-                    status: str | None = None) -> payments.Payment:
-    """Apply a Stripe refund object at this version to its payment; returns the payment."""
-    payment = payment_of_refund(ctx, refund)
-    if apply_refund(ctx, payment, refund, version, status=status):
-        _settle(ctx, payment)
-    return payment
-
-
-def payment_of_refund(ctx: EventContext, refund: dict) -> payments.Payment:
-    """The payment of the charge the refund names, fetched when we have never seen that charge (rule 7).
-
-    Never another charge of the same payment intent: a retried payment intent has a failed charge and
-    the one that succeeded, and only the payload's `charge` says which one was refunded."""
-    charge_id = ref(refund.get("charge"))
-    if charge_id:
-        payment = payments.lock_by_charge(ctx.conn, ctx.account, charge_id)
-    else:  # a refund that names only its payment intent: the intent's succeeded charge
-        intent_id = ref(refund.get("payment_intent"))
-        payment = payments.lock_for(ctx.conn, ctx.account, payments.PaymentFacts(
-            payment_intent_id=intent_id, charge_status="succeeded")) if intent_id else None
-        if payment is None:
-            raise ValueError(f"refund {refund.get('id')} names no charge")
-    if payment is not None:
-        return payment
-    from workers.handlers.purchases import apply_charge
-
-    charge = ctx.fetch("charge", charge_id)
-    return apply_charge(ctx, charge, (ctx.created, FETCHED))
 
 
 def refund_status(refund: dict) -> str:
@@ -55,7 +15,7 @@ def refund_status(refund: dict) -> str:
     return status if status in REFUND_STATUSES else "succeeded"
 
 
-def apply_refund(ctx: EventContext, payment: payments.Payment, refund: dict, version: tuple[int, int],
+def apply_refund(ctx: Change, payment: payments.Payment, refund: dict, version: tuple[int, int],
                  *, status: str | None = None) -> bool:
     """Apply one refund object at this version; True when something changed."""
     refund_id = ref(refund.get("id"))
@@ -76,7 +36,8 @@ def apply_refund(ctx: EventContext, payment: payments.Payment, refund: dict, ver
         if row is not None:
             ctx.log(payment.customer_id, f"refund.{values['status']}",
                     f"Refund {refund_id} of {values['amount']} {(values['currency'] or '').upper()} on payment "
-                    f"{payment.stripe_charge_id}: {values['status']}" + (f" ({values['reason']})" if values["reason"] else ""),
+                    f"{payment.stripe_charge_id}: {values['status']}"
+                    + (f" ({values['reason']})" if values["reason"] else ""),
                     "refund", refund_id)
             ctx.touched.add(refund_id)
             return True
@@ -102,7 +63,7 @@ def apply_refund(ctx: EventContext, payment: payments.Payment, refund: dict, ver
     return True
 
 
-def reconcile_charge_refunds(ctx: EventContext, payment: payments.Payment, charge: dict,
+def reconcile_charge_refunds(ctx: Change, payment: payments.Payment, charge: dict,
                              version: tuple[int, int]) -> None:
     """Apply the refunds a charge payload carries; when it says more was refunded than the refunds we
     know add up to (newer API versions omit the list), read the charge's refunds from Stripe."""
@@ -110,18 +71,18 @@ def reconcile_charge_refunds(ctx: EventContext, payment: payments.Payment, charg
     changed = [apply_refund(ctx, payment, item, version) for item in items]
     reported = integer(charge.get("amount_refunded"))
     if not complete and reported > payments.refunds_total(ctx.conn, payment.id):
-        changed += [apply_refund(ctx, payment, item, (ctx.created, FETCHED))
+        changed += [apply_refund(ctx, payment, item, (ctx.stamp, FETCHED))
                     for item in ctx.list_refunds(payment.stripe_charge_id, adding_up_to=reported)]
     if any(changed):  # record_payment has already derived the totals from unchanged refunds
-        _settle(ctx, payment)
+        settle_refunds(ctx, payment)
 
 
-def _settle_other(ctx: EventContext, payment_row_id: int | None) -> None:
+def _settle_other(ctx: Change, payment_row_id: int | None) -> None:
     if payment_row_id is not None:
         payments.recompute(ctx.conn, payment_row_id)
 
 
-def _settle(ctx: EventContext, payment: payments.Payment) -> None:
+def settle_refunds(ctx: Change, payment: payments.Payment) -> None:
     """Re-derive the payment's refunded amount and status after its refunds changed; log a status change."""
     before = (payment.amount_refunded, payment.status)
     after = payments.recompute(ctx.conn, payment.id)

@@ -1,13 +1,14 @@
 """customer.subscription.created / .updated / .deleted / .paused / .resumed.
 
 Cancelling (now or at period end) and pausing change the subscription only: no refund, no revoke
-(rules 2 and 4).
+(docs/rules.md, rules 2 and 4).
 """
 from __future__ import annotations
 
 from domain import courses, subscriptions
+from domain.times import iso
 from domain.versions import FETCHED, SUBSCRIPTION_RANK, Order, compare
-from workers.context import EventContext
+from workers.context import Change, EventContext
 from workers.handlers.customers import ensure_customer
 from workers.handlers.payments import learn_course
 from workers.stripe_objects import pause_collection, ref, subscription_course, subscription_period_end, when
@@ -20,9 +21,9 @@ def apply_subscription_change(ctx: EventContext) -> None:
         # (dj-stripe's fixture is a copy of .created) is settled from the API, or else taken as ended.
         current = ctx.settle_tie("subscription", ref(sub.get("id")) or "")
         if current is not None and current.get("status") in ENDED:
-            snapshot_subscription(ctx, current, (ctx.created, FETCHED))
+            snapshot_subscription(ctx, current, (ctx.stamp, FETCHED))
             return
-        ended = ctx.created or None
+        ended = ctx.stamp or None
         sub = {**sub, "status": "canceled", "canceled_at": sub.get("canceled_at") or ended,
                "ended_at": sub.get("ended_at") or ended}
     snapshot_subscription(ctx, sub, ctx.version(SUBSCRIPTION_RANK.get(sub.get("status"), 1)))
@@ -31,7 +32,8 @@ def apply_subscription_change(ctx: EventContext) -> None:
 ENDED = ("canceled", "incomplete_expired")
 
 
-def snapshot_subscription(ctx: EventContext, sub: dict, version: tuple[int, int]) -> None:
+def snapshot_subscription(ctx: Change, sub: dict, version: tuple[int, int]) -> None:
+    """Apply a Stripe subscription object at this version (its customer first)."""
     sub_id = ref(sub.get("id"))
     if not sub_id:
         raise ValueError("the subscription has no id")
@@ -97,7 +99,7 @@ def describe_change(sub_id: str, before: dict, after: dict) -> list[tuple[str, s
     if before["cancel_at_period_end"] != after["cancel_at_period_end"] or before["cancel_at"] != after["cancel_at"]:
         if after["cancel_at_period_end"] or after["cancel_at"]:
             at = after["cancel_at"] or after["current_period_end"]
-            out.append((f"Subscription {sub_id}: set to cancel" + (f" at {at:%Y-%m-%dT%H:%M:%SZ}" if at else "")
+            out.append((f"Subscription {sub_id}: set to cancel" + (f" at {iso(at)}" if at else "")
                         + (" (period end)" if after["cancel_at_period_end"] else ""), "subscription.cancel_scheduled"))
         else:
             out.append((f"Subscription {sub_id}: scheduled cancellation removed", "subscription.cancel_unscheduled"))
