@@ -33,8 +33,9 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from tests.fake_stripe.server import KINDS
 from tests.stripe_events import (
-    BASIL, DAY, PATHS, T0, charge, checkout_session, customer, deleted_customer, dispute, invoice, invoice_payment,
+    BASIL, DAY, T0, charge, checkout_session, customer, deleted_customer, dispute, invoice, invoice_payment,
     payment_intent, refund, subscription,
 )
 
@@ -135,7 +136,7 @@ class Builder:
                 self.final(obj)
 
     def final(self, obj: dict) -> None:
-        if obj["object"] in PATHS:  # what the fake API can answer (disputes are never asked for)
+        if obj["object"] in KINDS.values():  # what the fake API can answer (disputes are never asked for)
             self.finals[(obj["object"], obj["id"])] = copy.deepcopy(obj)
 
     def begin(self) -> None:

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.blackbox.conftest import children_of  # noqa: F401  (for the tests that import it from here)
-from tests.conftest import ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.support import ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
 
 
 class HeldStripe:

@@ -24,7 +24,7 @@ import redis
 import requests
 
 from teachery_sync.embedded import free_port
-from tests.blackbox.fake_stripe_server import FakeStripeServer
+from tests.fake_stripe import FakeStripeServer
 from webhooks.signature import signature_header
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timezone
 
-from tests.blackbox.fake_stripe_server import ACTIVE_REFUND, FakeStripe
+from tests.fake_stripe import ACTIVE_REFUND, FakeStripe
 
 
 def iso(ts: int | None) -> str | None:

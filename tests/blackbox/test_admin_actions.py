@@ -2,7 +2,7 @@
 Stripe's own event about the change comes back through the receiver."""
 from __future__ import annotations
 
-from tests.blackbox.fake_stripe_server import StripeError
+from tests.fake_stripe import StripeError
 from tests.blackbox.helpers import check_subscription, expected_payment, payment_view
 
 ACCT = "acct_1BBCreatorB"

@@ -73,7 +73,7 @@ def test_events_list_show_replay_and_jobs_failed(svc):
 
 
 def test_ledger_commands_filter_show_attempts_and_refuse_unknown_ids(svc):
-    from tests.blackbox.fake_stripe_server import StripeError
+    from tests.fake_stripe import StripeError
 
     fake = svc.fake
     ada = fake.create_customer(ACCT, "Ada L", "ada@example.com")

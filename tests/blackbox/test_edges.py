@@ -11,7 +11,7 @@ import time
 import requests
 
 from tests.blackbox.conftest import BIN, DATABASE_URL, ROOT, free_port, kill_group, sign
-from tests.blackbox.fake_stripe_server import BASIL, StripeError
+from tests.fake_stripe import BASIL, StripeError
 
 A, B = "acct_1BBEdgeA", "acct_1BBEdgeB"
 
@@ -48,7 +48,7 @@ def test_failed_charge_and_purchase_without_course(svc):
     failed = fake._charge(cus["id"], 700, "pi_BBfailed", email=cus["email"], name=cus["name"])
     failed.update(status="failed", paid=False, captured=False, metadata={"course_id": "course_f"},
                   failure_code="card_declined", failure_message="Your card was declined.")
-    fake.put(A, failed)
+    fake.put(failed, account=A)
     fake._event("charge.failed", failed, A)
     free = fake.buy_course(A, cus["id"], 300, None)
     svc.deliver(fake.take_events())

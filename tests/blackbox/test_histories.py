@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.blackbox.fake_stripe_server import BASIL
+from tests.fake_stripe import BASIL
 from tests.blackbox.helpers import check_subscription, expected_payment, payment_view, shuffled_with_duplicates
 
 ACCT = "acct_1BBCreatorA"

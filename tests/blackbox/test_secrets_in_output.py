@@ -28,7 +28,7 @@ from tests.blackbox.conftest import (
     free_port,
     kill_group,
 )
-from tests.blackbox.fake_stripe_server import FakeStripeServer
+from tests.fake_stripe import FakeStripeServer
 from tests.tcp_proxy import TcpProxy
 
 WEBHOOK_SECRET = "whsec_LEAKwebhook5f3a9c"

@@ -22,7 +22,7 @@ import pytest
 
 from teachery_sync import dev_env
 from teachery_sync.embedded import free_port
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 SETTINGS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", "STRIPE_API_KEY")
 

@@ -16,7 +16,7 @@ import itertools
 
 import pytest
 
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 from tests.stripe_events import (
     BASIL, DAY, OLD, T0, V2024, charge, customer, event, invoice, invoice_payment, payment_intent, refund,
     subscription,

@@ -13,7 +13,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.conftest import ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.support import ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
 
 EVENT = {
     "id": "evt_killed_1", "object": "event", "type": "customer.subscription.created", "created": 1700000000,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 from tests.stripe_events import (
     API_VERSIONS, BASIL, DAY, OLD, T0, charge, checkout_session, customer, event, invoice, iso,
     payment_intent, refund, subscription,

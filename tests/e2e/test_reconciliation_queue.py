@@ -11,13 +11,13 @@ from click.testing import CliRunner
 
 from domain.reconciliations import MAX_QUEUED_RUNS
 from teachery_sync.cli import main
-from tests.conftest import STRIPE_API_BASE, TEST_DATABASE_URL, TEST_REDIS_URL, load_fixture
+from tests.support import NO_STRIPE, TEST_DATABASE_URL, TEST_REDIS_URL, load_fixture
 from tests.worker_processes import HeldStripe, alive, children_of, start_worker, stop_group, wait_for
 from workers.queueing import reconciliation_queue
 
 CUSTOMER_UPDATED = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__customer_updated.json"
 ENV = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "STRIPE_API_KEY": "sk_test_123",
-       "STRIPE_API_BASE": STRIPE_API_BASE}
+       "STRIPE_API_BASE": NO_STRIPE}
 
 
 def test_one_run_per_scope_at_a_time(admin, services):
@@ -120,7 +120,7 @@ def test_unknown_queues_are_refused(tmp_path):
 def test_concurrent_requests_for_one_scope_start_one_run(app, services):
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.conftest import ADMIN_TOKEN
+    from tests.support import ADMIN_TOKEN
 
     def post(_):
         response = app.test_client().post("/admin/api/reconciliations", json={"account": "acct_1Flood"},

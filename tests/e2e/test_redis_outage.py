@@ -12,7 +12,7 @@ import json
 import time
 from urllib.parse import urlsplit
 
-from tests.conftest import TEST_REDIS_URL, load_fixture
+from tests.support import TEST_REDIS_URL, load_fixture
 from tests.tcp_proxy import TcpProxy
 from tests.worker_processes import HeldStripe, start_worker, stop_group, wait_for
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 from tests.stripe_events import DAY, OLD, T0, V2022, charge, customer, event, iso, refund
 
 CUS = "cus_RefundBuyer01"

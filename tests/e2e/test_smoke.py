@@ -1,5 +1,5 @@
 """Smoke: real fixture events through the whole path (signed POST → ledger → worker → profile)."""
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 
 SESSION = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__checkout_session_completed.json"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 from tests.stripe_events import (
     BASIL, DAY, OLD, T0, charge, customer, event, invoice, iso, subscription,
 )

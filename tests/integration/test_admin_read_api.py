@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from tests.support import ADMIN_TOKEN
 from tests.stripe_events import DAY, T0, charge, customer, event, refund, subscription
 
 PEOPLE = [

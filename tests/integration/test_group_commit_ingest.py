@@ -6,7 +6,7 @@ import time
 import psycopg
 
 from domain import ledger
-from tests.conftest import sign
+from tests.support import sign
 from tests.integration.test_drain import STORY
 from webhooks.receiver import EXTENSION
 

@@ -4,7 +4,7 @@ import time
 
 import psycopg
 
-from tests.conftest import sign
+from tests.support import sign
 from tests.integration.test_drain import STORY
 
 EVENT = STORY[0]

@@ -11,7 +11,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from teachery_sync.bootstrap import build
-from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, load_fixture, sign
+from tests.support import ADMIN_TOKEN, WEBHOOK_SECRET, load_fixture, sign
 from tests.stripe_events import T0, charge, customer, event
 
 # supabase stripe-sync-engine charge_succeeded.json: a real charge.succeeded envelope (api 2020-03-02)

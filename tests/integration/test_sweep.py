@@ -2,7 +2,7 @@
 from rq.job import Job, JobStatus
 
 from domain import ledger
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 from workers.queueing import ensure_enqueued, enqueue_event
 from workers.worker import sweep_stranded
 
