@@ -16,15 +16,20 @@ from __future__ import annotations
 import copy
 import itertools
 
-from tests.support import iso, load_fixture
+from tests.support import (
+    API_VERSIONS,
+    BASIL,
+    OLD,
+    V2022,
+    V2024,
+    at_least,
+    iso,
+    load_fixture,
+)
 
-__all__ = ["iso"]  # the admin API's time format, for the modules that build payloads from here
+# Re-exported for the modules that build payloads from here.
+__all__ = ["API_VERSIONS", "BASIL", "OLD", "V2022", "V2024", "iso"]
 
-OLD = "2020-03-02"
-V2022 = "2022-11-15"
-V2024 = "2024-06-20"
-BASIL = "2025-03-31.basil"
-API_VERSIONS = (OLD, "2020-08-27", V2022, "2023-10-16", V2024, BASIL)
 
 SUPABASE = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__{}.json"
 OPENAPI_HEAD = "objects/stripe_openapi__openapi__fixtures3.json@HEAD-f6c2a48f__resources.{}.json"
@@ -43,10 +48,6 @@ def _template(name: str) -> dict:
 def new_id(prefix: str) -> str:
     """A fresh Stripe-looking id (unique within the test session)."""
     return f"{prefix}_T{next(_counter):06d}x"
-
-
-def _at_least(version: str, other: str) -> bool:
-    return version[:10] >= other[:10]
 
 
 # --- objects ----------------------------------------------------------------------------------
@@ -111,12 +112,12 @@ def charge(ch_id: str, *, customer: str, amount: int, created: int = T0, currenc
                    balance_transaction=None)
         obj["outcome"] = {**obj["outcome"], "network_status": "declined_by_network", "type": "issuer_declined",
                           "reason": None, "seller_message": "The bank did not return any further details."}
-    if _at_least(api_version, V2022):
+    if at_least(api_version, V2022):
         del obj["refunds"]  # not included since 2022-11-15
     else:
         obj["refunds"] = {"object": "list", "data": [copy.deepcopy(r) for r in refunds], "has_more": False,
                           "total_count": len(refunds), "url": f"/v1/charges/{ch_id}/refunds"}
-    if _at_least(api_version, BASIL):
+    if at_least(api_version, BASIL):
         obj.pop("invoice", None)
     return obj
 
@@ -141,7 +142,7 @@ def payment_intent(pi_id: str, *, customer: str, amount: int, latest_charge: dic
                                      or "card_declined", "message": latest_charge.get("failure_message"),
                                      "type": "card_error"}
         obj["payment_method"] = None
-    if _at_least(api_version, V2022):
+    if at_least(api_version, V2022):
         obj["latest_charge"] = latest_charge["id"] if latest_charge else None
         obj.pop("charges", None)
     else:
@@ -150,7 +151,7 @@ def payment_intent(pi_id: str, *, customer: str, amount: int, latest_charge: dic
                                             else [])]
         obj["charges"] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
                           "url": f"/v1/charges?payment_intent={pi_id}"}
-    if _at_least(api_version, BASIL):
+    if at_least(api_version, BASIL):
         obj.pop("invoice", None)
     return obj
 
@@ -192,7 +193,7 @@ def subscription(sub_id: str, *, customer: str, created: int = T0, status: str =
     item["plan"].update(amount=4900, amount_decimal="4900")
     obj["items"]["data"] = [item]
     obj["items"]["url"] = f"/v1/subscription_items?subscription={sub_id}"
-    if _at_least(api_version, BASIL):
+    if at_least(api_version, BASIL):
         del obj["current_period_start"], obj["current_period_end"]
         obj.pop("plan", None), obj.pop("quantity", None), obj.pop("tax_percent", None)
         item.update(current_period_start=start, current_period_end=end, discounts=[])
@@ -232,7 +233,7 @@ def invoice(in_id: str, *, customer: str, subscription: str | None, amount_paid:
                 metadata=dict(subscription_metadata or {}), period={"start": created, "end": created + 30 * DAY})
     obj["lines"]["data"] = [line]
     obj["lines"]["url"] = f"/v1/invoices/{in_id}/lines"
-    if _at_least(api_version, BASIL):
+    if at_least(api_version, BASIL):
         for key in ("subscription", "charge", "payment_intent", "paid", "tax", "tax_percent"):
             obj.pop(key, None)
         line.pop("subscription", None)
@@ -252,7 +253,7 @@ def invoice(in_id: str, *, customer: str, subscription: str | None, amount_paid:
                                "url": f"/v1/invoice_payments?invoice={in_id}",
                                "data": [invoice_payment(in_id, payment, amount=due, created=created, currency=currency,
                                                         paid=paid)]}
-    elif _at_least(api_version, "2022-01-01"):
+    elif at_least(api_version, "2022-01-01"):
         obj["subscription_details"] = {"metadata": dict(subscription_metadata or {})}
     return obj
 

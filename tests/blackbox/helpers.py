@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import datetime
 
 from tests.fake_stripe import ACTIVE_REFUND, FakeStripe
-
-
-def iso(ts: int | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+from tests.support import iso
 
 
 def same_time(a: str | None, b: str | None) -> bool:

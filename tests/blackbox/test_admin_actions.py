@@ -2,8 +2,8 @@
 Stripe's own event about the change comes back through the receiver."""
 from __future__ import annotations
 
-from tests.fake_stripe import StripeError
 from tests.blackbox.helpers import check_subscription, expected_payment, payment_view
+from tests.fake_stripe import StripeError
 
 ACCT = "acct_1BBCreatorB"
 

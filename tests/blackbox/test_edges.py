@@ -3,15 +3,16 @@ failed charges, account isolation, same-second ties, deleted customers, Stripe d
 dropped), secret rotation, no admin token, database down."""
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import time
 
 import requests
 
-from tests.blackbox.conftest import BIN, DATABASE_URL, ROOT, free_port, kill_group, sign
+from teachery_sync.embedded import free_port
+from tests.blackbox.service import BIN, DATABASE_URL, ROOT, sign
 from tests.fake_stripe import BASIL, StripeError
+from tests.worker_processes import kill_group
 
 A, B = "acct_1BBEdgeA", "acct_1BBEdgeB"
 

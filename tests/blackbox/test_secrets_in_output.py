@@ -20,7 +20,7 @@ import redis
 import requests
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.blackbox.conftest import (
+from tests.blackbox.service import (
     DATABASE_URL,
     REDIS_URL,
     Service,

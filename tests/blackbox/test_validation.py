@@ -6,7 +6,7 @@ import json
 
 import requests
 
-from tests.blackbox.conftest import ADMIN_TOKEN, sign
+from tests.blackbox.service import ADMIN_TOKEN, sign
 
 ACCT = "acct_1BBCreatorV"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

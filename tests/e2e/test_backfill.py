@@ -6,7 +6,6 @@ builds its own services from the environment, pointed at the test database, Redi
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
 import pytest
@@ -14,8 +13,8 @@ from click.testing import CliRunner
 
 from teachery_sync.cli import main
 from tests.fake_stripe import shared_server
-from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.stripe_events import DAY, charge, customer, event
+from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL, iso
 
 NOW = int(time.time())
 ACCT_A, ACCT_B, ACCT_UNKNOWN = "acct_1BackfillA", "acct_1BackfillB", "acct_1BackfillUnknown"
@@ -25,10 +24,6 @@ ENV = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "STRIPE_A
 def _stripe() -> dict:
     """The fake Stripe the test's `stripe_api` fixture set up: this process's shared server."""
     return {"STRIPE_API_BASE": shared_server().url}
-
-
-def iso_of(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def backfill(*args, env=None):
@@ -67,7 +62,7 @@ def test_backfill_applies_missed_events_of_the_platform_and_every_known_account(
     for account, missed_event in missed.items():
         stripe_api.put_event(missed_event, account=account)
 
-    result = backfill("--since", iso_of(NOW - 3 * DAY))
+    result = backfill("--since", iso(NOW - 3 * DAY))
 
     assert result.exit_code == 0, result.output
     assert "backfill: 3 fetched, 3 new, 0 already known" in result.stdout
@@ -93,7 +88,7 @@ def test_backfill_with_account_reads_only_that_account(services, stripe_api, kno
     for account in (None, ACCT_A, ACCT_B):
         stripe_api.put_event(customer_event("cus_Only", "Only", NOW - DAY, account), account=account)
 
-    result = backfill("--since", iso_of(NOW - 3 * DAY), "--account", ACCT_B)
+    result = backfill("--since", iso(NOW - 3 * DAY), "--account", ACCT_B)
 
     assert result.exit_code == 0, result.output
     assert {c["account"] for c in stripe_api.calls_to("/v1/events")} == {ACCT_B}
@@ -108,7 +103,7 @@ def test_events_already_in_the_ledger_are_counted_and_not_applied_again(
     missed = customer_event("cus_Twice", "Twice Renamed", NOW - DAY + 60)
     stripe_api.put_event(received, missed)
 
-    result = backfill("--since", iso_of(NOW - 3 * DAY))
+    result = backfill("--since", iso(NOW - 3 * DAY))
     run_worker()
 
     assert result.exit_code == 0, result.output
@@ -122,7 +117,7 @@ def test_events_already_in_the_ledger_are_counted_and_not_applied_again(
     assert [a for a in after["activity"] if a["stripe_event_id"] == received["id"]] == \
         [a for a in before["activity"] if a["stripe_event_id"] == received["id"]]
 
-    again = backfill("--since", iso_of(NOW - 3 * DAY))
+    again = backfill("--since", iso(NOW - 3 * DAY))
     assert "backfill: 2 fetched, 0 new, 2 already known" in again.stdout
 
 
@@ -133,7 +128,7 @@ def test_pages_are_followed_and_events_are_stored_oldest_first(services, stripe_
               for i, name in enumerate(names)]
     stripe_api.put_event(*events)
 
-    result = backfill("--since", iso_of(NOW - 3 * DAY))
+    result = backfill("--since", iso(NOW - 3 * DAY))
 
     assert result.exit_code == 0, result.output
     pages = stripe_api.calls_to("/v1/events")
@@ -147,7 +142,7 @@ def test_pages_are_followed_and_events_are_stored_oldest_first(services, stripe_
 
 
 def test_since_older_than_30_days_is_moved_to_30_days_ago_with_a_warning(services, stripe_api):
-    result = backfill("--since", iso_of(NOW - 45 * DAY))
+    result = backfill("--since", iso(NOW - 45 * DAY))
 
     assert result.exit_code == 0, result.output
     assert "warning: Stripe keeps events for 30 days" in result.stderr
@@ -160,7 +155,7 @@ def test_since_is_sent_as_created_gte(services, stripe_api):
     stripe_api.put_event(customer_event("cus_Old", "Too old", NOW - 5 * DAY),
                            customer_event("cus_New", "Recent", NOW - DAY))
 
-    result = backfill("--since", iso_of(NOW - 2 * DAY))
+    result = backfill("--since", iso(NOW - 2 * DAY))
 
     assert result.exit_code == 0, result.output
     assert "backfill: 1 fetched, 1 new" in result.stdout
@@ -169,9 +164,9 @@ def test_since_is_sent_as_created_gte(services, stripe_api):
 
 @pytest.mark.parametrize("args, env, reason", [
     (["--since", "yesterday"], {}, "bad --since"),
-    (["--since", iso_of(NOW + DAY)], {}, "in the future"),
-    (["--since", iso_of(NOW - DAY), "--account", "bogus"], {}, "--account"),
-    (["--since", iso_of(NOW - DAY)], {"STRIPE_API_KEY": ""}, "STRIPE_API_KEY is not set"),
+    (["--since", iso(NOW + DAY)], {}, "in the future"),
+    (["--since", iso(NOW - DAY), "--account", "bogus"], {}, "--account"),
+    (["--since", iso(NOW - DAY)], {"STRIPE_API_KEY": ""}, "STRIPE_API_KEY is not set"),
 ])
 def test_refusals_are_one_line_and_non_zero(services, stripe_api, args, env, reason):
     result = backfill(*args, env=env)
@@ -185,7 +180,7 @@ def test_refusals_are_one_line_and_non_zero(services, stripe_api, args, env, rea
 def test_stripe_down_exits_non_zero_with_the_reason(services, stripe_api):
     stripe_api.down = True
 
-    result = backfill("--since", iso_of(NOW - DAY))
+    result = backfill("--since", iso(NOW - DAY))
 
     assert result.exit_code != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -12,8 +12,18 @@ from click.testing import CliRunner
 
 from teachery_sync.cli import main
 from tests.fake_stripe import shared_server
+from tests.stripe_events import (
+    DAY,
+    T0,
+    charge,
+    customer,
+    deleted_customer,
+    event,
+    iso,
+    refund,
+    subscription,
+)
 from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL
-from tests.stripe_events import DAY, T0, charge, customer, deleted_customer, event, iso, refund, subscription
 from workers.queueing import reconciliation_queue
 
 CUS, CH, RE, SUB, NEW_SUB = "cus_ReconJenny", "ch_ReconCharge1", "re_ReconRefund1", "sub_ReconSub1", "sub_ReconNever"

@@ -23,9 +23,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support import BASIL, V2022, at_least
+
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400
-BASIL = "2025-03-31.basil"
 ACTIVE_REFUND = ("pending", "requires_action", "succeeded")
 KINDS = {"customers": "customer", "charges": "charge", "refunds": "refund", "subscriptions": "subscription",
          "payment_intents": "payment_intent", "invoices": "invoice", "checkout/sessions": "checkout.session",
@@ -73,6 +74,17 @@ def _lists(node):
     return node
 
 
+class Held:
+    """GET requests of one path, held: `asked` is set when one arrives, which then waits for release()."""
+
+    def __init__(self):
+        self.asked = threading.Event()
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FakeStripe:
     url: str | None = None  # set by the server that serves it
 
@@ -84,6 +96,9 @@ class FakeStripe:
 
     def reset(self, api_version: str = "2024-06-20", now: int = T0, *, refund_answer_status: str = "succeeded",
               page_size: int = 100) -> None:
+        for held in getattr(self, "holds", {}).values():
+            held.release()  # let the requests of the last test go
+        self.holds: dict[str, Held] = {}
         with self.lock:
             self.api_version = api_version
             self.now = now
@@ -101,11 +116,11 @@ class FakeStripe:
 
     @property
     def basil(self) -> bool:
-        return self.api_version >= "2025-03-31"
+        return at_least(self.api_version, BASIL)
 
     @property
     def modern(self) -> bool:  # 2022-11-15 and later: no charge.refunds, payment_intent.latest_charge
-        return self.api_version >= "2022-11-15"
+        return at_least(self.api_version, V2022)
 
     def tick(self, seconds: int = 60) -> int:
         self.now += seconds
@@ -133,6 +148,12 @@ class FakeStripe:
                 if strip_account:
                     copied.pop("account", None)
                 self.api_events.append((account, copied))
+
+    def hold(self, path: str) -> Held:
+        """Hold every GET of `path` until the returned Held is released (so that the process that asked
+        stays busy for as long as a test needs); then answer it as usual."""
+        held = self.holds[path] = Held()
+        return held
 
     @property
     def calls(self) -> list[dict]:
@@ -179,7 +200,7 @@ class FakeStripe:
         if obj["object"] == "charge" and (not self.modern or isinstance(embedded, dict)):
             refunds = {r["id"]: r for r in (embedded or {}).get("data", [])}
             refunds.update({r["id"]: copy.deepcopy(r) for r in self._refunds_of(account, obj["id"])})
-            data = sorted(refunds.values(), key=lambda r: -r["created"])
+            data = sorted(refunds.values(), key=lambda r: -(r.get("created") or 0))
             obj["refunds"] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
                               "url": f"/v1/charges/{obj['id']}/refunds"}
         return obj
@@ -506,6 +527,10 @@ class FakeStripe:
         form = _nest(pairs)
         account = headers.get("Stripe-Account") or None
         key = headers.get("Idempotency-Key")
+        held = self.holds.get(path) if method == "GET" else None
+        if held is not None:  # outside the lock: the other requests go on meanwhile
+            held.asked.set()
+            held.released.wait(120)
         with self.lock:
             # params: as Stripe reads them (nested); form: the pairs as sent (a[b]=c), query: the raw query
             self.requests.append({"method": method, "path": path, "account": account, "idempotency_key": key,
@@ -546,7 +571,7 @@ class FakeStripe:
         resource = parts[0]
         if method == "GET" and resource == "events" and len(parts) == 1:
             items = [copy.deepcopy(e) for a, e in self.api_events if a == account and _listed(e, params)]
-            items.sort(key=lambda e: -e["created"])
+            items.sort(key=lambda e: -(e.get("created") or 0))
             return self._page(items, params, "/v1/events")
         kind = KINDS.get(resource)
         if kind is None:
@@ -609,14 +634,14 @@ class FakeStripe:
     def _refunds_of(self, account, charge_id):
         items = [copy.deepcopy(o) for (a, k, _), o in self.objects.items()
                  if a == account and k == "refund" and o["charge"] == charge_id]
-        return sorted(items, key=lambda o: -o["created"])
+        return sorted(items, key=lambda o: -(o.get("created") or 0))
 
     def _list(self, kind, params, account, path):
         """Newest first; filtered by every non-paging parameter; without `status`, subscriptions leave out
         canceled ones (`status=all` lists every one); deleted customers are retrievable but never listed."""
         items = [(self.order[(a, k, i)], o) for (a, k, i), o in self.objects.items()
                  if a == account and k == kind and not o.get("deleted")]
-        items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-t[1]["created"], -t[0]))]
+        items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-(t[1].get("created") or 0), -t[0]))]
         filters = dict(params)
         if kind == "subscription":
             status = filters.pop("status", None)

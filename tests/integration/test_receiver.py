@@ -11,8 +11,8 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from teachery_sync.bootstrap import build
-from tests.support import ADMIN_TOKEN, WEBHOOK_SECRET, load_fixture, sign
 from tests.stripe_events import T0, charge, customer, event
+from tests.support import ADMIN_TOKEN, WEBHOOK_SECRET, load_fixture, sign
 
 # supabase stripe-sync-engine charge_succeeded.json: a real charge.succeeded envelope (api 2020-03-02)
 CHARGE_SUCCEEDED = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__charge_succeeded.json"

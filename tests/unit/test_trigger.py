@@ -11,9 +11,15 @@ from click.testing import CliRunner
 from teachery_sync import sample_objects
 from teachery_sync.cli import main
 from teachery_sync.trigger import build_events, signature_header
-from teachery_sync.trigger_scenarios import SCENARIOS, TriggerError, TriggerOptions, TriggerState
+from teachery_sync.trigger_scenarios import (
+    SCENARIOS,
+    TriggerError,
+    TriggerOptions,
+    TriggerState,
+)
 from tests.support import WEBHOOK_SECRET
 from tests.trigger_history import HISTORY, history
+
 
 def test_history_covers_every_trigger():
     assert {event_type for event_type, _ in HISTORY} == set(SCENARIOS)
