@@ -20,15 +20,7 @@ from domain.settings import Settings
 from teachery_sync.bootstrap import build
 from tests.fake_stripe import shared_server
 from tests.stripe_events import DAY, T0
-from tests.support import (
-    ADMIN_TOKEN,
-    NO_STRIPE,
-    TEST_DATABASE_URL,
-    TEST_REDIS_URL,
-    WEBHOOK_SECRET,
-    sign,
-    truncate_all,
-)
+from tests.support import ADMIN_TOKEN, NO_STRIPE, TEST_DATABASE_URL, TEST_REDIS_URL, WEBHOOK_SECRET, sign, truncate_all
 from workers import jobs
 from workers.queueing import QUEUES
 from workers.worker import EventWorker

@@ -16,16 +16,7 @@ from __future__ import annotations
 import copy
 import itertools
 
-from tests.support import (
-    API_VERSIONS,
-    BASIL,
-    OLD,
-    V2022,
-    V2024,
-    at_least,
-    iso,
-    load_fixture,
-)
+from tests.support import API_VERSIONS, BASIL, OLD, V2022, V2024, at_least, iso, load_fixture
 
 # Re-exported for the modules that build payloads from here.
 __all__ = ["API_VERSIONS", "BASIL", "OLD", "V2022", "V2024", "iso"]

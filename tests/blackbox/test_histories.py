@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.blackbox.helpers import (
-    check_subscription,
-    expected_payment,
-    payment_view,
-    shuffled_with_duplicates,
-)
+from tests.blackbox.helpers import check_subscription, expected_payment, payment_view, shuffled_with_duplicates
 from tests.fake_stripe import BASIL
 from tests.support import unsettled
 

@@ -12,17 +12,7 @@ from click.testing import CliRunner
 
 from teachery_sync.cli import main
 from tests.fake_stripe import shared_server
-from tests.stripe_events import (
-    DAY,
-    T0,
-    charge,
-    customer,
-    deleted_customer,
-    event,
-    iso,
-    refund,
-    subscription,
-)
+from tests.stripe_events import DAY, T0, charge, customer, deleted_customer, event, iso, refund, subscription
 from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL
 from workers.queueing import reconciliation_queue
 

@@ -12,13 +12,7 @@ from click.testing import CliRunner
 from domain.reconciliations import MAX_QUEUED_RUNS
 from teachery_sync.cli import main
 from tests.support import NO_STRIPE, TEST_DATABASE_URL, TEST_REDIS_URL, load_fixture
-from tests.worker_processes import (
-    alive,
-    children_of,
-    kill_group,
-    start_worker,
-    wait_for,
-)
+from tests.worker_processes import alive, children_of, kill_group, start_worker, wait_for
 from workers.queueing import reconciliation_queue
 
 CUSTOMER_UPDATED = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__customer_updated.json"

@@ -9,17 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stripe_events import (
-    DAY,
-    OLD,
-    T0,
-    V2022,
-    charge,
-    customer,
-    event,
-    iso,
-    refund,
-)
+from tests.stripe_events import DAY, OLD, T0, V2022, charge, customer, event, iso, refund
 from tests.support import load_fixture
 
 CUS = "cus_RefundBuyer01"

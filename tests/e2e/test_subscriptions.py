@@ -7,18 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stripe_events import (
-    BASIL,
-    DAY,
-    OLD,
-    T0,
-    charge,
-    customer,
-    event,
-    invoice,
-    iso,
-    subscription,
-)
+from tests.stripe_events import BASIL, DAY, OLD, T0, charge, customer, event, invoice, iso, subscription
 from tests.support import load_fixture
 
 CUS = "cus_SubscriberOne1"

@@ -6,15 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from domain.versions import (
-    CHARGE_RANK,
-    CUSTOMER_RANK,
-    FETCHED,
-    REFUND_RANK,
-    SUBSCRIPTION_RANK,
-    Order,
-    compare,
-)
+from domain.versions import CHARGE_RANK, CUSTOMER_RANK, FETCHED, REFUND_RANK, SUBSCRIPTION_RANK, Order, compare
 from workers import stripe_objects as so
 from workers.context import origin_of
 from workers.event_table import EVENT_HANDLERS

@@ -11,12 +11,7 @@ from click.testing import CliRunner
 from teachery_sync import sample_objects
 from teachery_sync.cli import main
 from teachery_sync.trigger import build_events, signature_header
-from teachery_sync.trigger_scenarios import (
-    SCENARIOS,
-    TriggerError,
-    TriggerOptions,
-    TriggerState,
-)
+from teachery_sync.trigger_scenarios import SCENARIOS, TriggerError, TriggerOptions, TriggerState
 from tests.support import WEBHOOK_SECRET
 from tests.trigger_history import HISTORY, history
 
