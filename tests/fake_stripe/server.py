@@ -12,6 +12,11 @@ Object shapes follow the API version given to the fake (2020-03-02 … 2025-03-3
 - 2025-03-31.basil: `invoice.parent.subscription_details`, `invoice.payments`, no `charge.invoice`,
   `current_period_*` on subscription items instead of the subscription.
 
+A test can also put objects as they are in Stripe (`put`, `put_event` for the Events API), make
+every request answer 503 (`down`), one request fail (`fail_next`), the key be refused
+(`api_key_revoked`), GETs of a path wait until released (`hold`), and read what was asked (`calls`,
+`calls_to`, `writes`). Lists are newest first, in pages of `limit` (at most `page_size`).
+
 The fake has its own clock (`now`), advanced by `tick()` on every change; never the wall clock.
 """
 from __future__ import annotations
