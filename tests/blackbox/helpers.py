@@ -16,6 +16,18 @@ def same_time(a: str | None, b: str | None) -> bool:
     return parse(a) == parse(b)
 
 
+def buyer(svc, account, name: str, email: str, *, course: str | None = None, amount: int = 5000,
+          subscribes_to: str | None = None, monthly: int = 2000) -> tuple[dict, dict | None, dict | None]:
+    """A customer who bought `course` and subscribes to `subscribes_to` (each when given), in Stripe and, once
+    its events are applied, in the service: (customer, charge, subscription)."""
+    fake = svc.fake
+    cus = fake.create_customer(account, name, email)
+    charge = fake.buy_course(account, cus["id"], amount, course) if course else None
+    sub = fake.subscribe(account, cus["id"], monthly, subscribes_to)[0] if subscribes_to else None
+    svc.settle()
+    return cus, charge, sub
+
+
 def expected_payment(fake: FakeStripe, account, charge_id: str) -> dict:
     charge = fake.get(account, "charge", charge_id)
     refunds = [r for (a, k, _), r in fake.objects.items() if a == account and k == "refund" and r["charge"] == charge_id]

@@ -125,6 +125,11 @@ class Service:
         assert status == 200, body
         return body["events"]
 
+    def settle(self) -> list[dict]:
+        """Deliver every event the fake Stripe has sent since the last time, and wait until they are applied."""
+        self.deliver(self.fake.take_events())
+        return self.wait_settled()
+
     def wait_settled(self, timeout: float = 30, *, allow_waiting: bool = False) -> list[dict]:
         """Poll the ledger until no event is received/processing (nor waiting, unless allowed)."""
         busy = UNSETTLED if allow_waiting else UNSETTLED + ("waiting",)

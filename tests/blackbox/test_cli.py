@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.blackbox.helpers import check_subscription, expected_payment, payment_view
+from tests.blackbox.helpers import buyer, check_subscription, expected_payment, payment_view
 from tests.support import iso
 
 ACCT = "acct_1BBCreatorC"
@@ -194,11 +194,8 @@ def test_backfill_fetches_missed_events_for_known_accounts(svc):
 
 def test_reconcile_dry_run_reports_then_real_run_fixes(svc):
     fake = svc.fake
-    cus = fake.create_customer(ACCT, "Margaret H", "margaret@example.com")
-    charge = fake.buy_course(ACCT, cus["id"], 6000, "course_apollo")
-    sub, sub_charge = fake.subscribe(ACCT, cus["id"], 1200, "course_moon")
-    svc.deliver(fake.take_events())
-    svc.wait_settled()
+    cus, charge, sub = buyer(svc, ACCT, "Margaret H", "margaret@example.com", course="course_apollo", amount=6000,
+                             subscribes_to="course_moon", monthly=1200)
     # Drift: changes made in the Dashboard while our webhook was down (events never delivered).
     fake.update_customer(ACCT, cus["id"], {"name": "Margaret Hamilton"})
     fake.update_subscription(ACCT, sub["id"], {"pause_collection": {"behavior": "void", "resumes_at": None}})
