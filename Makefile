@@ -9,9 +9,10 @@ dev:
 test:
 	bash scripts/test.sh
 
-# Unit and integration tests only (about a minute): while you work.
+# The tests that need no server (handler logic and pure functions, marked `unit`), in seconds: while you work.
+# One suite alone: `.venv/bin/pytest -m integration` (or e2e, blackbox).
 test-fast:
-	bash scripts/test.sh tests/unit tests/integration
+	bash scripts/test.sh --fast
 
 # Everything, the slow tests too (every history scenario in 20 orders per API version and account).
 test-all:

@@ -1,46 +1,40 @@
-"""Shared fixtures: a real PostgreSQL database and a real Redis, cleaned per test.
+"""Shared fixtures: a real PostgreSQL database and a real Redis, cleaned per test, and the fake Stripe.
 
 TEST_DATABASE_URL and TEST_REDIS_URL choose them (defaults: database teachery_sync_test on
-127.0.0.1, Redis db 15), so several test runs on one machine can use different ones.
+127.0.0.1, Redis db 15), so several test runs on one machine can use different ones. Helpers that
+test modules import live in tests/support.py, never here.
+
+Every test is marked by its directory (unit, integration, e2e, blackbox): `pytest -m unit` runs the
+tests that need no server at all.
 """
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
-import psycopg
 import pytest
-import stripe
 from rq import Queue
 
 from domain.migrate import migrate
 from domain.settings import Settings
 from teachery_sync.bootstrap import build
-from webhooks.signature import signature_header
+from tests.fake_stripe import shared_server
+from tests.stripe_events import DAY, T0
+from tests.support import ADMIN_TOKEN, NO_STRIPE, TEST_DATABASE_URL, TEST_REDIS_URL, WEBHOOK_SECRET, sign, truncate_all
 from workers import jobs
 from workers.queueing import QUEUES
 from workers.worker import EventWorker
 
-ROOT = Path(__file__).resolve().parents[1]
-# Real Stripe payloads (see tests/fixtures/stripe/SOURCES.md): a copy of ../shared/fixtures/stripe's
-# events/ and objects/, so the tests run from any clone.
-FIXTURES = Path(os.environ.get("STRIPE_FIXTURES", ROOT / "tests" / "fixtures" / "stripe"))
-
-WEBHOOK_SECRET = "whsec_test_secret_for_tests"
-ADMIN_TOKEN = "test-admin-token"
-STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens: unmocked calls fail at once
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/teachery_sync_test")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-TABLES = ["activity", "refunds", "payments", "payment_links", "enrollments", "subscriptions", "course_hints",
-          "courses", "customers", "events", "accounts", "reconciliation_runs", "outbox", "admin_actions"]
+SUITES = ("unit", "integration", "e2e", "blackbox")
 
 
-def load_fixture(relative: str) -> dict:
-    """A real Stripe payload from ../shared/fixtures/stripe (see its SOURCES.md)."""
-    return json.loads((FIXTURES / relative).read_text())
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its suite: the directory it lives in under tests/."""
+    tests = Path(__file__).parent
+    for item in items:
+        suite = item.path.relative_to(tests).parts[0] if tests in item.path.parents else None
+        if suite in SUITES:
+            item.add_marker(getattr(pytest.mark, suite))
 
 
 @pytest.fixture(scope="session")
@@ -50,13 +44,26 @@ def database_url():
 
 
 @pytest.fixture
-def settings(database_url):
+def stripe_api():
+    """The fake Stripe (tests/fake_stripe), emptied; a test that asks for it has the service's
+    stripe_api_base pointed at it. Its clock starts ten days after the payloads' T0, so what it
+    sends about our admin actions is newer than the purchases a test made at T0; a refund it creates
+    answers `pending`, as most card refunds first do."""
+    fake = shared_server().fake
+    fake.reset(now=T0 + 10 * DAY, refund_answer_status="pending")
+    return fake
+
+
+@pytest.fixture
+def settings(database_url, request):
+    # Without the fake, the API is an address where nothing listens: a call fails at once.
+    base = request.getfixturevalue("stripe_api").url if "stripe_api" in request.fixturenames else NO_STRIPE
     return Settings(
         database_url=database_url,
         redis_url=TEST_REDIS_URL,
         webhook_secrets=(WEBHOOK_SECRET,),
         stripe_api_key="sk_test_123",
-        stripe_api_base=STRIPE_API_BASE,
+        stripe_api_base=base,
         admin_token=ADMIN_TOKEN,
         stripe_network_retries=0,
     )
@@ -64,10 +71,7 @@ def settings(database_url):
 
 @pytest.fixture
 def services(settings):
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        existing = {r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-        conn.execute("TRUNCATE " + ", ".join(t for t in TABLES if t in existing) + " RESTART IDENTITY CASCADE")
+    truncate_all(settings.database_url)
     svc = build(settings, pool_size=4).open()
     svc.redis.flushdb()
     jobs.install(svc)
@@ -88,11 +92,6 @@ def app(services):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def sign(body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    """A Stripe-Signature header for body."""
-    return signature_header(body, secret, timestamp)
 
 
 @pytest.fixture
@@ -130,19 +129,6 @@ def admin(client):
         return response.status_code, response.get_json()
 
     return _call
-
-
-# --- appended for the issue-2 suite (tests/integration, tests/e2e) -----------------------------
-
-@pytest.fixture
-def stripe_api():
-    """The Stripe API faked with `responses` (see tests/stripe_events.py FakeStripeApi)."""
-    import responses
-
-    from tests.stripe_events import FakeStripeApi
-
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield FakeStripeApi(rsps, STRIPE_API_BASE)
 
 
 @pytest.fixture

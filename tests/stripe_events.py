@@ -1,4 +1,4 @@
-"""Builders of Stripe objects and Event envelopes for the tests, and a fake Stripe API.
+"""Builders of Stripe objects and Event envelopes for the tests (the fake Stripe API is tests/fake_stripe).
 
 Every builder starts from a real payload in ../shared/fixtures/stripe (named in its docstring)
 and changes only the fields a test cares about, so the rest of the shape stays Stripe's own.
@@ -15,19 +15,12 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
-import re
-from datetime import datetime, timezone
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-from tests.conftest import FIXTURES  # noqa: E402  (one place says where the real payloads are)
+from tests.support import API_VERSIONS, BASIL, OLD, V2022, V2024, at_least, iso, load_fixture
 
-OLD = "2020-03-02"
-V2022 = "2022-11-15"
-V2024 = "2024-06-20"
-BASIL = "2025-03-31.basil"
-API_VERSIONS = (OLD, "2020-08-27", V2022, "2023-10-16", V2024, BASIL)
+# Re-exported for the modules that build payloads from here.
+__all__ = ["API_VERSIONS", "BASIL", "OLD", "V2022", "V2024", "iso"]
+
 
 SUPABASE = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__{}.json"
 OPENAPI_HEAD = "objects/stripe_openapi__openapi__fixtures3.json@HEAD-f6c2a48f__resources.{}.json"
@@ -38,29 +31,14 @@ DAY = 86_400
 _counter = itertools.count(1)
 
 
-def _load(relative: str) -> dict:
-    return json.loads((FIXTURES / relative).read_text())
-
-
 def _template(name: str) -> dict:
     """The data.object of a supabase stripe-sync-engine event fixture (api 2020-03-02)."""
-    return copy.deepcopy(_load(SUPABASE.format(name))["data"]["object"])
+    return copy.deepcopy(load_fixture(SUPABASE.format(name))["data"]["object"])
 
 
 def new_id(prefix: str) -> str:
     """A fresh Stripe-looking id (unique within the test session)."""
     return f"{prefix}_T{next(_counter):06d}x"
-
-
-def iso(ts: int | None) -> str | None:
-    """A Unix time as the admin API shows it."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _at_least(version: str, other: str) -> bool:
-    return version[:10] >= other[:10]
 
 
 # --- objects ----------------------------------------------------------------------------------
@@ -125,12 +103,12 @@ def charge(ch_id: str, *, customer: str, amount: int, created: int = T0, currenc
                    balance_transaction=None)
         obj["outcome"] = {**obj["outcome"], "network_status": "declined_by_network", "type": "issuer_declined",
                           "reason": None, "seller_message": "The bank did not return any further details."}
-    if _at_least(api_version, V2022):
+    if at_least(api_version, V2022):
         del obj["refunds"]  # not included since 2022-11-15
     else:
         obj["refunds"] = {"object": "list", "data": [copy.deepcopy(r) for r in refunds], "has_more": False,
                           "total_count": len(refunds), "url": f"/v1/charges/{ch_id}/refunds"}
-    if _at_least(api_version, BASIL):
+    if at_least(api_version, BASIL):
         obj.pop("invoice", None)
     return obj
 
@@ -155,7 +133,7 @@ def payment_intent(pi_id: str, *, customer: str, amount: int, latest_charge: dic
                                      or "card_declined", "message": latest_charge.get("failure_message"),
                                      "type": "card_error"}
         obj["payment_method"] = None
-    if _at_least(api_version, V2022):
+    if at_least(api_version, V2022):
         obj["latest_charge"] = latest_charge["id"] if latest_charge else None
         obj.pop("charges", None)
     else:
@@ -164,7 +142,7 @@ def payment_intent(pi_id: str, *, customer: str, amount: int, latest_charge: dic
                                             else [])]
         obj["charges"] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
                           "url": f"/v1/charges?payment_intent={pi_id}"}
-    if _at_least(api_version, BASIL):
+    if at_least(api_version, BASIL):
         obj.pop("invoice", None)
     return obj
 
@@ -206,7 +184,7 @@ def subscription(sub_id: str, *, customer: str, created: int = T0, status: str =
     item["plan"].update(amount=4900, amount_decimal="4900")
     obj["items"]["data"] = [item]
     obj["items"]["url"] = f"/v1/subscription_items?subscription={sub_id}"
-    if _at_least(api_version, BASIL):
+    if at_least(api_version, BASIL):
         del obj["current_period_start"], obj["current_period_end"]
         obj.pop("plan", None), obj.pop("quantity", None), obj.pop("tax_percent", None)
         item.update(current_period_start=start, current_period_end=end, discounts=[])
@@ -246,7 +224,7 @@ def invoice(in_id: str, *, customer: str, subscription: str | None, amount_paid:
                 metadata=dict(subscription_metadata or {}), period={"start": created, "end": created + 30 * DAY})
     obj["lines"]["data"] = [line]
     obj["lines"]["url"] = f"/v1/invoices/{in_id}/lines"
-    if _at_least(api_version, BASIL):
+    if at_least(api_version, BASIL):
         for key in ("subscription", "charge", "payment_intent", "paid", "tax", "tax_percent"):
             obj.pop(key, None)
         line.pop("subscription", None)
@@ -266,7 +244,7 @@ def invoice(in_id: str, *, customer: str, subscription: str | None, amount_paid:
                                "url": f"/v1/invoice_payments?invoice={in_id}",
                                "data": [invoice_payment(in_id, payment, amount=due, created=created, currency=currency,
                                                         paid=paid)]}
-    elif _at_least(api_version, "2022-01-01"):
+    elif at_least(api_version, "2022-01-01"):
         obj["subscription_details"] = {"metadata": dict(subscription_metadata or {})}
     return obj
 
@@ -285,7 +263,7 @@ def invoice_payment(in_id: str, payment: dict, *, amount: int, created: int = T0
 def dispute(dp_id: str, *, charge: str, amount: int, payment_intent: str | None = None, status: str = "needs_response",
             created: int = T0, currency: str = "usd") -> dict:
     """A dispute, shaped like supabase charge_dispute_created.json."""
-    obj = copy.deepcopy(_load(SUPABASE.format("charge_dispute_created"))["data"]["object"])
+    obj = copy.deepcopy(load_fixture(SUPABASE.format("charge_dispute_created"))["data"]["object"])
     obj.update(id=dp_id, charge=charge, amount=amount, payment_intent=payment_intent, status=status,
                created=created, currency=currency, is_charge_refundable=status in ("needs_response",
                                                                                    "warning_needs_response"))
@@ -313,72 +291,3 @@ def event(type_: str, obj: dict, *, created: int, account: str | None = None, ap
     if account is not None:
         envelope["account"] = account  # Connect events carry the connected account at the top level
     return envelope
-
-
-# --- the fake Stripe API ----------------------------------------------------------------------
-
-PATHS = {
-    "customer": "customers",
-    "charge": "charges",
-    "subscription": "subscriptions",
-    "refund": "refunds",
-    "payment_intent": "payment_intents",
-    "invoice": "invoices",
-    "invoice_payment": "invoice_payments",
-    "checkout.session": "checkout/sessions",
-}
-
-
-class FakeStripeApi:
-    """GET /v1/<resource>/<id> answered from objects put here, per connected account.
-
-    Registered on a `responses` mock for every URL under base. Records each call with its
-    Stripe-Account header. `down = True` makes every call answer 503 (with Stripe-Should-Retry:
-    false, so stripe-python does not sleep and retry).
-    """
-
-    def __init__(self, rsps, base: str):
-        import responses
-
-        self.base = base.rstrip("/")
-        self.objects: dict[tuple[str | None, str], dict] = {}
-        self.calls: list[dict] = []
-        self.down = False
-        pattern = re.compile(re.escape(self.base) + r"/.*")
-        for method in (responses.GET, responses.POST, responses.DELETE):
-            rsps.add_callback(method, pattern, callback=self._answer)
-
-    def put(self, *objects: dict, account: str | None = None) -> None:
-        """Make objects retrievable (their current state in Stripe) for this account."""
-        for obj in objects:
-            path = f"/v1/{PATHS[obj['object']]}/{obj['id']}"
-            self.objects[(account, path)] = copy.deepcopy(obj)
-
-    def _list(self, account, url) -> dict:
-        """GET /v1/<resource>?field=value…: the objects put here that match every filter."""
-        filters = {k: v[0] for k, v in parse_qs(url.query).items() if k not in ("limit", "starting_after")}
-        data = [obj for (acct, path), obj in sorted(self.objects.items(), key=lambda kv: kv[0][1])
-                if acct == account and path.rsplit("/", 1)[0] == url.path
-                and all(str(obj.get(k)) == v for k, v in filters.items())]
-        return {"object": "list", "data": data, "has_more": False, "url": url.path}
-
-    def calls_to(self, path_part: str) -> list[dict]:
-        return [c for c in self.calls if path_part in c["path"]]
-
-    def _answer(self, request):
-        url = urlsplit(request.url)
-        account = request.headers.get("Stripe-Account")
-        self.calls.append({"method": request.method, "path": url.path, "query": url.query, "account": account})
-        headers = {"Content-Type": "application/json", "Request-Id": "req_fake"}
-        if self.down:
-            headers["Stripe-Should-Retry"] = "false"
-            return 503, headers, json.dumps({"error": {"type": "api_error", "message": "Stripe is down (fake)"}})
-        if request.method == "GET" and url.path.strip("/").count("/") == 1 + url.path.startswith("/v1/checkout"):
-            return 200, headers, json.dumps(self._list(account, url))
-        obj = self.objects.get((account, url.path)) if request.method == "GET" else None
-        if obj is None:
-            headers["Stripe-Should-Retry"] = "false"
-            return 404, headers, json.dumps({"error": {
-                "type": "invalid_request_error", "code": "resource_missing",
-                "message": f"No such object: '{url.path.rsplit('/', 1)[-1]}'"}})
-        return 200, headers, json.dumps(obj)

@@ -1,66 +1,18 @@
-"""Helpers for tests that run a real `teachery-sync worker` process: start it, and a Stripe API that holds
-one request until the test lets it go (so that the worker is busy for as long as the test needs)."""
+"""Helpers for tests that run a real `teachery-sync worker` process: start it, stop it, watch it. (To keep
+such a worker busy, a test holds one of its requests in the fake Stripe: `stripe_api.hold(path)`.)"""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.blackbox.conftest import children_of  # noqa: F401  (for the tests that import it from here)
-from tests.conftest import ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.support import NO_STRIPE, ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
 
 
-class HeldStripe:
-    """A Stripe API on 127.0.0.1: GET requests whose path is `held_path` wait until release(), then get
-    `answer`; other lists answer empty, other objects 404."""
-
-    def __init__(self, held_path: str, answer: dict):
-        self.asked = threading.Event()
-        self._released = threading.Event()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                path = self.path.split("?")[0]
-                if path == held_path:
-                    outer.asked.set()
-                    outer._released.wait(120)
-                    self._send(200, answer)
-                elif path.strip("/").count("/") == 1:
-                    self._send(200, {"object": "list", "data": [], "has_more": False, "url": path})
-                else:
-                    self._send(404, {"error": {"type": "invalid_request_error", "message": "No such object"}})
-
-            def _send(self, status: int, body: dict):
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def release(self) -> None:
-        self._released.set()
-
-    def close(self) -> None:
-        self.release()
-        self.server.shutdown()
-
-
-def start_worker(log_path: Path, *args: str, stripe_url: str = "http://127.0.0.1:9",
+def start_worker(log_path: Path, *args: str, stripe_url: str = NO_STRIPE,
                  redis_url: str = TEST_REDIS_URL) -> subprocess.Popen:
     """`teachery-sync worker ARGS` in its own process group, its output in log_path."""
     env = {**os.environ, "DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": redis_url, "STRIPE_API_KEY": "sk_test_w",
@@ -70,13 +22,32 @@ def start_worker(log_path: Path, *args: str, stripe_url: str = "http://127.0.0.1
                             start_new_session=True)
 
 
-def stop_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the process and its group (its second worker included)."""
+def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    """Signal the process and its group (its second worker included) and wait; SIGKILL if it lingers."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
     try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(10)
+        proc.wait(timeout=10)
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is pid."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry))
+    return kids
 
 
 def alive(pid: int) -> bool:

@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import datetime
 
-from tests.blackbox.fake_stripe_server import ACTIVE_REFUND, FakeStripe
-
-
-def iso(ts: int | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+from tests.fake_stripe import ACTIVE_REFUND, FakeStripe
+from tests.support import iso
 
 
 def same_time(a: str | None, b: str | None) -> bool:
@@ -19,6 +14,18 @@ def same_time(a: str | None, b: str | None) -> bool:
         return a is b
     parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
     return parse(a) == parse(b)
+
+
+def buyer(svc, account, name: str, email: str, *, course: str | None = None, amount: int = 5000,
+          subscribes_to: str | None = None, monthly: int = 2000) -> tuple[dict, dict | None, dict | None]:
+    """A customer who bought `course` and subscribes to `subscribes_to` (each when given), in Stripe and, once
+    its events are applied, in the service: (customer, charge, subscription)."""
+    fake = svc.fake
+    cus = fake.create_customer(account, name, email)
+    charge = fake.buy_course(account, cus["id"], amount, course) if course else None
+    sub = fake.subscribe(account, cus["id"], monthly, subscribes_to)[0] if subscribes_to else None
+    svc.settle()
+    return cus, charge, sub
 
 
 def expected_payment(fake: FakeStripe, account, charge_id: str) -> dict:

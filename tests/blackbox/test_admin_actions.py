@@ -2,21 +2,16 @@
 Stripe's own event about the change comes back through the receiver."""
 from __future__ import annotations
 
-from tests.blackbox.fake_stripe_server import StripeError
-from tests.blackbox.helpers import check_subscription, expected_payment, payment_view
+from tests.blackbox.helpers import buyer, check_subscription, expected_payment, payment_view
+from tests.fake_stripe import StripeError
 
 ACCT = "acct_1BBCreatorB"
 
 
 def setup_customer(svc):
-    fake = svc.fake
-    cus = fake.create_customer(ACCT, "Ada Lovelace", "ada@example.com")
-    charge = fake.buy_course(ACCT, cus["id"], 5000, "course_math")
-    sub, sub_charge = fake.subscribe(ACCT, cus["id"], 2000, "course_poetry")
-    svc.deliver(fake.take_events())
-    svc.wait_settled()
-    profile = svc.profile(cus["id"], ACCT)
-    return cus, charge, sub, profile
+    cus, charge, sub = buyer(svc, ACCT, "Ada Lovelace", "ada@example.com", course="course_math",
+                             subscribes_to="course_poetry")
+    return cus, charge, sub, svc.profile(cus["id"], ACCT)
 
 
 def enrollments(profile):
@@ -59,8 +54,7 @@ def test_refund_is_pending_until_stripe_confirms_then_succeeded_with_origin_teac
     status, body = svc.admin("POST", f"/payments/{charge['id']}/refund", {})
     assert status == 202 and body["refund"]["amount"] == 3800, body
     assert len(svc.fake.writes("/v1/refunds")) == 2
-    svc.deliver(svc.fake.take_events())
-    svc.wait_settled()
+    svc.settle()
     payment = {p["stripe_charge_id"]: p for p in svc.profile(cus["id"], ACCT)["payments"]}[charge["id"]]
     assert (payment["status"], payment["amount_refunded"]) == ("refunded", 5000)
     assert payment_view(payment) == expected_payment(svc.fake, ACCT, charge["id"])
@@ -127,29 +121,25 @@ def test_pause_resume_cancel_at_period_end_then_cancel_now(svc):
     assert body["subscription"]["pause_collection"]["behavior"] == "void"
     write = svc.fake.writes(f"/v1/subscriptions/{sid}")[-1]
     assert write["params"]["pause_collection"] == {"behavior": "void"} and write["account"] == ACCT
-    svc.deliver(svc.fake.take_events())
-    svc.wait_settled()
+    svc.settle()
     check_subscription(svc.fake, ACCT, svc.profile(cus["id"], ACCT)["subscriptions"][0])
 
     status, body = svc.admin("POST", f"/subscriptions/{sid}/resume")
     assert status == 202, body
     assert body["subscription"]["pause_collection"] is None
     assert svc.fake.writes(f"/v1/subscriptions/{sid}")[-1]["params"] == {"pause_collection": ""}
-    svc.deliver(svc.fake.take_events())
-    svc.wait_settled()
+    svc.settle()
     check_subscription(svc.fake, ACCT, svc.profile(cus["id"], ACCT)["subscriptions"][0])
 
     status, body = svc.admin("POST", f"/subscriptions/{sid}/cancel", {"at_period_end": True})
     assert status == 202 and body["subscription"]["cancel_at_period_end"] is True, body
-    svc.deliver(svc.fake.take_events())
-    svc.wait_settled()
+    svc.settle()
     check_subscription(svc.fake, ACCT, svc.profile(cus["id"], ACCT)["subscriptions"][0])
 
     status, body = svc.admin("POST", f"/subscriptions/{sid}/cancel", {"at_period_end": False})
     assert status == 202 and body["subscription"]["status"] == "canceled", body
     assert svc.fake.writes(f"/v1/subscriptions/{sid}")[-1]["method"] == "DELETE"
-    svc.deliver(svc.fake.take_events())
-    svc.wait_settled()
+    svc.settle()
     profile = svc.profile(cus["id"], ACCT)
     check_subscription(svc.fake, ACCT, profile["subscriptions"][0])
     # Rule 2: no refund, no revoke.
@@ -173,8 +163,7 @@ def test_patch_customer_goes_to_stripe_and_back(svc):
     assert (body["name"], body["email"]) == ("Ada King", "ada.king@example.com")
     [write] = svc.fake.writes(f"/v1/customers/{cus['id']}")
     assert write["account"] == ACCT and write["params"] == {"name": "Ada King", "email": "ada.king@example.com"}
-    svc.deliver(svc.fake.take_events())
-    svc.wait_settled()
+    svc.settle()
     status, found = svc.admin("GET", "/customers?q=ADA.KING")
     assert status == 200 and [c["id"] for c in found["customers"]] == [cid]
     assert svc.admin("PATCH", f"/customers/{cid}", {"email": "not an email"})[0] == 400

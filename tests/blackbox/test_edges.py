@@ -3,15 +3,17 @@ failed charges, account isolation, same-second ties, deleted customers, Stripe d
 dropped), secret rotation, no admin token, database down."""
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import time
 
 import requests
 
-from tests.blackbox.conftest import BIN, DATABASE_URL, ROOT, free_port, kill_group, sign
-from tests.blackbox.fake_stripe_server import BASIL, StripeError
+from teachery_sync.embedded import free_port
+from tests.blackbox.helpers import buyer
+from tests.blackbox.service import BIN, DATABASE_URL, ROOT, sign
+from tests.fake_stripe import BASIL, StripeError
+from tests.worker_processes import kill_group
 
 A, B = "acct_1BBEdgeA", "acct_1BBEdgeB"
 
@@ -48,11 +50,10 @@ def test_failed_charge_and_purchase_without_course(svc):
     failed = fake._charge(cus["id"], 700, "pi_BBfailed", email=cus["email"], name=cus["name"])
     failed.update(status="failed", paid=False, captured=False, metadata={"course_id": "course_f"},
                   failure_code="card_declined", failure_message="Your card was declined.")
-    fake.put(A, failed)
+    fake.put(failed, account=A)
     fake._event("charge.failed", failed, A)
     free = fake.buy_course(A, cus["id"], 300, None)
-    svc.deliver(fake.take_events())
-    svc.wait_settled()
+    svc.settle()
     profile = svc.profile(cus["id"], A)
     payments = {p["stripe_charge_id"]: p for p in profile["payments"]}
     assert payments[failed["id"]]["status"] == "failed"
@@ -64,8 +65,7 @@ def test_event_of_another_account_never_touches_this_one(svc):
     fake = svc.fake
     cus = fake.create_customer(A, "Owner", "owner@example.com")
     charge = fake.buy_course(A, cus["id"], 5000, "course_a")
-    svc.deliver(fake.take_events())
-    svc.wait_settled()
+    svc.settle()
     before = svc.profile(cus["id"], A)
     fake.tick()
     refund = {"id": "re_BBforeign", "object": "refund", "amount": 5000, "charge": charge["id"], "currency": "usd",
@@ -83,10 +83,7 @@ def test_event_of_another_account_never_touches_this_one(svc):
 
 def test_same_second_pause_and_resume_settle_from_the_api(svc):
     fake = svc.fake
-    cus = fake.create_customer(A, "Tie", "tie@example.com")
-    sub, _ = fake.subscribe(A, cus["id"], 1000, "course_tie")
-    svc.deliver(fake.take_events())
-    svc.wait_settled()
+    cus, _, sub = buyer(svc, A, "Tie", "tie@example.com", subscribes_to="course_tie", monthly=1000)
     fake.update_subscription(A, sub["id"], {"pause_collection": {"behavior": "void", "resumes_at": None}})
     fake.now -= 60  # the resume in the very same second
     fake.update_subscription(A, sub["id"], {"pause_collection": None})

@@ -7,7 +7,7 @@ import socket
 
 import requests
 
-from tests.blackbox.conftest import ADMIN_TOKEN
+from tests.blackbox.service import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -19,8 +19,10 @@ import requests
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from domain.db import WEB_BREAKER_COOLDOWN
-from tests.blackbox.conftest import ADMIN_TOKEN, BIN, DATABASE_URL, REDIS_URL, ROOT, free_port, kill_group, sign
+from teachery_sync.embedded import free_port
+from tests.blackbox.service import ADMIN_TOKEN, BIN, DATABASE_URL, REDIS_URL, ROOT, sign
 from tests.tcp_proxy import TcpProxy
+from tests.worker_processes import kill_group
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 FAST = 5.0  # seconds: "within about 3 s", with room for a loaded machine

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from tests.blackbox.conftest import ADMIN_TOKEN, SECRET, sign
+from tests.blackbox.service import ADMIN_TOKEN, sign
 
 
 def event_body(**overrides) -> dict:

@@ -7,8 +7,10 @@ import time
 import pytest
 import requests
 
-from tests.blackbox.conftest import BIN, ROOT, free_port, kill_group, sign
+from teachery_sync.embedded import free_port
+from tests.blackbox.service import BIN, ROOT, sign
 from tests.blackbox.test_hostile import event_body
+from tests.worker_processes import kill_group
 
 
 def _run_web(service, tmp_path, **env) -> list[dict]:

@@ -20,16 +20,12 @@ import redis
 import requests
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.blackbox.conftest import (
-    DATABASE_URL,
-    REDIS_URL,
-    Service,
-    _clean_database,
-    free_port,
-    kill_group,
-)
-from tests.blackbox.fake_stripe_server import FakeStripeServer
+from teachery_sync.embedded import free_port
+from tests.blackbox.service import DATABASE_URL, REDIS_URL, Service
+from tests.fake_stripe import FakeStripeServer
+from tests.support import truncate_all
 from tests.tcp_proxy import TcpProxy
+from tests.worker_processes import kill_group
 
 WEBHOOK_SECRET = "whsec_LEAKwebhook5f3a9c"
 STRIPE_KEY = "sk_test_LEAKstripekey7d21e"
@@ -85,7 +81,7 @@ def own(service, tmp_path):
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_KEY": STRIPE_KEY, "ADMIN_TOKEN": ADMIN,
             "TEACHERY_LINK_SECRET": LINK_SECRET,
         })
-        _clean_database()
+        truncate_all(DATABASE_URL)
         redis.Redis.from_url(REDIS_URL).flushdb()
         try:
             svc.start_web()

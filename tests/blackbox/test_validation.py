@@ -6,18 +6,15 @@ import json
 
 import requests
 
-from tests.blackbox.conftest import ADMIN_TOKEN, sign
+from tests.blackbox.helpers import buyer
+from tests.blackbox.service import ADMIN_TOKEN, sign
 
 ACCT = "acct_1BBCreatorV"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def subscriber(svc):
-    fake = svc.fake
-    cus = fake.create_customer(ACCT, "Vera Valid", "vera@example.com")
-    sub, _ = fake.subscribe(ACCT, cus["id"], 2000, "course_poetry")
-    svc.deliver(fake.take_events())
-    svc.wait_settled()
+    cus, _, sub = buyer(svc, ACCT, "Vera Valid", "vera@example.com", subscribes_to="course_poetry")
     return sub, svc.profile(cus["id"], ACCT)
 
 

@@ -5,8 +5,8 @@ supabase customer_deleted.json ({"id", "object", "deleted": true}).
 """
 from __future__ import annotations
 
-from tests.conftest import load_fixture
 from tests.stripe_events import DAY, T0, charge, customer, deleted_customer, event, refund, subscription
+from tests.support import load_fixture
 
 CUS = "cus_CustomerOne01"
 COURSE = "course_customers"

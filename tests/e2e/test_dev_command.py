@@ -22,7 +22,7 @@ import pytest
 
 from teachery_sync import dev_env
 from teachery_sync.embedded import free_port
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 SETTINGS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", "STRIPE_API_KEY")
 
@@ -158,38 +158,40 @@ def test_make_dev_sets_up_and_runs_the_service(tmp_path, bare_env):
         dev.kill()
 
 
-def test_configured_servers_are_used_instead(tmp_path, bare_env, services):
+@pytest.fixture
+def configured_dev(tmp_path, bare_env, services):
+    """`dev` with DATABASE_URL and REDIS_URL set (the tests' own), ready; killed afterwards."""
     env = bare_env | {"DATABASE_URL": services.settings.database_url, "REDIS_URL": services.settings.redis_url}
     dev = Dev(tmp_path / ".dev", env)
     try:
         dev.wait_for("dev: ready in", timeout=60)
-        assert "dev: using PostgreSQL from DATABASE_URL" in "".join(dev.output)
-        assert not (tmp_path / ".dev" / "pg").exists() and not (tmp_path / ".dev" / "redis").exists()
-        assert dev.stop() == 0
+        yield dev
     finally:
         dev.kill()
 
 
-def test_one_line_per_event_received_and_applied_and_the_url_in_dev_env(tmp_path, bare_env, services):
-    env = bare_env | {"DATABASE_URL": services.settings.database_url, "REDIS_URL": services.settings.redis_url}
-    dev = Dev(tmp_path / ".dev", env)
-    try:
-        dev.wait_for("dev: ready in", timeout=60)
-        assert dev_env.read_env(tmp_path / ".dev")[0]["TEACHERY_SYNC_URL"] == f"http://127.0.0.1:{dev.port}"
-        trigger = subprocess.run([sys.executable, "-m", "teachery_sync.cli", "trigger", "checkout.session.completed",
-                                  "--customer", "cus_quiet", "--dev-dir", str(tmp_path / ".dev")],
-                                 env=bare_env, capture_output=True, text=True, timeout=60)
-        assert trigger.returncode == 0, trigger.stdout + trigger.stderr
-        sent = [line.split()[-1] for line in trigger.stdout.splitlines() if line.startswith("  200  ")]
-        assert len(sent) == 4, trigger.stdout
-        for event_id in sent:
-            dev.wait_for(f"event_id={event_id}", timeout=30)  # received, or applied first
-        for event_id in sent:
-            if sum(event_id in line for line in dev.output) < 2:
-                dev.wait_for(f"event_id={event_id}", timeout=30)
-        assert dev.stop() == 0
-    finally:
-        dev.kill()
+def test_configured_servers_are_used_instead(tmp_path, configured_dev):
+    dev = configured_dev
+    assert "dev: using PostgreSQL from DATABASE_URL" in "".join(dev.output)
+    assert not (tmp_path / ".dev" / "pg").exists() and not (tmp_path / ".dev" / "redis").exists()
+    assert dev.stop() == 0
+
+
+def test_one_line_per_event_received_and_applied_and_the_url_in_dev_env(tmp_path, bare_env, configured_dev):
+    dev = configured_dev
+    assert dev_env.read_env(tmp_path / ".dev")[0]["TEACHERY_SYNC_URL"] == f"http://127.0.0.1:{dev.port}"
+    trigger = subprocess.run([sys.executable, "-m", "teachery_sync.cli", "trigger", "checkout.session.completed",
+                              "--customer", "cus_quiet", "--dev-dir", str(tmp_path / ".dev")],
+                             env=bare_env, capture_output=True, text=True, timeout=60)
+    assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+    sent = [line.split()[-1] for line in trigger.stdout.splitlines() if line.startswith("  200  ")]
+    assert len(sent) == 4, trigger.stdout
+    for event_id in sent:
+        dev.wait_for(f"event_id={event_id}", timeout=30)  # received, or applied first
+    for event_id in sent:
+        if sum(event_id in line for line in dev.output) < 2:
+            dev.wait_for(f"event_id={event_id}", timeout=30)
+    assert dev.stop() == 0
     lines = [line for line in dev.output if "| " in line]
     for event_id in sent:
         about = [line.split("|")[0].strip() for line in lines if event_id in line]

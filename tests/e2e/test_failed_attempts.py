@@ -16,11 +16,11 @@ import itertools
 
 import pytest
 
-from tests.conftest import load_fixture
 from tests.stripe_events import (
     BASIL, DAY, OLD, T0, V2024, charge, customer, event, invoice, invoice_payment, payment_intent, refund,
     subscription,
 )
+from tests.support import load_fixture
 
 PAY_RAILS = "objects/pay-rails_pay__test__fixtures__files__stripe__{}.json"
 VERSIONS = (OLD, V2024, BASIL)

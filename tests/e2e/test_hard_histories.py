@@ -19,6 +19,7 @@ from rq import Queue
 
 from tests.stripe_events import BASIL, OLD, V2024, event
 from tests.stripe_histories import SCENARIOS, build, delivery_plan, view_of
+from tests.support import settled_status
 from workers.worker import EventWorker
 
 VERSIONS = (OLD, V2024, BASIL)
@@ -86,7 +87,7 @@ def _check(copies: list[dict], admin, profile) -> None:
     for c in copies:
         where = f"{c['story'].cus} ({c['version']}, {c['account'] or 'platform'}, order {c['order']})"
         stuck = [(e["type"], ledger[e["id"]]["status"], ledger[e["id"]]["last_error"]) for e in c["events"]
-                 if ledger[e["id"]]["status"] not in ("processed", "ignored")]
+                 if ledger[e["id"]]["status"] != settled_status(e["type"])]
         assert not stuck, (where, stuck)
         found = profile(c["story"].cus, c["account"])
         assert found is not None, where

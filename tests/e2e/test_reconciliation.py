@@ -11,19 +11,23 @@ import pytest
 from click.testing import CliRunner
 
 from teachery_sync.cli import main
-from tests.conftest import STRIPE_API_BASE, TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.fake_stripe import shared_server
 from tests.stripe_events import DAY, T0, charge, customer, deleted_customer, event, iso, refund, subscription
-from tests.stripe_lists import stripe_lists  # noqa: F401  (fixture)
+from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL
 from workers.queueing import reconciliation_queue
 
 CUS, CH, RE, SUB, NEW_SUB = "cus_ReconJenny", "ch_ReconCharge1", "re_ReconRefund1", "sub_ReconSub1", "sub_ReconNever"
 COURSE, YOGA = "course_recon", "course_yoga"
 ACCT = "acct_1ReconCreator"
 PAUSED = {"behavior": "void", "resumes_at": None}
-ENV = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "STRIPE_API_KEY": "sk_test_123",
-       "STRIPE_API_BASE": STRIPE_API_BASE}
+ENV = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "STRIPE_API_KEY": "sk_test_123"}
 TABLES = ("customers", "subscriptions", "payments", "refunds", "enrollments", "activity")
 REPORT_KEYS = ["id", "status", "dry_run", "scope", "started_at", "finished_at", "checked", "fixed", "drift"]
+
+
+def _stripe() -> dict:
+    """The fake Stripe the test's `stripe_api` fixture set up: this process's shared server."""
+    return {"STRIPE_API_BASE": shared_server().url}
 
 
 def jenny(name="Jenny Rosen", cus=CUS):
@@ -43,20 +47,20 @@ def the_refund(status="succeeded", ch=CH, re_id=RE, created=T0 + 3660):
     return refund(re_id, charge=ch, amount=1000, status=status, created=created)
 
 
-def in_sync(send, stripe_lists, account=None, cus=CUS, name="Jenny Rosen", suffix=""):
+def in_sync(send, stripe_api, account=None, cus=CUS, name="Jenny Rosen", suffix=""):
     """One customer with a refunded charge and a subscription, recorded from webhooks, and Stripe agreeing."""
     ch, re_id, sub = CH + suffix, RE + suffix, SUB + suffix
     objects = [jenny(name, cus), paid_charge(ch=ch, cus=cus, re_id=re_id),
                the_refund(ch=ch, re_id=re_id), monthly(sub, cus)]
-    stripe_lists.put(*objects, account=account)
+    stripe_api.put(*objects, account=account)
     send(event("customer.created", objects[0], created=T0, account=account),
          event("charge.refunded", objects[1], created=T0 + 3660, account=account),
          event("customer.subscription.created", objects[3], created=T0, account=account))
 
 
-def drift_in_stripe(stripe_lists, account=None):
+def drift_in_stripe(stripe_api, account=None):
     """What happened in Stripe while our webhook endpoint was down."""
-    stripe_lists.put(jenny("Jenny Renamed"),  # renamed in the Dashboard
+    stripe_api.put(jenny("Jenny Renamed"),  # renamed in the Dashboard
                      paid_charge("failed"), the_refund("failed"),  # the refund failed: its amount is back
                      monthly(pause=PAUSED),  # collection paused in the Dashboard
                      monthly(NEW_SUB, created=T0 + 2 * DAY, course="course_new"),  # a subscription we never saw
@@ -99,9 +103,9 @@ def reconcile(admin, run_worker):
     return _reconcile
 
 
-def test_a_dry_run_reports_every_kind_of_drift_and_changes_nothing(services, send, stripe_lists, reconcile):
-    in_sync(send, stripe_lists)
-    drift_in_stripe(stripe_lists)
+def test_a_dry_run_reports_every_kind_of_drift_and_changes_nothing(services, send, stripe_api, reconcile):
+    in_sync(send, stripe_api)
+    drift_in_stripe(stripe_api)
     before = _rows(services)
 
     report = reconcile(dry_run=True)
@@ -113,9 +117,9 @@ def test_a_dry_run_reports_every_kind_of_drift_and_changes_nothing(services, sen
 
 
 def test_a_run_fixes_the_drift_through_the_snapshots_and_a_second_run_finds_none(
-        services, send, stripe_lists, reconcile, profile):
-    in_sync(send, stripe_lists)
-    drift_in_stripe(stripe_lists)
+        services, send, stripe_api, reconcile, profile):
+    in_sync(send, stripe_api)
+    drift_in_stripe(stripe_api)
     access_before = profile(CUS)["enrollments"]
 
     report = reconcile()
@@ -140,9 +144,9 @@ def test_a_run_fixes_the_drift_through_the_snapshots_and_a_second_run_finds_none
 
 
 def test_a_later_stripe_event_still_wins_over_a_fix_and_an_older_one_does_not(
-        send, stripe_lists, reconcile, profile):
-    in_sync(send, stripe_lists)
-    drift_in_stripe(stripe_lists)
+        send, stripe_api, reconcile, profile):
+    in_sync(send, stripe_api)
+    drift_in_stripe(stripe_api)
     reconcile()
 
     send(event("customer.updated", jenny("Before The Fix"), created=T0 - 1))
@@ -153,9 +157,9 @@ def test_a_later_stripe_event_still_wins_over_a_fix_and_an_older_one_does_not(
     assert {s["stripe_subscription_id"]: s["pause_collection"] for s in profile(CUS)["subscriptions"]}[SUB] is None
 
 
-def test_a_customer_deleted_in_stripe_is_marked_and_kept(send, stripe_lists, reconcile, profile):
-    in_sync(send, stripe_lists)
-    stripe_lists.put(deleted_customer(CUS))
+def test_a_customer_deleted_in_stripe_is_marked_and_kept(send, stripe_api, reconcile, profile):
+    in_sync(send, stripe_api)
+    stripe_api.put(deleted_customer(CUS))
 
     report = reconcile()
 
@@ -166,10 +170,10 @@ def test_a_customer_deleted_in_stripe_is_marked_and_kept(send, stripe_lists, rec
     assert [e["access"] for e in now["enrollments"]] == ["active"]
 
 
-def test_connected_accounts_are_never_mixed(send, stripe_lists, reconcile, profile):
-    in_sync(send, stripe_lists)  # the platform: in step
-    in_sync(send, stripe_lists, account=ACCT, name="Jenny At Creator")  # the same ids in a connected account
-    stripe_lists.put(jenny("Renamed At Creator"), account=ACCT)
+def test_connected_accounts_are_never_mixed(send, stripe_api, reconcile, profile):
+    in_sync(send, stripe_api)  # the platform: in step
+    in_sync(send, stripe_api, account=ACCT, name="Jenny At Creator")  # the same ids in a connected account
+    stripe_api.put(jenny("Renamed At Creator"), account=ACCT)
 
     report = reconcile()
 
@@ -178,55 +182,55 @@ def test_connected_accounts_are_never_mixed(send, stripe_lists, reconcile, profi
     assert report["checked"] == 8
     assert profile(CUS, ACCT)["name"] == "Renamed At Creator"
     assert profile(CUS)["name"] == "Jenny Rosen"
-    listed = {(c["path"], c["account"]) for c in stripe_lists.calls if c["method"] == "GET"}
+    listed = {(c["path"], c["account"]) for c in stripe_api.calls if c["method"] == "GET"}
     assert {account for _, account in listed} == {None, ACCT}
     assert ("/v1/subscriptions", ACCT) in listed and ("/v1/subscriptions", None) in listed
 
 
-def test_scope_by_account(send, stripe_lists, reconcile):
-    in_sync(send, stripe_lists)
-    in_sync(send, stripe_lists, account=ACCT)
-    drift_in_stripe(stripe_lists)  # platform drift: out of scope
+def test_scope_by_account(send, stripe_api, reconcile):
+    in_sync(send, stripe_api)
+    in_sync(send, stripe_api, account=ACCT)
+    drift_in_stripe(stripe_api)  # platform drift: out of scope
 
     report = reconcile(account=ACCT, dry_run=True)
 
     assert (report["drift"], report["checked"]) == ([], 4)
     assert report["scope"] == {"account": ACCT, "customer": None, "since": None}
-    assert {c["account"] for c in stripe_lists.calls} == {ACCT}
+    assert {c["account"] for c in stripe_api.calls} == {ACCT}
 
 
-def test_scope_by_customer(send, stripe_lists, reconcile):
-    in_sync(send, stripe_lists)
-    in_sync(send, stripe_lists, cus="cus_ReconOther", name="Other", suffix="o")
-    stripe_lists.put(jenny("Other Renamed", "cus_ReconOther"))  # out of scope
-    drift_in_stripe(stripe_lists)
+def test_scope_by_customer(send, stripe_api, reconcile):
+    in_sync(send, stripe_api)
+    in_sync(send, stripe_api, cus="cus_ReconOther", name="Other", suffix="o")
+    stripe_api.put(jenny("Other Renamed", "cus_ReconOther"))  # out of scope
+    drift_in_stripe(stripe_api)
 
     report = reconcile(customer=CUS, dry_run=True)
 
     assert _drift(report) == EXPECTED_DRIFT
     assert report["checked"] == 5
-    queries = {c["path"]: parse_qs(c["query"]) for c in stripe_lists.calls}
+    queries = {c["path"]: parse_qs(c["query"]) for c in stripe_api.calls}
     assert "/v1/customers" not in queries and f"/v1/customers/{CUS}" in queries
     assert queries["/v1/charges"]["customer"] == [CUS]
     assert queries["/v1/subscriptions"] == {"customer": [CUS], "status": ["all"], "limit": ["100"]}
     assert queries["/v1/refunds"]["charge"] == [CH]
 
 
-def test_scope_by_since(send, stripe_lists, reconcile):
-    in_sync(send, stripe_lists)
-    drift_in_stripe(stripe_lists)
+def test_scope_by_since(send, stripe_api, reconcile):
+    in_sync(send, stripe_api)
+    drift_in_stripe(stripe_api)
 
     report = reconcile(since=iso(T0 + DAY), dry_run=True)
 
     assert _drift(report) == [{"object": NEW_SUB, "field": "exists", "local": False, "stripe": True}]
     assert report["checked"] == 1
     assert report["scope"]["since"] == iso(T0 + DAY)
-    assert {parse_qs(c["query"])["created[gte]"][0] for c in stripe_lists.calls} == {str(T0 + DAY)}
+    assert {parse_qs(c["query"])["created[gte]"][0] for c in stripe_api.calls} == {str(T0 + DAY)}
 
 
-def test_the_job_path_and_the_report_shape(services, send, stripe_lists, admin, run_worker):
-    in_sync(send, stripe_lists)
-    stripe_lists.put(monthly(pause={"behavior": "keep_as_draft", "resumes_at": T0 + 9 * DAY}))
+def test_the_job_path_and_the_report_shape(services, send, stripe_api, admin, run_worker):
+    in_sync(send, stripe_api)
+    stripe_api.put(monthly(pause={"behavior": "keep_as_draft", "resumes_at": T0 + 9 * DAY}))
 
     status, started = admin("POST", "/reconciliations", {"account": None, "customer": CUS, "dry_run": False})
     assert (status, list(started)) == (202, ["id"])
@@ -248,8 +252,8 @@ def test_the_job_path_and_the_report_shape(services, send, stripe_lists, admin, 
     assert list(report["drift"][0]) == ["object", "field", "local", "stripe", "fixed"]
 
 
-def test_a_run_that_crashes_ends_failed_with_its_error(send, stripe_lists, admin, run_worker):
-    stripe_lists.down = True
+def test_a_run_that_crashes_ends_failed_with_its_error(send, stripe_api, admin, run_worker):
+    stripe_api.down = True
 
     status, started = admin("POST", "/reconciliations", {})
     run_worker()
@@ -288,12 +292,12 @@ def test_unknown_runs_are_404_and_a_wrong_token_is_401(admin, client):
 # --- the command line ------------------------------------------------------------------------------
 
 def cli(*args, env=None):
-    return CliRunner().invoke(main, ["reconcile", *args], env={**ENV, **(env or {})})
+    return CliRunner().invoke(main, ["reconcile", *args], env={**ENV, **_stripe(), **(env or {})})
 
 
-def test_the_command_runs_the_same_reconciliation_and_prints_its_report(services, send, stripe_lists, admin):
-    in_sync(send, stripe_lists)
-    drift_in_stripe(stripe_lists)
+def test_the_command_runs_the_same_reconciliation_and_prints_its_report(services, send, stripe_api, admin):
+    in_sync(send, stripe_api)
+    drift_in_stripe(stripe_api)
     before = _rows(services)
 
     dry = cli("--dry-run", "--json")
@@ -313,9 +317,9 @@ def test_the_command_runs_the_same_reconciliation_and_prints_its_report(services
     assert (again["drift"], again["fixed"]) == ([], 0)
 
 
-def test_the_command_prints_names_as_they_are_never_escaped(services, send, stripe_lists):
-    in_sync(send, stripe_lists, name="Zoë")
-    stripe_lists.put(jenny("Zoë Å"))
+def test_the_command_prints_names_as_they_are_never_escaped(services, send, stripe_api):
+    in_sync(send, stripe_api, name="Zoë")
+    stripe_api.put(jenny("Zoë Å"))
 
     table, report = cli("--dry-run"), cli("--dry-run", "--json")
 
@@ -329,7 +333,7 @@ def test_the_command_prints_names_as_they_are_never_escaped(services, send, stri
     (["--account", "creator"], {}, "account must be"),
     ([], {"STRIPE_API_KEY": ""}, "STRIPE_API_KEY is not set"),
 ])
-def test_the_command_refuses_with_one_line(services, stripe_lists, args, env, reason):
+def test_the_command_refuses_with_one_line(services, stripe_api, args, env, reason):
     result = cli(*args, env=env)
 
     assert result.exit_code != 0
@@ -337,8 +341,8 @@ def test_the_command_refuses_with_one_line(services, stripe_lists, args, env, re
         or reason in result.stderr.splitlines()[-1], result.output
 
 
-def test_the_command_fails_when_stripe_is_down(services, stripe_lists):
-    stripe_lists.down = True
+def test_the_command_fails_when_stripe_is_down(services, stripe_api):
+    stripe_api.down = True
 
     result = cli("--json")
 

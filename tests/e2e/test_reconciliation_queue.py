@@ -11,13 +11,13 @@ from click.testing import CliRunner
 
 from domain.reconciliations import MAX_QUEUED_RUNS
 from teachery_sync.cli import main
-from tests.conftest import STRIPE_API_BASE, TEST_DATABASE_URL, TEST_REDIS_URL, load_fixture
-from tests.worker_processes import HeldStripe, alive, children_of, start_worker, stop_group, wait_for
+from tests.support import NO_STRIPE, TEST_DATABASE_URL, TEST_REDIS_URL, load_fixture
+from tests.worker_processes import alive, children_of, kill_group, start_worker, wait_for
 from workers.queueing import reconciliation_queue
 
 CUSTOMER_UPDATED = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__customer_updated.json"
 ENV = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "STRIPE_API_KEY": "sk_test_123",
-       "STRIPE_API_BASE": STRIPE_API_BASE}
+       "STRIPE_API_BASE": NO_STRIPE}
 
 
 def test_one_run_per_scope_at_a_time(admin, services):
@@ -60,9 +60,9 @@ def test_a_run_lost_with_redis_ends_failed_and_frees_its_scope(admin, services):
     assert admin("POST", "/reconciliations", {"dry_run": True})[0] == 202
 
 
-def test_events_are_applied_while_a_long_run_executes(admin, deliver, tmp_path):
-    stripe = HeldStripe("/v1/customers", {"object": "list", "data": [], "has_more": False})
-    worker = start_worker(tmp_path / "worker.log", stripe_url=stripe.url)
+def test_events_are_applied_while_a_long_run_executes(admin, deliver, tmp_path, stripe_api):
+    stripe = stripe_api.hold("/v1/customers")
+    worker = start_worker(tmp_path / "worker.log", stripe_url=stripe_api.url)
     try:
         status, run = admin("POST", "/reconciliations", {"dry_run": True})
         assert status == 202
@@ -78,8 +78,8 @@ def test_events_are_applied_while_a_long_run_executes(admin, deliver, tmp_path):
         assert wait_for(lambda: admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "succeeded", 30)
         assert worker.poll() is None
     finally:
-        stop_group(worker)
-        stripe.close()
+        kill_group(worker)
+        stripe.release()
 
 
 def test_the_second_worker_dies_with_its_parent_even_on_sigkill(tmp_path):
@@ -91,25 +91,21 @@ def test_the_second_worker_dies_with_its_parent_even_on_sigkill(tmp_path):
         worker.wait(10)
         assert wait_for(lambda: not alive(second), 20), "the reconciliation worker outlived its parent"
     finally:
-        stop_group(worker)
+        kill_group(worker)
 
 
-def test_burst_drains_both_queues_and_queues_picks(admin, deliver, tmp_path):
-    stripe = HeldStripe("/v1/none", {})
-    try:
-        event = load_fixture(CUSTOMER_UPDATED)
-        assert deliver(event).status_code == 200
-        status, run = admin("POST", "/reconciliations", {"dry_run": True})
-        only_events = start_worker(tmp_path / "events.log", "--burst", "--queues", "teachery-events",
-                                   stripe_url=stripe.url)
-        assert only_events.wait(60) == 0, (tmp_path / "events.log").read_text()
-        assert admin("GET", f"/events/{event['id']}")[1]["status"] == "processed"
-        assert admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "queued"
-        both = start_worker(tmp_path / "both.log", "--burst", stripe_url=stripe.url)
-        assert both.wait(60) == 0, (tmp_path / "both.log").read_text()
-        assert admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "succeeded"
-    finally:
-        stripe.close()
+def test_burst_drains_both_queues_and_queues_picks(admin, deliver, tmp_path, stripe_api):
+    event = load_fixture(CUSTOMER_UPDATED)
+    assert deliver(event).status_code == 200
+    status, run = admin("POST", "/reconciliations", {"dry_run": True})
+    only_events = start_worker(tmp_path / "events.log", "--burst", "--queues", "teachery-events",
+                               stripe_url=stripe_api.url)
+    assert only_events.wait(60) == 0, (tmp_path / "events.log").read_text()
+    assert admin("GET", f"/events/{event['id']}")[1]["status"] == "processed"
+    assert admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "queued"
+    both = start_worker(tmp_path / "both.log", "--burst", stripe_url=stripe_api.url)
+    assert both.wait(60) == 0, (tmp_path / "both.log").read_text()
+    assert admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "succeeded"
 
 
 def test_unknown_queues_are_refused(tmp_path):
@@ -120,7 +116,7 @@ def test_unknown_queues_are_refused(tmp_path):
 def test_concurrent_requests_for_one_scope_start_one_run(app, services):
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.conftest import ADMIN_TOKEN
+    from tests.support import ADMIN_TOKEN
 
     def post(_):
         response = app.test_client().post("/admin/api/reconciliations", json={"account": "acct_1Flood"},
@@ -144,4 +140,4 @@ def test_sigterm_stops_both_workers(tmp_path):
         assert worker.wait(30) == 0, (tmp_path / "worker.log").read_text()
         assert wait_for(lambda: not alive(second), 10)
     finally:
-        stop_group(worker)
+        kill_group(worker)

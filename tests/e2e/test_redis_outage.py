@@ -12,9 +12,9 @@ import json
 import time
 from urllib.parse import urlsplit
 
-from tests.conftest import TEST_REDIS_URL, load_fixture
+from tests.support import TEST_REDIS_URL, load_fixture
 from tests.tcp_proxy import TcpProxy
-from tests.worker_processes import HeldStripe, start_worker, stop_group, wait_for
+from tests.worker_processes import kill_group, start_worker, wait_for
 
 OUTAGE_SECONDS = 32
 CUSTOMER_UPDATED = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__customer_updated.json"
@@ -52,10 +52,11 @@ def _outage_then_more_events(proxy, deliver, applied, *, hang: bool, n: int) -> 
     assert applied(after["id"], 10)
 
 
-def test_the_worker_waits_out_redis_outages_busy_and_idle(deliver, admin, tmp_path):
+def test_the_worker_waits_out_redis_outages_busy_and_idle(deliver, admin, tmp_path, stripe_api):
     url = urlsplit(TEST_REDIS_URL)
-    stripe = HeldStripe("/v1/customers/cus_OUT1", {"id": "cus_OUT1", "object": "customer", "name": "Otto",
-                                                   "email": "otto@example.com"})
+    stripe_api.put({"id": "cus_OUT1", "object": "customer", "name": "Otto", "email": "otto@example.com",
+                    "created": 1700000000})
+    stripe = stripe_api.hold("/v1/customers/cus_OUT1")
     log_path = tmp_path / "worker.log"
 
     def applied(event_id: str, timeout: float) -> bool:
@@ -64,7 +65,7 @@ def test_the_worker_waits_out_redis_outages_busy_and_idle(deliver, admin, tmp_pa
         return True
 
     with TcpProxy(url.port or 6379, url.hostname) as proxy:
-        worker = start_worker(log_path, stripe_url=stripe.url,
+        worker = start_worker(log_path, stripe_url=stripe_api.url,
                               redis_url=f"redis://{url.hostname}:{proxy.port}{url.path or '/0'}")
         try:
             # Busy: the worker is applying an event when Redis goes; the event commits meanwhile.
@@ -78,8 +79,8 @@ def test_the_worker_waits_out_redis_outages_busy_and_idle(deliver, admin, tmp_pa
             time.sleep(1)
             _outage_then_more_events(proxy, deliver, applied, hang=True, n=2)
         finally:
-            stop_group(worker)
-            stripe.close()
+            kill_group(worker)
+            stripe.release()
     logged = log_path.read_text()
     lines = lambda text, worker: [line for line in _records(logged)  # noqa: E731
                                   if text in line.get("event", "") and line.get("worker") == worker]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import load_fixture
 from tests.stripe_events import DAY, OLD, T0, V2022, charge, customer, event, iso, refund
+from tests.support import load_fixture
 
 CUS = "cus_RefundBuyer01"
 COURSE = "course_refunds"
@@ -299,8 +299,8 @@ def test_refunds_read_from_the_expanded_charge_when_the_refund_list_is_not_serve
                   "billing_details": {}, "payment_intent": None}
     stripe_api.put({"id": cus, "object": "customer", "name": "Exp", "email": "exp@example.com"})
     expanded = dict(charge_obj, refunds={"object": "list", "data": [refund_obj], "has_more": False})
-    # the refund list comes back empty here (the stand-in keeps refunds only inside charges)
-    stripe_api.objects[(None, f"/v1/charges/{charge_id}")] = expanded
+    # the refund list comes back empty here (the fake knows this refund only inside its charge)
+    stripe_api.put(expanded)
     event = {"id": "evt_ExpandOnly01", "object": "event", "type": "charge.refunded", "created": 1700000100,
              "api_version": "2024-06-20", "data": {"object": charge_obj}}
     send(event)

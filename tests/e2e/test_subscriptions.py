@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import load_fixture
-from tests.stripe_events import (
-    BASIL, DAY, OLD, T0, charge, customer, event, invoice, iso, subscription,
-)
+from tests.stripe_events import BASIL, DAY, OLD, T0, charge, customer, event, invoice, iso, subscription
+from tests.support import load_fixture
 
 CUS = "cus_SubscriberOne1"
 COURSE = "course_monthly_club"

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
 from tests.stripe_events import DAY, T0, charge, customer, event, refund, subscription
+from tests.support import ADMIN_TOKEN
 
 PEOPLE = [
     ("cus_AdminAda", "Ada Lovelace", "ada@example.com"),

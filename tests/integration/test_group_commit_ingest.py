@@ -6,8 +6,8 @@ import time
 import psycopg
 
 from domain import ledger
-from tests.conftest import sign
 from tests.integration.test_drain import STORY
+from tests.support import sign
 from webhooks.receiver import EXTENSION
 
 

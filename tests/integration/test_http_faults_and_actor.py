@@ -10,8 +10,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from teachery_sync.bootstrap import build
-from tests.conftest import ADMIN_TOKEN
 from tests.stripe_events import T0, charge, customer, event
+from tests.support import ADMIN_TOKEN
 from tests.tcp_proxy import TcpProxy
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -4,8 +4,8 @@ import time
 
 import psycopg
 
-from tests.conftest import sign
 from tests.integration.test_drain import STORY
+from tests.support import sign
 
 EVENT = STORY[0]
 

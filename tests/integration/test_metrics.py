@@ -1,7 +1,7 @@
 """GET /metrics: what operators graph and alert on, read from the ledger and RQ."""
 from domain import ledger
-from tests.conftest import load_fixture
 from tests.stripe_events import T0, customer, event
+from tests.support import load_fixture
 
 UPDATED = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__customer_updated.json"
 

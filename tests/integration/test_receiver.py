@@ -11,8 +11,8 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from teachery_sync.bootstrap import build
-from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, load_fixture, sign
 from tests.stripe_events import T0, charge, customer, event
+from tests.support import ADMIN_TOKEN, WEBHOOK_SECRET, load_fixture, sign
 
 # supabase stripe-sync-engine charge_succeeded.json: a real charge.succeeded envelope (api 2020-03-02)
 CHARGE_SUCCEEDED = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__charge_succeeded.json"
@@ -322,22 +322,15 @@ def test_readyz_when_everything_answers(client):
     assert client.get("/readyz").status_code == 200
 
 
-def test_readyz_names_postgresql_when_it_is_down(database_down):
-    response = _app_for(database_down).test_client().get("/readyz")
+@pytest.mark.parametrize("down, named, not_named", [("database_down", "postgres", "redis"),
+                                                    ("redis_down", "redis", "postgres")])
+def test_readyz_names_what_is_down(request, down, named, not_named):
+    response = _app_for(request.getfixturevalue(down)).test_client().get("/readyz")
 
     assert response.status_code == 503
     text = response.get_data(as_text=True).lower()
-    assert "postgres" in text
-    assert "redis" not in text
-
-
-def test_readyz_names_redis_when_it_is_down(redis_down):
-    response = _app_for(redis_down).test_client().get("/readyz")
-
-    assert response.status_code == 503
-    text = response.get_data(as_text=True).lower()
-    assert "redis" in text
-    assert "postgres" not in text
+    assert named in text
+    assert not_named not in text
 
 
 def test_healthz_while_dependencies_are_down(redis_down):

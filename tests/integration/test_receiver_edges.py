@@ -1,7 +1,7 @@
 """Receiver edge cases the caller controls: none of them may produce a 500 or store anything."""
 import json
 
-from tests.conftest import sign
+from tests.support import sign
 
 
 def _post(client, body: bytes):
@@ -39,7 +39,7 @@ def test_raw_body_is_stored_as_received(client, admin):
 
 
 def test_nul_in_ids_and_queries_is_a_400_not_a_500(client, admin):
-    from tests.conftest import ADMIN_TOKEN
+    from tests.support import ADMIN_TOKEN
 
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     for path in ("/admin/api/customers/abc%00def", "/admin/api/events/evt_%00", "/admin/api/customers?q=a%00b",

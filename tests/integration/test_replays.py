@@ -4,7 +4,7 @@ from click.testing import CliRunner
 
 from domain import ledger
 from teachery_sync.cli import main
-from tests.conftest import STRIPE_API_BASE, TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.support import NO_STRIPE, TEST_DATABASE_URL, TEST_REDIS_URL
 from workers.processing import apply_event
 from workers.queueing import RETRY_INTERVALS
 
@@ -15,7 +15,7 @@ SUB_EVENT = {
                         "status": "active"}},
 }
 ENV = {"DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "STRIPE_API_KEY": "sk_test_123",
-       "STRIPE_API_BASE": STRIPE_API_BASE}
+       "STRIPE_API_BASE": NO_STRIPE}
 
 
 def _event(services):

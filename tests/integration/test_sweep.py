@@ -2,8 +2,8 @@
 from rq.job import Job, JobStatus
 
 from domain import ledger
-from tests.conftest import load_fixture
-from workers.queueing import ensure_enqueued, enqueue_event
+from tests.support import load_fixture
+from workers.queueing import enqueue_event, ensure_enqueued
 from workers.worker import sweep_stranded
 
 CUSTOMER_UPDATED = "events/supabase_stripe-sync-engine__packages__fastify-app__src__test__stripe__customer_updated.json"

@@ -1,7 +1,7 @@
 """Reading Stripe objects across API versions (pure functions, no I/O)."""
 from datetime import datetime, timezone
 
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 from workers import stripe_objects as so
 
 OPENAPI_HEAD = "objects/stripe_openapi__openapi__fixtures3.json@HEAD-f6c2a48f__resources.{}.json"

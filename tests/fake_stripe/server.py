@@ -12,6 +12,11 @@ Object shapes follow the API version given to the fake (2020-03-02 … 2025-03-3
 - 2025-03-31.basil: `invoice.parent.subscription_details`, `invoice.payments`, no `charge.invoice`,
   `current_period_*` on subscription items instead of the subscription.
 
+A test can also put objects as they are in Stripe (`put`, `put_event` for the Events API), make
+every request answer 503 (`down`), one request fail (`fail_next`), the key be refused
+(`api_key_revoked`), GETs of a path wait until released (`hold`), and read what was asked (`calls`,
+`calls_to`, `writes`). Lists are newest first, in pages of `limit` (at most `page_size`).
+
 The fake has its own clock (`now`), advanced by `tick()` on every change; never the wall clock.
 """
 from __future__ import annotations
@@ -23,9 +28,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support import BASIL, V2022, at_least
+
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400
-BASIL = "2025-03-31.basil"
 ACTIVE_REFUND = ("pending", "requires_action", "succeeded")
 KINDS = {"customers": "customer", "charges": "charge", "refunds": "refund", "subscriptions": "subscription",
          "payment_intents": "payment_intent", "invoices": "invoice", "checkout/sessions": "checkout.session",
@@ -73,45 +79,94 @@ def _lists(node):
     return node
 
 
+class Held:
+    """GET requests of one path, held: `asked` is set when one arrives, which then waits for release()."""
+
+    def __init__(self):
+        self.asked = threading.Event()
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FakeStripe:
+    url: str | None = None  # set by the server that serves it
+
     def __init__(self, api_version: str = "2024-06-20", now: int = T0):
         self.lock = threading.RLock()
         self.reset(api_version, now)
 
     # --- state ------------------------------------------------------------------------------
 
-    def reset(self, api_version: str = "2024-06-20", now: int = T0) -> None:
+    def reset(self, api_version: str = "2024-06-20", now: int = T0, *, refund_answer_status: str = "succeeded",
+              page_size: int = 100) -> None:
+        for held in getattr(self, "holds", {}).values():
+            held.release()  # let the requests of the last test go
+        self.holds: dict[str, Held] = {}
         with self.lock:
             self.api_version = api_version
             self.now = now
             self.objects: dict[tuple, dict] = {}  # (account, kind, id) -> object
             self.order: dict[tuple, int] = {}
-            self.all_events: list[dict] = []  # what GET /v1/events lists
+            self.api_events: list[tuple] = []  # (account, event as the Events API shows it): GET /v1/events
             self._pending: list[dict] = []  # what the test has not taken yet
             self.requests: list[dict] = []
             self._replies: dict[tuple, tuple[int, dict]] = {}
             self.fail_next: list[tuple[str, str, StripeError]] = []  # (method, path prefix, error)
-            self.refund_answer_status = "succeeded"  # what POST /v1/refunds answers
+            self.refund_answer_status = refund_answer_status  # what POST /v1/refunds answers
             self.api_key_revoked = False  # True: every request answers 401, as for a rolled key
+            self.down = False  # True: every request answers 503 (Stripe-Should-Retry: false)
+            self.page_size = page_size  # the most a list page holds, whatever `limit` asks
 
     @property
     def basil(self) -> bool:
-        return self.api_version >= "2025-03-31"
+        return at_least(self.api_version, BASIL)
 
     @property
     def modern(self) -> bool:  # 2022-11-15 and later: no charge.refunds, payment_intent.latest_charge
-        return self.api_version >= "2022-11-15"
+        return at_least(self.api_version, V2022)
 
     def tick(self, seconds: int = 60) -> int:
         self.now += seconds
         return self.now
 
-    def put(self, account, obj: dict) -> dict:
+    def _keep(self, account, obj: dict) -> dict:
         key = (account, obj["object"], obj["id"])
         if key not in self.order:
             self.order[key] = len(self.order)
         self.objects[key] = obj
         return obj
+
+    def put(self, *objects: dict, account=None) -> None:
+        """Make copies of objects retrievable and listable (their current state in Stripe) for this account."""
+        with self.lock:
+            for obj in objects:
+                self._keep(account, copy.deepcopy(obj))
+
+    def put_event(self, *events: dict, account=None, strip_account: bool = True) -> None:
+        """Make events listable under /v1/events for this account (by default as the API shows them:
+        without the top-level `account` a Connect webhook carries)."""
+        with self.lock:
+            for event in events:
+                copied = copy.deepcopy(event)
+                if strip_account:
+                    copied.pop("account", None)
+                self.api_events.append((account, copied))
+
+    def hold(self, path: str) -> Held:
+        """Hold every GET of `path` until the returned Held is released (so that the process that asked
+        stays busy for as long as a test needs); then answer it as usual."""
+        held = self.holds[path] = Held()
+        return held
+
+    @property
+    def calls(self) -> list[dict]:
+        """Every request the fake answered, oldest first."""
+        return self.requests
+
+    def calls_to(self, path_part: str) -> list[dict]:
+        return [r for r in self.requests if path_part in r["path"]]
 
     def get(self, account, kind: str, object_id: str) -> dict:
         return self.objects[(account, kind, object_id)]
@@ -137,18 +192,21 @@ class FakeStripe:
             event["data"]["previous_attributes"] = previous
         if account:
             event["account"] = account
-        self.all_events.append(event)
+        self.api_events.append((account, self._api_event(event)))
         self._pending.append(event)
         return event
 
     def _shaped(self, obj: dict, account) -> dict:
-        """The object as this API version shows it (charge.refunds listed before 2022-11-15)."""
+        """The object as this API version shows it: charge.refunds listed before 2022-11-15, and whenever
+        the stored charge carries its own list (a test's payload shaped for an older version): the refunds
+        the charge listed, each as its stored refund says now, and the refunds made since."""
         obj = copy.deepcopy(obj)
-        if obj["object"] == "charge" and not self.modern:
-            refunds = [r for (a, k, _), r in self.objects.items() if a == account and k == "refund"
-                       and r["charge"] == obj["id"]]
-            refunds.sort(key=lambda r: -r["created"])
-            obj["refunds"] = {"object": "list", "data": refunds, "has_more": False, "total_count": len(refunds),
+        embedded = obj.get("refunds") if obj["object"] == "charge" else None
+        if obj["object"] == "charge" and (not self.modern or isinstance(embedded, dict)):
+            refunds = {r["id"]: r for r in (embedded or {}).get("data", [])}
+            refunds.update({r["id"]: copy.deepcopy(r) for r in self._refunds_of(account, obj["id"])})
+            data = sorted(refunds.values(), key=lambda r: -(r.get("created") or 0))
+            obj["refunds"] = {"object": "list", "data": data, "has_more": False, "total_count": len(data),
                               "url": f"/v1/charges/{obj['id']}/refunds"}
         return obj
 
@@ -195,7 +253,7 @@ class FakeStripe:
     def create_customer(self, account, name: str, email: str, cus_id: str | None = None) -> dict:
         with self.lock:
             self.tick()
-            cus = self.put(account, self._customer(cus_id or new_id("cus"), name, email))
+            cus = self._keep(account, self._customer(cus_id or new_id("cus"), name, email))
             self._event("customer.created", cus, account)
             return cus
 
@@ -206,9 +264,9 @@ class FakeStripe:
             cus = self.get(account, "customer", cus_id)
             meta = {"course_id": course_id} if course_id else {}
             pi_id = new_id("pi")
-            charge = self.put(account, self._charge(cus_id, amount, pi_id, email=cus["email"], name=cus["name"]))
-            pi = self.put(account, self._payment_intent(pi_id, cus_id, amount, charge, metadata=meta))
-            session = self.put(account, {
+            charge = self._keep(account, self._charge(cus_id, amount, pi_id, email=cus["email"], name=cus["name"]))
+            pi = self._keep(account, self._payment_intent(pi_id, cus_id, amount, charge, metadata=meta))
+            session = self._keep(account, {
                 "id": new_id("cs_test"), "object": "checkout.session", "amount_subtotal": amount,
                 "amount_total": amount, "created": self.now, "currency": "usd", "customer": cus_id,
                 "customer_details": {"email": cus["email"], "name": cus["name"], "address": None, "phone": None,
@@ -249,10 +307,10 @@ class FakeStripe:
                 item["current_period_start"], item["current_period_end"] = start, end
             else:
                 sub["current_period_start"], sub["current_period_end"] = start, end
-            self.put(account, sub)
-            charge = self.put(account, self._charge(cus_id, amount, pi_id, invoice=in_id,
+            self._keep(account, sub)
+            charge = self._keep(account, self._charge(cus_id, amount, pi_id, invoice=in_id,
                                                     email=cus["email"], name=cus["name"]))
-            pi = self.put(account, self._payment_intent(pi_id, cus_id, amount, charge, invoice=in_id))
+            pi = self._keep(account, self._payment_intent(pi_id, cus_id, amount, charge, invoice=in_id))
             line = {"id": new_id("il"), "object": "line_item", "amount": amount, "currency": "usd",
                     "metadata": meta, "period": {"start": start, "end": end}, "quantity": 1}
             invoice = {"id": in_id, "object": "invoice", "amount_due": amount, "amount_paid": amount,
@@ -281,8 +339,8 @@ class FakeStripe:
                 invoice.update(subscription=sub_id, charge=charge["id"], payment_intent=pi_id, paid=True,
                                subscription_details={"metadata": meta})
                 line["subscription"] = sub_id
-            self.put(account, invoice)
-            session = self.put(account, {
+            self._keep(account, invoice)
+            session = self._keep(account, {
                 "id": new_id("cs_test"), "object": "checkout.session", "amount_total": amount,
                 "created": self.now, "currency": "usd", "customer": cus_id,
                 "customer_details": {"email": cus["email"], "name": cus["name"]}, "invoice": in_id,
@@ -309,8 +367,8 @@ class FakeStripe:
             amount = sub["items"]["data"][0]["price"]["unit_amount"]
             self.now = max(self.now, self.period_end(sub))
             in_id, pi_id = new_id("in"), new_id("pi")
-            invoice = self.put(account, self._renewal_invoice(in_id, pi_id, sub, cus, amount))
-            attempt = self.put(account, {"id": new_id("inpay"), "object": "invoice_payment", "amount_paid": None,
+            invoice = self._keep(account, self._renewal_invoice(in_id, pi_id, sub, cus, amount))
+            attempt = self._keep(account, {"id": new_id("inpay"), "object": "invoice_payment", "amount_paid": None,
                                          "amount_requested": amount, "created": self.now, "currency": "usd",
                                          "invoice": in_id, "is_default": True, "livemode": False,
                                          "payment": {"type": "payment_intent", "payment_intent": pi_id},
@@ -318,12 +376,12 @@ class FakeStripe:
             failed, paid = [], None
             for n in range(failures):
                 self.tick(DAY if n else 60)
-                charge = self.put(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
+                charge = self._keep(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
                 charge.update(status="failed", paid=False, captured=False, amount_captured=0,
                               balance_transaction=None, failure_code="card_declined",
                               failure_message="Your card was declined.", outcome={"type": "issuer_declined"})
                 failed.append(charge)
-                pi = self.put(account, self._payment_intent(pi_id, sub["customer"], amount, charge, invoice=in_id,
+                pi = self._keep(account, self._payment_intent(pi_id, sub["customer"], amount, charge, invoice=in_id,
                                                             attempts=failed))
                 pi.update(status="requires_payment_method", amount_received=0, payment_method=None,
                           last_payment_error={"charge": charge["id"], "code": "card_declined",
@@ -339,8 +397,8 @@ class FakeStripe:
                                 previous={"status": "active"})
             if succeed:
                 self.tick(DAY if failures else 60)
-                paid = self.put(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
-                pi = self.put(account, self._payment_intent(pi_id, sub["customer"], amount, paid, invoice=in_id,
+                paid = self._keep(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
+                pi = self._keep(account, self._payment_intent(pi_id, sub["customer"], amount, paid, invoice=in_id,
                                                             attempts=failed + [paid]))
                 invoice.update(status="paid", amount_paid=amount, amount_remaining=0, next_payment_attempt=None,
                                status_transitions={"paid_at": self.now, "finalized_at": invoice["created"]})
@@ -389,7 +447,7 @@ class FakeStripe:
                                   f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
                                   "amount_too_large")
             self.tick()
-            refund = self.put(account, {
+            refund = self._keep(account, {
                 "id": new_id("re"), "object": "refund", "amount": amount, "balance_transaction": new_id("txn"),
                 "charge": charge_id, "created": self.now, "currency": "usd", "metadata": metadata or {},
                 "payment_intent": charge["payment_intent"], "reason": reason, "receipt_number": None,
@@ -470,12 +528,21 @@ class FakeStripe:
         split = urlsplit(raw_path)
         path = split.path
         query = _nest(parse_qsl(split.query, keep_blank_values=True))
-        form = _nest(parse_qsl(body.decode(), keep_blank_values=True)) if body else {}
+        pairs = parse_qsl(body.decode(), keep_blank_values=True) if body else []
+        form = _nest(pairs)
         account = headers.get("Stripe-Account") or None
         key = headers.get("Idempotency-Key")
+        held = self.holds.get(path) if method == "GET" else None
+        if held is not None:  # outside the lock: the other requests go on meanwhile
+            held.asked.set()
+            held.released.wait(120)
         with self.lock:
+            # params: as Stripe reads them (nested); form: the pairs as sent (a[b]=c), query: the raw query
             self.requests.append({"method": method, "path": path, "account": account, "idempotency_key": key,
-                                  "params": form if method != "GET" else query})
+                                  "params": form if method != "GET" else query, "form": dict(pairs),
+                                  "query": split.query})
+            if self.down:
+                return 503, StripeError(503, "api_error", "Stripe is down (fake)").body()
             api_key = (headers.get("Authorization") or "").removeprefix("Bearer ")
             if self.api_key_revoked or not api_key.startswith("sk_"):
                 # Stripe's own wording: the key with all but its prefix and last four characters masked.
@@ -492,7 +559,8 @@ class FakeStripe:
             except StripeError as exc:
                 answer = exc.status, exc.body()
             except KeyError as exc:
-                answer = 404, StripeError(404, "invalid_request_error", f"No such object: {exc}",
+                missing = exc.args[0] if isinstance(exc.args[0], tuple) else (None, "object", exc.args[0])
+                answer = 404, StripeError(404, "invalid_request_error", f"No such {missing[1]}: '{missing[2]}'",
                                           "resource_missing").body()
             if method == "POST" and key:
                 self._replies[(account, key)] = answer
@@ -507,10 +575,8 @@ class FakeStripe:
             parts = ["checkout/sessions"] + parts[2:]
         resource = parts[0]
         if method == "GET" and resource == "events" and len(parts) == 1:
-            gte = int((params.get("created") or {}).get("gte", 0))
-            items = [self._api_event(e) for e in self.all_events
-                     if (e.get("account") or None) == account and e["created"] >= gte]
-            items.sort(key=lambda e: -e["created"])
+            items = [copy.deepcopy(e) for a, e in self.api_events if a == account and _listed(e, params)]
+            items.sort(key=lambda e: -(e.get("created") or 0))
             return self._page(items, params, "/v1/events")
         kind = KINDS.get(resource)
         if kind is None:
@@ -519,7 +585,7 @@ class FakeStripe:
             return self._list(kind, params, account, path)
         if method == "GET" and len(parts) == 2:
             obj = self._shaped(self.get(account, kind, parts[1]), account)
-            if "refunds" in (params.get("expand") or []) and kind == "charge":
+            if "refunds" in (params.get("expand") or []) and kind == "charge" and "refunds" not in obj:
                 refunds = self._refunds_of(account, obj["id"])
                 obj["refunds"] = {"object": "list", "data": refunds, "has_more": False}
             return obj
@@ -573,28 +639,39 @@ class FakeStripe:
     def _refunds_of(self, account, charge_id):
         items = [copy.deepcopy(o) for (a, k, _), o in self.objects.items()
                  if a == account and k == "refund" and o["charge"] == charge_id]
-        return sorted(items, key=lambda o: -o["created"])
+        return sorted(items, key=lambda o: -(o.get("created") or 0))
 
     def _list(self, kind, params, account, path):
-        items = [(self.order[(a, k, i)], o) for (a, k, i), o in self.objects.items() if a == account and k == kind]
-        items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-t[1]["created"], -t[0]))]
-        for field in ("charge", "customer", "invoice"):
-            if params.get(field):
-                items = [o for o in items if o.get(field) == params[field]]
-        if kind == "subscription" and params.get("status", "active") != "all":
-            items = [o for o in items if o["status"] != "canceled"]
-        created = params.get("created")
-        if isinstance(created, dict) and created.get("gte"):
-            items = [o for o in items if o["created"] >= int(created["gte"])]
-        return self._page(items, params, path)
+        """Newest first; filtered by every non-paging parameter; without `status`, subscriptions leave out
+        canceled ones (`status=all` lists every one); deleted customers are retrievable but never listed."""
+        items = [(self.order[(a, k, i)], o) for (a, k, i), o in self.objects.items()
+                 if a == account and k == kind and not o.get("deleted")]
+        items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-(t[1].get("created") or 0), -t[0]))]
+        filters = dict(params)
+        if kind == "subscription":
+            status = filters.pop("status", None)
+            items = [o for o in items if o["status"] == status or status == "all"
+                     or status is None and o["status"] != "canceled"]
+        return self._page([o for o in items if _listed(o, filters)], params, path)
 
     def _page(self, items, params, url):
-        limit = int(params.get("limit") or 10)
+        limit = min(int(params.get("limit") or 10), self.page_size)
         after = params.get("starting_after")
         if after:
             ids = [o["id"] for o in items]
             items = items[ids.index(after) + 1:] if after in ids else []
         return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
+
+
+PAGING = ("limit", "starting_after", "ending_before", "expand", "created")
+
+
+def _listed(obj: dict, params: dict) -> bool:
+    """Whether a list request's filters (`created[gte]` and field=value) keep obj."""
+    created = params.get("created")
+    if isinstance(created, dict) and created.get("gte") and (obj.get("created") or 0) < int(created["gte"]):
+        return False
+    return all(str(obj.get(k)) == v for k, v in params.items() if k not in PAGING and isinstance(v, str))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -608,6 +685,8 @@ class _Handler(BaseHTTPRequestHandler):
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if status >= 400 and status not in (409, 429) and (status < 500 or self.server.fake.down):
+            self.send_header("Stripe-Should-Retry", "false")  # as Stripe says it: stripe-python gives up at once
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Request-Id", new_id("req"))
         self.end_headers()
@@ -628,12 +707,15 @@ class FakeStripeServer:
         self.httpd.daemon_threads = True
         self.httpd.fake = self.fake
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = self.fake.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self):
+    def start(self) -> FakeStripeServer:
         self._thread.start()
         return self
+
+    def __enter__(self):
+        return self.start()
 
     def __exit__(self, *exc):
         self.httpd.shutdown()
