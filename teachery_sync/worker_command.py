@@ -16,7 +16,9 @@ import time
 import structlog
 from rq import Queue
 
+from workers import jobs
 from workers.queueing import RECONCILIATION_QUEUE_NAME
+from workers.services import Services
 from workers.worker import SWEEP_SECONDS, EventWorker, patient, sweep_stranded
 
 log = structlog.get_logger(__name__)
@@ -107,10 +109,9 @@ class SecondWorker:
         return self.process.wait()
 
 
-def run(services, queue_names: list[str], burst: bool) -> int:
-    """Work on `queue_names` (events first) until stopped, or until drained with `burst`; exit status."""
-    from workers import jobs
-
+def run(services: Services, queue_names: list[str], burst: bool) -> int:
+    """Work on `queue_names` (events first) until stopped, or until drained with `burst`; exit status.
+    The jobs and the worker's sweep get `services` from here (workers/jobs.py builds none of its own)."""
     mine = [n for n in queue_names if n != RECONCILIATION_QUEUE_NAME] or queue_names
     services = patient(services, ",".join(mine))  # from here on a Redis outage is waited out, never fatal
     jobs.install(services)
