@@ -62,7 +62,7 @@ class SecondWorker:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
-    def start(self) -> "SecondWorker":
+    def start(self) -> SecondWorker:
         self._spawn()
         if not self.burst:
             self._watcher = threading.Thread(target=self._watch, name="second-worker", daemon=True)
@@ -122,7 +122,8 @@ def run(services: Services, queue_names: list[str], burst: bool) -> int:
         try:
             sweep_stranded(services, older_than_seconds=0 if burst else 60)
         except Exception as exc:
-            raise WorkerError(f"cannot read the event ledger: {' '.join(str(exc).split()) or type(exc).__name__}")
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise WorkerError(f"cannot read the event ledger: {reason}") from None
         # worker_ttl sets how long RQ blocks waiting for a job (ttl - 15 s), hence how often maintenance
         # (and with it our sweep) runs when idle. No RQ scheduler: see workers/queueing.py.
         worker = EventWorker([Queue(n, connection=services.redis) for n in mine], connection=services.redis,

@@ -6,11 +6,9 @@ from flask import Blueprint, current_app, jsonify, request
 
 from domain import ledger, profiles
 from domain.accounts import to_key
-from webhooks import current
+from webhooks import current, schemas
 from webhooks.errors import ApiError
 from webhooks.parsing import from_query
-from webhooks.schemas import (CustomerList, CustomerSearch, EventDetail, EventFilters, EventList, Profile,
-                              ReplayAccepted, StripeCustomerQuery)
 from workers.replays import replay
 
 bp = Blueprint("admin", __name__)
@@ -19,14 +17,14 @@ bp = Blueprint("admin", __name__)
 def _found(profile: dict | None, what: str):
     if profile is None:
         raise ApiError(f"{what} not found", 404)
-    return jsonify(Profile.model_validate(profile).answer())
+    return jsonify(schemas.Profile.model_validate(profile).answer())
 
 
 @bp.get("/customers")
 def search_customers():
-    query = from_query(CustomerSearch)
+    query = from_query(schemas.CustomerSearch)
     with current.services().pool.connection() as conn:
-        return jsonify(CustomerList(customers=profiles.search(conn, query.q)).answer())
+        return jsonify(schemas.CustomerList(customers=profiles.search(conn, query.q)).answer())
 
 
 @bp.get("/customers/<id:customer_id>")
@@ -44,7 +42,7 @@ def delete_customer(customer_id: str):
 
 @bp.get("/stripe-customers/<id:cus_id>")
 def get_stripe_customer(cus_id: str):
-    query = from_query(StripeCustomerQuery)
+    query = from_query(schemas.StripeCustomerQuery)
     with current.services().pool.connection() as conn:
         profile = profiles.profile_by_stripe_id(conn, to_key(query.account), cus_id)
     return _found(profile, f"Stripe customer {cus_id}")
@@ -52,11 +50,11 @@ def get_stripe_customer(cus_id: str):
 
 @bp.get("/events")
 def list_events():
-    query = from_query(EventFilters)
+    query = from_query(schemas.EventFilters)
     with current.services().pool.connection() as conn:
         events = ledger.list_events(conn, status=query.status, type_=query.type, since=query.since,
                                     account=query.account, object_id=query.object_id, limit=query.limit)
-    return jsonify(EventList(events=events).answer())
+    return jsonify(schemas.EventList(events=events).answer())
 
 
 @bp.get("/events/<id:event_id>")
@@ -67,7 +65,7 @@ def get_event(event_id: str):
             raise ApiError(f"event {event_id} not found", 404)
         changes = ledger.changes_of(conn, event_id)
         attempts = ledger.attempts_log(conn, event_id)
-    detail = EventDetail.model_validate(vars(event) | {"changes": changes, "attempts_log": attempts})
+    detail = schemas.EventDetail.model_validate(vars(event) | {"changes": changes, "attempts_log": attempts})
     return jsonify(detail.answer())
 
 
@@ -81,4 +79,4 @@ def replay_event(event_id: str):
     if event is None:
         raise ApiError(f"event {event_id} not found", 404)
     done = replay(services, [event_id])  # Redis down: the app's 503, and nothing changed
-    return jsonify(ReplayAccepted(id=event_id, status=event.status, merged=bool(done.merged)).answer()), 202
+    return jsonify(schemas.ReplayAccepted(id=event_id, status=event.status, merged=bool(done.merged)).answer()), 202

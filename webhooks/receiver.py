@@ -28,7 +28,7 @@ def parse_event(body: bytes) -> dict:
     try:
         event = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ValueError("body is not JSON")
+        raise ValueError("body is not JSON") from None
     if not isinstance(event, dict):
         raise ValueError("body is not a JSON object")
     if not isinstance(event.get("id"), str) or not _EVENT_ID.fullmatch(event["id"]):

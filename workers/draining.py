@@ -57,12 +57,11 @@ def drain(services: Services, *, batch_size: int = DRAIN_BATCH, max_seconds: flo
     lingered = False
     while True:
         looked = time.monotonic()  # before the claim: the claim sees what was committed by then
-        with services.pool.connection() as conn:
-            with conn.transaction():
-                batch = ledger.claim_next(conn, limit=batch_size)
-                if batch:
-                    outcomes, to_wake = apply_claimed(conn, services, batch,
-                                                      {e.id: AttemptKind.AUTOMATIC for e in batch})
+        with services.pool.connection() as conn, conn.transaction():
+            batch = ledger.claim_next(conn, limit=batch_size)
+            if batch:
+                outcomes, to_wake = apply_claimed(conn, services, batch,
+                                                  {e.id: AttemptKind.AUTOMATIC for e in batch})
         if not batch:
             if lingered or looked - started >= DRAIN_LINGER:
                 return done

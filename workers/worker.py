@@ -1,6 +1,7 @@
 """The RQ worker: jobs run in this process (one pooled connection per process, no fork per job)."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import threading
@@ -174,10 +175,8 @@ class EventWorker(SimpleWorker):
         super().request_stop(signum, frame)
 
     def set_shutdown_requested_date(self):
-        try:
+        with contextlib.suppress(*REDIS_DOWN):  # only a note for RQ's dashboard; the job in progress still finishes
             super().set_shutdown_requested_date()
-        except REDIS_DOWN:  # only a note for RQ's dashboard; the job in progress still finishes
-            pass
 
     def teardown(self):
         try:
