@@ -21,62 +21,55 @@ from domain.times import iso, parse_iso
 # --- query strings ----------------------------------------------------------------------------------
 
 
-def Query(parse=str, empty=None):  # noqa: N802 - used like a type: Annotated[int, Query(...)]
-    """A query-string value: empty is not given (`empty`), else `parse(text)`, whose ValueError
-    message is the 400's."""
-    return BeforeValidator(lambda text: parse(text) if text else empty)
+def Query(parse=str, *, empty=None, message: str | None = None):  # noqa: N802 - read as a type's part
+    """A query-string value: empty is not given (`empty`), else `parse(text)`; a ValueError it raises
+    answers 400 with `message`, else with its own."""
+    def check(text):
+        if not text:
+            return empty
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise ValueError(message or str(exc)) from None
+    return BeforeValidator(check)
 
 
-def _status(text: str) -> str:
-    if text not in ledger.STATUSES:
-        raise ValueError(f"status must be one of {', '.join(ledger.STATUSES)}")
-    return text
+def kept_if(test):
+    """A `parse` that keeps the text when test(text) holds."""
+    def parse(text):
+        if not test(text):
+            raise ValueError(text)
+        return text
+    return parse
 
 
-def _limit(text: str) -> int:
+def _limit(text: str) -> bool:
     """Digits 0-9 only: int() would also take "١٢", " 1" or "1_0"."""
-    if not re.fullmatch(r"[0-9]{1,9}", text) or not 1 <= int(text) <= 1000:
-        raise ValueError("limit must be a whole number from 1 to 1000, in digits 0-9")
-    return int(text)
-
-
-def _since(text: str) -> datetime:
-    try:
-        return parse_iso(text)
-    except ValueError:
-        raise ValueError("since must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
-
-
-def _search_text(text: str) -> str:
-    if len(text) > 200:
-        raise ValueError("q is too long (200 characters at most)")
-    return text
-
-
-def _account_id(text: str) -> str:
-    if not is_account_id(text):
-        raise ValueError("account must be an acct_… id")
-    return text
+    return re.fullmatch(r"[0-9]{1,9}", text) is not None and 1 <= int(text) <= 1000
 
 
 class EventFilters(BaseModel):
     """GET /admin/api/events: newest first, `limit` of them, filtered by whatever is given."""
-    status: Annotated[str | None, Query(_status)] = None
-    limit: Annotated[int, Query(_limit, empty=100)] = 100
-    since: Annotated[datetime | None, Query(_since)] = None  # received at or after
-    account: Annotated[str | None, Query(ledger.account_filter)] = None  # acct_… or platform; the stored key
+    status: Annotated[str | None, Query(kept_if(ledger.STATUSES.__contains__),
+                                        message=f"status must be one of {', '.join(ledger.STATUSES)}")] = None
+    limit: Annotated[int, Query(kept_if(_limit), empty=100,
+                                message="limit must be a whole number from 1 to 1000, in digits 0-9")] = 100
+    since: Annotated[datetime | None, Query(parse_iso,
+                                            message="since must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z")] = None
+    account: Annotated[str | None, Query(ledger.account_filter)] = None  # acct_… or platform; gives the stored key
     type: Annotated[str | None, Query()] = None
     object_id: Annotated[str | None, Query()] = Field(None, alias="object")  # see ledger.OBJECT_FIELDS
 
 
 class CustomerSearch(BaseModel):
     """GET /admin/api/customers: name or email containing `q`, case-insensitively."""
-    q: Annotated[str, Query(_search_text, empty="")] = ""
+    q: Annotated[str, Query(kept_if(lambda q: len(q) <= 200), empty="",
+                            message="q is too long (200 characters at most)")] = ""
 
 
 class StripeCustomerQuery(BaseModel):
     """GET /admin/api/stripe-customers/{cus_…}: the platform's customer unless `account` names another."""
-    account: Annotated[str | None, Query(_account_id)] = None
+    account: Annotated[str | None, Query(kept_if(is_account_id), message="account must be an acct_… id")] = None
 
 
 # --- answers ------------------------------------------------------------------------------------------
