@@ -11,7 +11,7 @@ from werkzeug.routing import BaseConverter
 from domain.ids import ID_PATTERN
 from webhooks.errors import ApiError
 
-Query = TypeVar("Query", bound=BaseModel)
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class IdConverter(BaseConverter):
@@ -62,7 +62,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def from_query(model: type[Query]) -> Query:
+def from_query(model: type[Model]) -> Model:
     """The query string as `model` (the first value of each name); ApiError (400) with the first rule
     it breaks, in the model's field order."""
     try:
