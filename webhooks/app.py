@@ -28,7 +28,7 @@ def create_app(services: Services) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.url_map.converters["id"] = IdConverter
-    current.install(app, services.open())
+    app.extensions[current.EXTENSION] = services.open()
 
     install_request_ids(app)
     app.before_request(require_admin_token)
