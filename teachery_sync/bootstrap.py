@@ -1,10 +1,8 @@
-"""The one composition root: builds the pool, the queue and the Stripe client from settings."""
+"""The one composition root: builds the pool, the queue and the Stripe client from settings, and hands
+them to the entry points (webhooks.app.create_app, the RQ jobs through teachery_sync/worker_command.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import redis
-from psycopg_pool import ConnectionPool
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
@@ -12,29 +10,10 @@ from rq import Queue
 from domain.db import make_pool
 from domain.settings import Settings
 from workers.queueing import QUEUE_NAME
+from workers.services import Services
 from workers.stripe_api import StripeApi
 
-
-@dataclass
-class Services:
-    settings: Settings
-    pool: ConnectionPool
-    redis: redis.Redis
-    queue: Queue
-    stripe: StripeApi
-
-    def __repr__(self) -> str:
-        # The default would spell out every field; Settings' own repr masks its secrets.
-        return f"Services(settings={self.settings!r}, queue={self.queue.name!r}, stripe={self.stripe!r})"
-
-    def open(self) -> "Services":
-        if self.pool.closed:
-            self.pool.open(wait=False)
-        return self
-
-    def close(self) -> None:
-        self.pool.close()
-        self.redis.close()
+__all__ = ["Services", "build"]
 
 
 def build(settings: Settings | None = None, *, pool_size: int = 8, web: bool = False) -> Services:

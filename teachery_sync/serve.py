@@ -7,6 +7,9 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from teachery_sync.bootstrap import build
+from webhooks.app import create_app
+
 # Threads per worker process: a slow request (a webhook waiting on a database that is going down)
 # holds one thread, while /healthz, /readyz and the admin API are answered by the others.
 THREADS = 8
@@ -40,12 +43,8 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from domain.settings import Settings
-        from teachery_sync.bootstrap import build
-        from webhooks.app import create_app
-
         # Per worker process, after fork: each opens its own pool, with a connection for every thread.
-        return create_app(services=build(Settings.from_env(), pool_size=THREADS, web=True))
+        return create_app(build(pool_size=THREADS, web=True))
 
 
 def serve(host: str, port: int, workers: int, *, access_log: bool = True) -> None:

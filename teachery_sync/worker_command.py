@@ -16,7 +16,9 @@ import time
 import structlog
 from rq import Queue
 
+from workers import jobs
 from workers.queueing import RECONCILIATION_QUEUE_NAME
+from workers.services import Services
 from workers.worker import SWEEP_SECONDS, EventWorker, patient, sweep_stranded
 
 log = structlog.get_logger(__name__)
@@ -60,7 +62,7 @@ class SecondWorker:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
-    def start(self) -> "SecondWorker":
+    def start(self) -> SecondWorker:
         self._spawn()
         if not self.burst:
             self._watcher = threading.Thread(target=self._watch, name="second-worker", daemon=True)
@@ -107,10 +109,9 @@ class SecondWorker:
         return self.process.wait()
 
 
-def run(services, queue_names: list[str], burst: bool) -> int:
-    """Work on `queue_names` (events first) until stopped, or until drained with `burst`; exit status."""
-    from workers import jobs
-
+def run(services: Services, queue_names: list[str], burst: bool) -> int:
+    """Work on `queue_names` (events first) until stopped, or until drained with `burst`; exit status.
+    The jobs and the worker's sweep get `services` from here (workers/jobs.py builds none of its own)."""
     mine = [n for n in queue_names if n != RECONCILIATION_QUEUE_NAME] or queue_names
     services = patient(services, ",".join(mine))  # from here on a Redis outage is waited out, never fatal
     jobs.install(services)
@@ -121,7 +122,8 @@ def run(services, queue_names: list[str], burst: bool) -> int:
         try:
             sweep_stranded(services, older_than_seconds=0 if burst else 60)
         except Exception as exc:
-            raise WorkerError(f"cannot read the event ledger: {' '.join(str(exc).split()) or type(exc).__name__}")
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise WorkerError(f"cannot read the event ledger: {reason}") from None
         # worker_ttl sets how long RQ blocks waiting for a job (ttl - 15 s), hence how often maintenance
         # (and with it our sweep) runs when idle. No RQ scheduler: see workers/queueing.py.
         worker = EventWorker([Queue(n, connection=services.redis) for n in mine], connection=services.redis,

@@ -1,11 +1,14 @@
-"""create_app(): the Flask application for the receiver, the admin API and health checks."""
+"""create_app(services): the Flask application for the receiver, the admin API and health checks."""
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
 
-from domain.settings import Settings
-from webhooks import errors
+from webhooks import admin, admin_actions, current, errors, health, metrics, receiver, reconciliations
+from webhooks.auth import require_admin_token
+from webhooks.fast_path import WebhookFastPath
 from webhooks.parsing import IdConverter
+from webhooks.request_ids import install_request_ids
+from workers.services import Services
 
 
 def refuse_nul_characters():
@@ -15,12 +18,9 @@ def refuse_nul_characters():
     return None
 
 
-def create_app(settings: Settings | None = None, services=None) -> Flask:
-    """Build the app. Refuses to start without a webhook signing secret."""
-    if services is None:
-        from teachery_sync.bootstrap import build
-
-        services = build(settings or Settings.from_env(), web=True)
+def create_app(services: Services) -> Flask:
+    """Build the app on the services the composition root built (teachery_sync/bootstrap.py).
+    Refuses to start without a webhook signing secret."""
     settings = services.settings
     settings.require_webhook_secret()
 
@@ -28,11 +28,7 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.url_map.converters["id"] = IdConverter
-    app.extensions["teachery"] = services.open()
-
-    from webhooks import admin, admin_actions, health, metrics, receiver, reconciliations
-    from webhooks.auth import require_admin_token
-    from webhooks.request_ids import install_request_ids
+    app.extensions[current.EXTENSION] = services.open()
 
     install_request_ids(app)
     app.before_request(require_admin_token)
@@ -40,13 +36,10 @@ def create_app(settings: Settings | None = None, services=None) -> Flask:
     app.register_blueprint(receiver.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
-    app.register_blueprint(admin.bp, url_prefix="/admin/api")
-    app.register_blueprint(admin_actions.bp, url_prefix="/admin/api")
-    app.register_blueprint(reconciliations.bp, url_prefix="/admin/api")
-
+    for blueprint in (admin.bp, admin_actions.bp, reconciliations.bp):
+        app.register_blueprint(blueprint, url_prefix="/admin/api")
     errors.install(app)
-    from webhooks.fast_path import WebhookFastPath
 
-    app.extensions[receiver.EXTENSION] = receiver.Receiver(app.extensions["teachery"])
+    app.extensions[receiver.EXTENSION] = receiver.Receiver(services)
     app.wsgi_app = WebhookFastPath(app.wsgi_app, app.extensions[receiver.EXTENSION], settings.max_body_bytes)
     return app

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hmac
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
+from domain.settings import Settings
+from webhooks import current
 
 ADMIN_PREFIX = "/admin/api"
-ADMIN_TOKEN_NAME = "admin"  # ADMIN_TOKEN alone is one unscoped token of this name (CONTRACT.md)
+ADMIN_TOKEN_NAME = "admin"  # ADMIN_TOKEN alone is one unscoped token of this name
 
 
-def admin_tokens(settings) -> dict[str, str]:
+def admin_tokens(settings: Settings) -> dict[str, str]:
     """The configured admin tokens by name."""
     return {ADMIN_TOKEN_NAME: settings.admin_token} if settings.admin_token else {}
 
@@ -21,7 +23,7 @@ def require_admin_token():
     unknown admin path is 401 too): 503 when no token is configured, 401 unless a token matches."""
     if request.path != ADMIN_PREFIX and not request.path.startswith(ADMIN_PREFIX + "/"):
         return None
-    tokens = admin_tokens(current_app.extensions["teachery"].settings)
+    tokens = admin_tokens(current.services().settings)
     if not tokens:
         return jsonify({"error": "admin API disabled: set ADMIN_TOKEN to enable it"}), 503
     header = request.headers.get("Authorization", "")

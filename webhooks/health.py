@@ -1,7 +1,9 @@
 """GET /healthz (the process runs) and GET /readyz (PostgreSQL and Redis answer)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
+
+from webhooks import current
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +19,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    services = current_app.extensions["teachery"]
+    services = current.services()
     down = {}
     try:
         with services.pool.connection(timeout=READY_DATABASE_TIMEOUT) as conn:

@@ -5,11 +5,13 @@ gunicorn worker answers, with no multiprocess bookkeeping.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from domain import ledger
+from webhooks import current
+from workers.services import Services
 
 bp = Blueprint("metrics", __name__)
 
@@ -17,7 +19,7 @@ bp = Blueprint("metrics", __name__)
 class LedgerCollector:
     """Events per ledger status, the age of the oldest event not yet applied, and RQ's queue."""
 
-    def __init__(self, services):
+    def __init__(self, services: Services):
         self.services = services
 
     def collect(self):
@@ -41,6 +43,6 @@ class LedgerCollector:
 @bp.get("/metrics")
 def metrics():
     registry = CollectorRegistry()
-    registry.register(LedgerCollector(current_app.extensions["teachery"]))
+    registry.register(LedgerCollector(current.services()))
     # PostgreSQL or Redis down: their errors propagate to the app's handlers, a JSON 503 (webhooks/errors.py).
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -14,6 +14,7 @@ from domain.ids import is_account_id
 from webhooks.group_commit import GroupCommit
 from webhooks.signature import BadSignature, verify
 from workers.queueing import DrainRequests
+from workers.services import Services
 
 bp = Blueprint("receiver", __name__)
 log = structlog.get_logger(__name__)
@@ -27,7 +28,7 @@ def parse_event(body: bytes) -> dict:
     try:
         event = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ValueError("body is not JSON")
+        raise ValueError("body is not JSON") from None
     if not isinstance(event, dict):
         raise ValueError("body is not a JSON object")
     if not isinstance(event.get("id"), str) or not _EVENT_ID.fullmatch(event["id"]):
@@ -75,7 +76,7 @@ class Receiver:
     is answered only once its row is durable.
     """
 
-    def __init__(self, services):
+    def __init__(self, services: Services):
         self.services = services
         self._drains = DrainRequests(services.queue)
         self._group = GroupCommit(self._write, after=self._request_drain)

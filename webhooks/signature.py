@@ -19,7 +19,7 @@ def verify(payload: bytes, header: str | None, secrets: tuple[str, ...], toleran
     try:
         payload.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadSignature("body is not UTF-8")
+        raise BadSignature("body is not UTF-8") from None
     last = "no signature matched"
     for secret in secrets:
         try:

@@ -20,6 +20,7 @@ from domain.ledger import AttemptKind, EventStatus
 from workers.context import Waiting
 from workers.processing import apply_claimed, wake
 from workers.queueing import DRAIN_LINGER, request_drain
+from workers.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +30,7 @@ DRAIN_SECONDS = 60  # a drain job hands over to a fresh one after this long (wel
 stop_requested = threading.Event()  # set by the worker on SIGTERM: the job ends after its batch
 
 
-def _wake_across_workers(services, batch, outcomes) -> None:
+def _wake_across_workers(services: Services, batch, outcomes) -> None:
     """After the commit, the wake-ups that another worker's batch, in flight at the same time, made
     necessary: its events that waited for an object this batch recorded, and this batch's events that
     waited for an object it recorded. Whichever of the two commits last sees the other's rows here, so
@@ -47,7 +48,7 @@ def _wake_across_workers(services, batch, outcomes) -> None:
     wake(services, late)
 
 
-def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN_SECONDS) -> int:
+def drain(services: Services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN_SECONDS) -> int:
     """Apply received events until none is left (or the worker is stopping, or max_seconds passed:
     then another drain is asked for); returns how many events this job applied or recorded."""
     done = 0
@@ -56,12 +57,11 @@ def drain(services, *, batch_size: int = DRAIN_BATCH, max_seconds: float = DRAIN
     lingered = False
     while True:
         looked = time.monotonic()  # before the claim: the claim sees what was committed by then
-        with services.pool.connection() as conn:
-            with conn.transaction():
-                batch = ledger.claim_next(conn, limit=batch_size)
-                if batch:
-                    outcomes, to_wake = apply_claimed(conn, services, batch,
-                                                      {e.id: AttemptKind.AUTOMATIC for e in batch})
+        with services.pool.connection() as conn, conn.transaction():
+            batch = ledger.claim_next(conn, limit=batch_size)
+            if batch:
+                outcomes, to_wake = apply_claimed(conn, services, batch,
+                                                  {e.id: AttemptKind.AUTOMATIC for e in batch})
         if not batch:
             if lingered or looked - started >= DRAIN_LINGER:
                 return done

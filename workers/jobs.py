@@ -1,21 +1,28 @@
-"""RQ job entry points. Thin: find the process's services, call the service layer."""
+"""RQ job entry points. Thin: take the services the worker command installed, call the service layer.
+
+The services come from the composition root (`teachery-sync worker`, teachery_sync/worker_command.py),
+never from here: a plain `rq worker` has none, and its jobs fail saying so.
+"""
 from __future__ import annotations
 
-_services = None
+from domain.ledger import AttemptKind
+from workers import draining, reconciliation
+from workers.processing import apply_event
+from workers.queueing import drain_started
+from workers.services import Services
+
+_services: Services | None = None
 
 
-def install(services) -> None:
+def install(services: Services | None) -> None:
     """Give this process's jobs their services (the worker command does this before working)."""
     global _services
     _services = services
 
 
-def services():
-    global _services
-    if _services is None:  # started by a plain `rq worker`: build from the environment
-        from teachery_sync.bootstrap import build
-
-        _services = build().open()
+def services() -> Services:
+    if _services is None:
+        raise RuntimeError("no services installed: jobs run under `teachery-sync worker`, not a plain `rq worker`")
     return _services
 
 
@@ -24,23 +31,16 @@ def process_event(event_id: str, replay: bool = False, due: bool = False, kind: 
 
     `kind`: automatic, wake or replay (see domain.ledger.AttemptKind); `replay` is how jobs queued
     before the attempts log said it."""
-    from domain.ledger import AttemptKind
-    from workers.processing import apply_event
-
     attempt = AttemptKind(kind) if kind else (AttemptKind.REPLAY if replay else AttemptKind.AUTOMATIC)
     return apply_event(services(), event_id, kind=attempt, due=due)
 
 
 def drain() -> int:
     """Apply every event no worker has applied yet (see workers/draining.py); how many it took."""
-    from workers import draining
-    from workers.queueing import drain_started
-
     drain_started(services().queue)
     return draining.drain(services())
 
 
 def run_reconciliation(run_id: str) -> str:
-    from workers.reconciliation import run
-
-    return run(services(), run_id)
+    """Run a queued reconciliation (workers/reconciliation.py); its final status."""
+    return reconciliation.run(services(), run_id)

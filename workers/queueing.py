@@ -32,8 +32,12 @@ def reconciliation_queue(queue: Queue) -> Queue:
 
 
 def _enqueue(queue: Queue, event_id: str, job_id: str, kind: str, due: bool, description: str):
-    return queue.enqueue_call(PROCESS_EVENT, args=(event_id,), kwargs={"kind": kind, "due": due}, job_id=job_id,
-                              unique=True, description=description, **JOB_OPTIONS)
+    """Enqueue the job that applies `event_id`; None when RQ already holds a job of `job_id`."""
+    try:
+        return queue.enqueue_call(PROCESS_EVENT, args=(event_id,), kwargs={"kind": kind, "due": due}, job_id=job_id,
+                                  unique=True, description=description, **JOB_OPTIONS)
+    except DuplicateJobError:
+        return None
 
 
 def enqueue_event(queue: Queue, event_id: str):
@@ -42,19 +46,13 @@ def enqueue_event(queue: Queue, event_id: str):
     The job id is derived from the event id so that RQ drops a second copy while the first
     is still queued; PostgreSQL remains the authority on "applied once" (this is only a filter).
     """
-    try:
-        return _enqueue(queue, event_id, f"event-{event_id}", "automatic", False, f"apply {event_id}")
-    except DuplicateJobError:
-        return None
+    return _enqueue(queue, event_id, f"event-{event_id}", "automatic", False, f"apply {event_id}")
 
 
 def enqueue_attempt(queue: Queue, event_id: str, attempt: int):
     """Enqueue automatic attempt number `attempt` at an event (a second copy of the same attempt is dropped)."""
-    try:
-        return _enqueue(queue, event_id, f"event-{event_id}-attempt-{attempt}", "automatic", True,
-                        f"apply {event_id} (attempt {attempt})")
-    except DuplicateJobError:
-        return None
+    return _enqueue(queue, event_id, f"event-{event_id}-attempt-{attempt}", "automatic", True,
+                    f"apply {event_id} (attempt {attempt})")
 
 
 def enqueue_replay(queue: Queue, event_id: str, replays_done: int):
@@ -75,12 +73,8 @@ def enqueue_wake(queue: Queue, event_id: str):
 
 def _enqueue_merged(queue: Queue, event_id: str, job_id: str, kind: str, description: str):
     """Enqueue under job_id unless a job of that id is queued or running (then None)."""
-    def enqueue():
-        try:
-            return _enqueue(queue, event_id, job_id, kind, True, description)
-        except DuplicateJobError:
-            return None
-    return _ensure(queue, job_id, enqueue, keep=WAITING_TO_RUN + (JobStatus.STARTED,))
+    return _ensure(queue, job_id, lambda: _enqueue(queue, event_id, job_id, kind, True, description),
+                   keep=WAITING_TO_RUN + (JobStatus.STARTED,))
 
 
 WAITING_TO_RUN = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)

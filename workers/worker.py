@@ -1,6 +1,7 @@
 """The RQ worker: jobs run in this process (one pooled connection per process, no fork per job)."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import threading
@@ -13,14 +14,14 @@ from redis.retry import Retry
 from rq import Queue, SimpleWorker, worker_registration
 
 from domain import ledger, reconciliations
-from workers import reconciliation
-from workers import draining
+from workers import draining, reconciliation
 from workers.queueing import QUEUE_NAME, enqueue_attempt, ensure_drain
+from workers.services import Services
 
 log = structlog.get_logger(__name__)
 
 
-def sweep_stranded(services, *, older_than_seconds: int = 60) -> int:
+def sweep_stranded(services: Services, *, older_than_seconds: int = 60) -> int:
     """Enqueue the events a job should take now: received ones no job picked up (stored while
     Redis was down, or their worker was killed), and waits whose retry time has come.
     Safe to run any time: applying is idempotent and job ids are unique per attempt."""
@@ -121,7 +122,7 @@ class WaitForRedis(Retry):
         log.warning("Redis reachable again", worker=self.label, down_seconds=round(down, 1))
 
 
-def patient(services, label: str = ""):
+def patient(services: Services, label: str = "") -> Services:
     """The services with a Redis client whose commands wait out a Redis outage (see WaitForRedis)."""
     client = redis.Redis.from_url(services.settings.redis_url, socket_connect_timeout=5, socket_timeout=10,
                                   retry=WaitForRedis(label))
@@ -133,7 +134,7 @@ class EventWorker(SimpleWorker):
     events due for an attempt during RQ's maintenance, every SWEEP_SECONDS. On a connection whose
     retry policy is WaitForRedis, it waits out Redis outages instead of exiting."""
 
-    services = None
+    services: Services | None = None  # given by the worker command: the sweep needs them
     _outages_seen = 0
 
     def run_maintenance_tasks(self):
@@ -174,10 +175,8 @@ class EventWorker(SimpleWorker):
         super().request_stop(signum, frame)
 
     def set_shutdown_requested_date(self):
-        try:
+        with contextlib.suppress(*REDIS_DOWN):  # only a note for RQ's dashboard; the job in progress still finishes
             super().set_shutdown_requested_date()
-        except REDIS_DOWN:  # only a note for RQ's dashboard; the job in progress still finishes
-            pass
 
     def teardown(self):
         try:
