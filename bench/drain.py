@@ -23,7 +23,6 @@ import random
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,7 +30,6 @@ import psutil
 import psycopg
 import redis
 import structlog
-
 from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, body, fresh_stores, history, signed
 
 REFERENCE_DATABASE_URL = DATABASE_URL + "_reference"

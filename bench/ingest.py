@@ -28,9 +28,9 @@ from pathlib import Path
 import psutil
 import psycopg
 import redis
+from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, fresh_stores
 
 from teachery_sync.embedded import free_port
-from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, fresh_stores
 
 FLOOR = Path(__file__).resolve().parent / "floor"  # the reference floor receiver and wrk script generator
 sys.path.insert(0, str(FLOOR))

@@ -46,12 +46,12 @@ import random
 import re
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+import common  # noqa: F401  (puts the project on sys.path)
 import psycopg
 import psycopg.sql
 
-import common  # noqa: F401  (puts the project on sys.path)
 from domain import ledger
 from domain.migrate import migrate
 
@@ -452,7 +452,7 @@ def time_queries(dsn: str, runs: int, only: str | None, partitioned: bool = Fals
                              ).fetchone()[0] or 0
         print(f"\nhot queries on ~{max(total, 0):,} events{' (partitioned copy)' if partitioned else ''},"
               f" {runs} runs each on one connection"
-              f" ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
+              f" ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
         print(f"  {'query':<46} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for name, fn in cases(conn, runs, partitioned):
             if only and only not in name:

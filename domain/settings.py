@@ -33,7 +33,7 @@ class Settings:
     access_log: bool = True  # gunicorn's request lines (never for a stored webhook or a 2xx health probe)
 
     @classmethod
-    def from_env(cls, environ: dict | None = None) -> "Settings":
+    def from_env(cls, environ: dict | None = None) -> Settings:
         env = os.environ if environ is None else environ
         secrets = tuple(s.strip() for s in env.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip())
         tolerance = env.get("WEBHOOK_TOLERANCE_SECONDS", "300")
@@ -107,7 +107,7 @@ class Settings:
             pass
         return tuple(s for s in found if s)
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
     def require_webhook_secret(self) -> None:

@@ -1,7 +1,7 @@
 """Times as the API and the command line show and read them: ISO 8601, UTC."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def parse_iso(text: str) -> datetime:
@@ -12,14 +12,14 @@ def parse_iso(text: str) -> datetime:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def iso(value: datetime | None) -> str | None:
     """A time as the API shows it: 2026-11-01T00:00:00Z."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def display(value: datetime | None) -> str | None:
     """A time as the command line's tables show it: 2026-11-01 00:00:00 (UTC)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value else None
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else None

@@ -35,8 +35,19 @@ from dataclasses import dataclass, field
 
 from tests.fake_stripe.server import KINDS
 from tests.stripe_events import (
-    BASIL, DAY, T0, charge, checkout_session, customer, deleted_customer, dispute, invoice, invoice_payment,
-    payment_intent, refund, subscription,
+    BASIL,
+    DAY,
+    T0,
+    charge,
+    checkout_session,
+    customer,
+    deleted_customer,
+    dispute,
+    invoice,
+    invoice_payment,
+    payment_intent,
+    refund,
+    subscription,
 )
 from tests.support import at_least
 

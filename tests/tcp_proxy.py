@@ -24,7 +24,7 @@ class TcpProxy:
 
     # --- control -------------------------------------------------------------------------
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         self._listen()
         return self
 
@@ -51,7 +51,7 @@ class TcpProxy:
         self._closed = True
         self.cut()
 
-    def __enter__(self) -> "TcpProxy":
+    def __enter__(self) -> TcpProxy:
         return self.start()
 
     def __exit__(self, *exc) -> None:

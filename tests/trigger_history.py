@@ -1,8 +1,8 @@
 """Every trigger of `teachery-sync trigger`, in an order in which each finds what it acts on."""
 from __future__ import annotations
 
-from teachery_sync.trigger import samples as sample_objects
 from teachery_sync.trigger import build_events
+from teachery_sync.trigger import samples as sample_objects
 from teachery_sync.trigger.scenarios import TriggerOptions, TriggerState
 
 HISTORY = [

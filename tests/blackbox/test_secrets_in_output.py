@@ -11,7 +11,7 @@ import json
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import psycopg
@@ -127,7 +127,7 @@ def test_no_secret_in_any_output(own):
     own.deliver([refunded])  # its refund is unknown: the worker asks the API for the charge's refunds
     waiting = wait_for_status(own, refunded["id"], "waiting")
     assert "API key" in waiting["last_error"], waiting
-    since = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     cli_runs += [own.cli("reconcile", "--dry-run"), own.cli("backfill", "--since", since)]
     assert all(done.returncode != 0 for done in cli_runs[-2:]), cli_runs[-2:]
     fake.api_key_revoked = False

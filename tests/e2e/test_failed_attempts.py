@@ -17,7 +17,18 @@ import itertools
 import pytest
 
 from tests.stripe_events import (
-    BASIL, DAY, OLD, T0, V2024, charge, customer, event, invoice, invoice_payment, payment_intent, refund,
+    BASIL,
+    DAY,
+    OLD,
+    T0,
+    V2024,
+    charge,
+    customer,
+    event,
+    invoice,
+    invoice_payment,
+    payment_intent,
+    refund,
     subscription,
 )
 from tests.support import load_fixture

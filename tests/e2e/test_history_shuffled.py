@@ -14,7 +14,18 @@ from __future__ import annotations
 import pytest
 
 from tests.stripe_events import (
-    BASIL, DAY, OLD, T0, charge, checkout_session, customer, event, invoice, iso, payment_intent, refund,
+    BASIL,
+    DAY,
+    OLD,
+    T0,
+    charge,
+    checkout_session,
+    customer,
+    event,
+    invoice,
+    iso,
+    payment_intent,
+    refund,
     subscription,
 )
 from tests.stripe_histories import delivery_plan

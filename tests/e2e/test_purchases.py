@@ -10,8 +10,20 @@ from __future__ import annotations
 import pytest
 
 from tests.stripe_events import (
-    API_VERSIONS, BASIL, DAY, OLD, T0, charge, checkout_session, customer, event, invoice, iso, payment_intent,
-    refund, subscription,
+    API_VERSIONS,
+    BASIL,
+    DAY,
+    OLD,
+    T0,
+    charge,
+    checkout_session,
+    customer,
+    event,
+    invoice,
+    iso,
+    payment_intent,
+    refund,
+    subscription,
 )
 from tests.support import load_fixture
 

@@ -7,7 +7,15 @@ In-process suites share one server per test process (`shared_server()`), reset p
 from __future__ import annotations
 
 from tests.fake_stripe.server import (
-    ACTIVE_REFUND, BASIL, DAY, T0, FakeStripe, FakeStripeServer, Held, StripeError, new_id,
+    ACTIVE_REFUND,
+    BASIL,
+    DAY,
+    T0,
+    FakeStripe,
+    FakeStripeServer,
+    Held,
+    StripeError,
+    new_id,
 )
 
 __all__ = ["ACTIVE_REFUND", "BASIL", "DAY", "T0", "FakeStripe", "FakeStripeServer", "Held", "StripeError", "new_id",

@@ -2,7 +2,7 @@
 and described, which refund statuses count, whose event it is, and how snapshots of one object order."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ from workers.handlers.refunds import refund_status
 from workers.handlers.subscriptions import describe_change, state_of
 
 T = 1_767_225_600  # 2026-01-01T00:00:00Z
-AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _sub(**fields) -> dict:
@@ -30,8 +30,8 @@ def test_state_of_reads_every_field_the_profile_shows():
                           cancel_at=T, canceled_at=T - 60))
     assert state == {"status": "active", "pause_collection": {"behavior": "void", "resumes_at": "2026-01-01T00:00:00Z"},
                      "cancel_at_period_end": True, "cancel_at": AT,
-                     "canceled_at": datetime(2025, 12, 31, 23, 59, tzinfo=timezone.utc), "ended_at": None,
-                     "current_period_end": datetime(2026, 1, 31, tzinfo=timezone.utc)}
+                     "canceled_at": datetime(2025, 12, 31, 23, 59, tzinfo=UTC), "ended_at": None,
+                     "current_period_end": datetime(2026, 1, 31, tzinfo=UTC)}
 
 
 def test_state_of_basil_reads_the_period_from_the_items_and_tolerates_odd_values():
@@ -40,7 +40,7 @@ def test_state_of_basil_reads_the_period_from_the_items_and_tolerates_odd_values
     sub["items"] = {"object": "list", "data": [{"current_period_end": T}, {"current_period_end": T + 60}]}
     state = state_of(sub)
     assert state["status"] == "active" and state["cancel_at_period_end"] is False
-    assert state["current_period_end"] == datetime(2026, 1, 1, 0, 1, tzinfo=timezone.utc)
+    assert state["current_period_end"] == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
 
 
 def test_describe_change_names_each_kind_of_change():

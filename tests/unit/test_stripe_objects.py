@@ -1,5 +1,5 @@
 """Reading Stripe objects across API versions (pure functions, no I/O)."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.support import load_fixture
 from workers import stripe_objects as so
@@ -14,7 +14,7 @@ def test_ref_accepts_ids_and_expanded_objects():
 
 
 def test_when_is_utc_and_ignores_non_times():
-    assert so.when(1700000000) == datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    assert so.when(1700000000) == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     assert so.when(None) is None and so.when(True) is None and so.when("1700000000") is None
 
 
