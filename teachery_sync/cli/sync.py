@@ -8,12 +8,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from domain.reconciliations import ScopeBusy, parse_request
+from domain import reconciliations as runs
+from domain.reconciliations import ScopeBusy
 from domain.times import iso, parse_iso
 from teachery_sync.cli.helpers import Failure, first_line, open_services, progress_bar, require_redis
+from webhooks.schemas import ReconciliationReport
 from workers import reconciliation
 from workers.backfill import BackfillError, window_start
 from workers.backfill import backfill as run_backfill
+from workers.commands import CommandRefused, ReconciliationAsked
 
 
 @click.command()
@@ -32,8 +35,8 @@ def backfill(since, account):
       teachery-sync backfill --since 2026-11-01 --account acct_1Creator
     """
     try:
-        parse_request({"account": account})
-    except ValueError as exc:
+        ReconciliationAsked.parse({"account": account})
+    except CommandRefused as exc:
         raise Failure(f"bad --account: {exc}") from exc
     try:
         since_at = parse_iso(since)
@@ -88,9 +91,8 @@ def reconcile(account, customer, since, dry_run, as_json):
       teachery-sync reconcile --since 2026-11-01T00:00:00Z --json
     """
     try:
-        scope, dry_run = parse_request({"account": account, "customer": customer, "since": since,
-                                        "dry_run": dry_run})
-    except ValueError as exc:
+        scope = ReconciliationAsked.parse({"account": account, "customer": customer, "since": since}).scope
+    except CommandRefused as exc:
         raise Failure(str(exc)) from exc
     services = open_services()
     try:
@@ -106,7 +108,8 @@ def reconcile(account, customer, since, dry_run, as_json):
                 reconciliation.run(services, run_id, report)
             except Exception as exc:  # the run is marked failed with its error; shown below
                 error = first_line(exc)
-        body = reconciliation.report_of(services, run_id)
+        with services.pool.connection() as conn:
+            body = ReconciliationReport.model_validate(runs.get(conn, run_id)).answer()
     finally:
         services.close()
     if as_json:
