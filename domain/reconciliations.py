@@ -1,19 +1,16 @@
 """Reconciliation runs (their scope, status and report) and the local side of the comparison."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg.types.json import Jsonb
 
 from domain.sql import fetch_all, fetch_column, fetch_one, fetch_value, load
-from domain.times import iso, parse_iso
 
 Q = load("reconciliations")
 
 STATUSES = ("queued", "running", "succeeded", "failed")
-DRIFT_KEYS = ("object", "field", "local", "stripe", "fixed")
 
 
 @dataclass(frozen=True)
@@ -21,39 +18,6 @@ class Scope:
     account: str | None = None  # acct_…; None: the platform and every known account
     customer: str | None = None  # cus_…
     since: datetime | None = None
-
-
-ID_PREFIXES = {"account": "acct_", "customer": "cus_"}
-_ID_TAIL = re.compile(r"[A-Za-z0-9_]{1,250}")
-REQUEST_KEYS = ("account", "customer", "since", "dry_run")
-
-
-def parse_request(body) -> tuple[Scope, bool]:
-    """The run a request ({"account"?, "customer"?, "since"?, "dry_run"?}) asks for; ValueError saying what is wrong."""
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    unknown = sorted(set(body) - set(REQUEST_KEYS))
-    if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(unknown)} (allowed: {', '.join(REQUEST_KEYS)})")
-    ids = {}
-    for key, prefix in ID_PREFIXES.items():
-        value = body.get(key)
-        if value is not None and not (isinstance(value, str) and value.startswith(prefix)
-                                      and _ID_TAIL.fullmatch(value[len(prefix):])):
-            raise ValueError(f"{key} must be a Stripe {key} id ({prefix}…) or null")
-        ids[key] = value
-    since = body.get("since")
-    if since is not None:
-        try:
-            since = parse_iso(since)
-        except ValueError:
-            raise ValueError("since must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
-    dry_run = False if body.get("dry_run") is None else body["dry_run"]
-    if not isinstance(dry_run, bool):
-        raise ValueError("dry_run must be true or false")
-    return Scope(ids["account"], ids["customer"], since), dry_run
 
 
 @dataclass
@@ -156,20 +120,6 @@ def fail_abandoned(conn) -> list[str]:
             finally:
                 conn.execute(Q.release, {"id": run_id})
     return ended
-
-
-def report(run: Run) -> dict:
-    """The run as GET /admin/api/reconciliations/{id} shows it; `error` only when failed."""
-    body = {
-        "id": run.id, "status": run.status, "dry_run": run.dry_run,
-        "scope": {"account": run.account, "customer": run.customer, "since": iso(run.since)},
-        "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-        "checked": run.checked, "fixed": run.fixed,
-        "drift": [{key: item.get(key) for key in DRIFT_KEYS} for item in run.drift],  # jsonb sorts keys
-    }
-    if run.status == "failed":
-        body["error"] = run.error
-    return body
 
 
 # --- our side of the comparison: the compared fields, keyed by Stripe id --------------------------

@@ -4,12 +4,13 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from domain import reconciliations as runs
-from domain.reconciliations import MAX_QUEUED_RUNS, ScopeBusy, TooManyQueued, parse_request
+from domain.reconciliations import MAX_QUEUED_RUNS, ScopeBusy, TooManyQueued
 from webhooks import current
 from webhooks.errors import ApiError
 from webhooks.parsing import json_body
 from webhooks.schemas import ReconciliationReport
 from workers import reconciliation
+from workers.commands import CommandRefused, ReconciliationAsked
 
 bp = Blueprint("reconciliations", __name__)
 RETRY_AFTER_SECONDS = 30  # the answer's Retry-After when too many runs are queued
@@ -18,12 +19,13 @@ RETRY_AFTER_SECONDS = 30  # the answer's Retry-After when too many runs are queu
 @bp.post("/reconciliations")
 def start_reconciliation():
     services = current.services()
+    body = json_body()
     try:
-        scope, dry_run = parse_request(json_body())
-    except ValueError as exc:
-        raise ApiError(str(exc)) from None
+        asked = ReconciliationAsked.parse({} if body is None else body)
+    except CommandRefused as exc:
+        raise ApiError(exc.message) from None
     try:
-        run_id = reconciliation.create(services, scope, dry_run, max_queued=MAX_QUEUED_RUNS)
+        run_id = reconciliation.create(services, asked.scope, bool(asked.dry_run), max_queued=MAX_QUEUED_RUNS)
     except ScopeBusy as exc:  # at most one run per scope at a time: here is the one
         return jsonify({"error": str(exc), "id": exc.run_id}), 409
     except TooManyQueued as exc:

@@ -154,14 +154,9 @@ class Activity(Exact):
     actor: str | None
 
 
-class Profile(Exact):
+class Profile(CustomerSummary):
     """GET /admin/api/customers/{id}, /stripe-customers/{cus_…}: the customer and everything about them
     (built in one query, domain/sql/profile.sql, times already ISO 8601)."""
-    id: str
-    account: str | None
-    stripe_customer_id: str
-    name: str | None
-    email: str | None
     deleted_in_stripe: bool
     enrollments: list[Enrollment]
     payments: list[Payment]

@@ -17,6 +17,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from domain.reconciliations import Scope
 from domain.times import parse_iso
 from workers.stripe_objects import PAUSE_BEHAVIORS, REFUND_REASONS
 
@@ -57,6 +58,13 @@ def _future(value: str) -> str:
     return value
 
 
+def _iso_time(value: str | None) -> str | None:
+    """An ISO 8601 time (kept as given) or None."""
+    if value is not None:
+        parse_iso(value)
+    return value
+
+
 def _text_of(limit: int):
     return Field(max_length=limit, description=f"a non-empty string of at most {limit} characters")
 
@@ -70,6 +78,10 @@ Name = Annotated[str, _text_of(256), AfterValidator(_text)]
 Email = Annotated[str, _text_of(512), AfterValidator(_text), AfterValidator(_email)]
 Amount = Annotated[int, Field(gt=0, description="a positive whole number (minor units, e.g. cents)")]
 FutureTime = Annotated[str, Field(description="an ISO 8601 time, e.g. 2025-02-01T00:00:00Z"), AfterValidator(_future)]
+
+
+def _stripe_id(prefix: str, kind: str):
+    return Field(pattern=rf"^{prefix}[A-Za-z0-9_]{{1,250}}$", description=f"a Stripe {kind} id ({prefix}…) or null")
 
 
 class Body(BaseModel):
@@ -132,6 +144,19 @@ class CancelAsked(Body):
 class PauseAsked(Body):
     behavior: Annotated[Literal[PAUSE_BEHAVIORS], _one_of(PAUSE_BEHAVIORS)]
     resumes_at: FutureTime = None
+
+
+class ReconciliationAsked(Body):
+    """POST /admin/api/reconciliations and `teachery-sync reconcile`: a null field is as if not given."""
+    account: Annotated[str | None, _stripe_id("acct_", "account")] = None  # None: the platform and every account
+    customer: Annotated[str | None, _stripe_id("cus_", "customer")] = None
+    since: Annotated[str | None, Field(description="an ISO 8601 time, e.g. 2026-11-01T00:00:00Z"),
+                     AfterValidator(_iso_time)] = None
+    dry_run: Annotated[bool | None, Field(description="true or false")] = None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.account, self.customer, parse_iso(self.since) if self.since else None)
 
 
 # --- admin commands ------------------------------------------------------------------------------

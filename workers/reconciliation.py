@@ -79,12 +79,6 @@ def fail_lost(services, older_than_seconds: int = 60) -> list[str]:
                 if reconciliations.fail_queued(conn, run_id, "its queued job was lost (Redis lost its data)")]
 
 
-def report_of(services, run_id: str) -> dict | None:
-    with services.pool.connection() as conn:
-        run = reconciliations.get(conn, run_id)
-    return reconciliations.report(run) if run else None
-
-
 # --- running it -----------------------------------------------------------------------------------
 
 def run(services, run_id: str, report: Report = quiet) -> str:
@@ -98,8 +92,9 @@ def _run_held(services, run_id: str, report: Report) -> str:
     with services.pool.connection() as conn:
         claimed = reconciliations.claim(conn, run_id)
     if claimed is None:
-        current = report_of(services, run_id)
-        return current["status"] if current else "missing"
+        with services.pool.connection() as conn:
+            current = reconciliations.get(conn, run_id)
+        return current.status if current else "missing"
     try:
         if not services.stripe.configured:
             raise StripeUnavailable("STRIPE_API_KEY is not set: cannot read Stripe's objects")

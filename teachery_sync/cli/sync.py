@@ -5,20 +5,24 @@ import json
 from datetime import UTC, datetime
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from domain.reconciliations import ScopeBusy, parse_request
+from domain import reconciliations as runs
+from domain.reconciliations import ScopeBusy
 from domain.times import iso, parse_iso
-from teachery_sync.cli.helpers import Failure, first_line, open_services, progress_bar, require_redis
+from teachery_sync.cli.helpers import Failure, first_line, open_services, print_wide, progress_bar, require_redis, table
+from webhooks.schemas import ReconciliationReport
 from workers import reconciliation
 from workers.backfill import BackfillError, window_start
 from workers.backfill import backfill as run_backfill
+from workers.commands import CommandRefused, ReconciliationAsked
+
+account_option = click.option(
+    "--account", help="only this connected account (acct_…) [default: the platform and every known one]")
 
 
 @click.command()
 @click.option("--since", required=True, help="fetch events created at or after this ISO time (30 days back at most)")
-@click.option("--account", help="only this connected account (acct_…) [default: the platform and every known one]")
+@account_option
 def backfill(since, account):
     """Fetch missed events from Stripe's Events API and feed them through the receiver's pipeline.
 
@@ -32,8 +36,8 @@ def backfill(since, account):
       teachery-sync backfill --since 2026-11-01 --account acct_1Creator
     """
     try:
-        parse_request({"account": account})
-    except ValueError as exc:
+        ReconciliationAsked.parse({"account": account})
+    except CommandRefused as exc:
         raise Failure(f"bad --account: {exc}") from exc
     try:
         since_at = parse_iso(since)
@@ -62,16 +66,16 @@ def backfill(since, account):
 def _print_tallies(tallies) -> None:
     if not tallies:
         return
-    table = Table("account", "fetched", "new", "already known", title="backfill")
+    fetched = table("account", "fetched", "new", "already known", title="backfill")
     for t in tallies:
-        table.add_row(t.as_dict()["account"] or "platform", str(t.fetched), str(t.new), str(t.known))
-    Console().print(table)
+        fetched.add_row(t.as_dict()["account"] or "platform", str(t.fetched), str(t.new), str(t.known))
+    print_wide(fetched)
     click.echo(f"backfill: {sum(t.fetched for t in tallies)} fetched, {sum(t.new for t in tallies)} new, "
                f"{sum(t.known for t in tallies)} already known")
 
 
 @click.command()
-@click.option("--account", help="only this connected account (acct_…) [default: the platform and every known one]")
+@account_option
 @click.option("--customer", help="only this Stripe customer (cus_…) and its subscriptions, charges and refunds")
 @click.option("--since", help="only objects created at or after this ISO time")
 @click.option("--dry-run", is_flag=True, help="report the drift, change nothing")
@@ -88,9 +92,8 @@ def reconcile(account, customer, since, dry_run, as_json):
       teachery-sync reconcile --since 2026-11-01T00:00:00Z --json
     """
     try:
-        scope, dry_run = parse_request({"account": account, "customer": customer, "since": since,
-                                        "dry_run": dry_run})
-    except ValueError as exc:
+        scope = ReconciliationAsked.parse({"account": account, "customer": customer, "since": since}).scope
+    except CommandRefused as exc:
         raise Failure(str(exc)) from exc
     services = open_services()
     try:
@@ -106,7 +109,8 @@ def reconcile(account, customer, since, dry_run, as_json):
                 reconciliation.run(services, run_id, report)
             except Exception as exc:  # the run is marked failed with its error; shown below
                 error = first_line(exc)
-        body = reconciliation.report_of(services, run_id)
+        with services.pool.connection() as conn:
+            body = ReconciliationReport.model_validate(runs.get(conn, run_id)).answer()
     finally:
         services.close()
     if as_json:
@@ -118,11 +122,10 @@ def reconcile(account, customer, since, dry_run, as_json):
 
 
 def _print_drift(body: dict) -> None:
-    table = Table("object", "field", "ours", "Stripe's", "fixed", title=f"reconciliation {body['id']}")
+    drift = table("object", "field", "ours", "Stripe's", "fixed", title=f"reconciliation {body['id']}")
     for item in body["drift"]:
-        table.add_row(item["object"], item["field"], json.dumps(item["local"], ensure_ascii=False),
-                      json.dumps(item["stripe"], ensure_ascii=False),
-                      "yes" if item["fixed"] else "no")
-    Console().print(table)
+        drift.add_row(item["object"], item["field"], json.dumps(item["local"], ensure_ascii=False),
+                      json.dumps(item["stripe"], ensure_ascii=False), "yes" if item["fixed"] else "no")
+    print_wide(drift)
     click.echo(f"{body['status']}: {body['checked']} checked, {len(body['drift'])} drifted, {body['fixed']} fixed"
                + (" (dry run)" if body["dry_run"] else ""))
