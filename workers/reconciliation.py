@@ -18,6 +18,7 @@ from rq.job import Job
 
 from domain import reconciliations
 from domain.accounts import in_scope, to_api
+from domain.errors import first_line
 from domain.reconciliations import Run, Scope
 from domain.times import iso
 from domain.versions import FETCHED
@@ -107,17 +108,12 @@ def _run_held(services: Services, run_id: str, report: Report) -> str:
         _reconcile(services, claimed, report)
     except BaseException as exc:  # the job never leaves a run `running` (timeouts and Ctrl-C included)
         with services.pool.connection() as conn:
-            reconciliations.finish(conn, run_id, "failed", _one_line(exc))
-        log.warning("reconciliation failed", run_id=run_id, error=f"{type(exc).__name__}: {_one_line(exc)}")
+            reconciliations.finish(conn, run_id, "failed", first_line(exc))
+        log.warning("reconciliation failed", run_id=run_id, error=f"{type(exc).__name__}: {first_line(exc)}")
         raise
     with services.pool.connection() as conn:
         reconciliations.finish(conn, run_id, "succeeded")
     return "succeeded"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _reconcile(services: Services, run: Run, report: Report) -> None:
