@@ -23,6 +23,7 @@ SECRET = "whsec_bench"
 def fresh_stores(database_url: str = DATABASE_URL) -> None:
     """Create (when missing) and migrate a bench database, empty every table and the Redis db."""
     from domain.migrate import migrate
+    from tests.support import truncate_all
 
     admin = database_url.rsplit("/", 1)[0] + "/postgres"
     name = database_url.rsplit("/", 1)[1]
@@ -30,10 +31,7 @@ def fresh_stores(database_url: str = DATABASE_URL) -> None:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
     migrate(database_url)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
-        conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
+    truncate_all(database_url)
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 

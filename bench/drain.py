@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import random
@@ -87,19 +88,19 @@ def run_workers(database_url: str, timeout: float, count: int) -> tuple[float, f
 
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "LOG_FORMAT": "json"}
     started = time.perf_counter()
-    logs = [open(f"{LOG_FILE}.{n}", "w") for n in range(count)]
-    procs = [subprocess.Popen([str(Path(sys.executable).parent / "teachery-sync"), "worker", "--queues", QUEUE_NAME],
-                              cwd=ROOT, env=env, stdout=log, stderr=log) for log in logs]
+    procs = []
+    for n in range(count):
+        with open(f"{LOG_FILE}.{n}", "w") as log:  # the worker writes to its own copy of the file descriptor
+            procs.append(subprocess.Popen([str(Path(sys.executable).parent / "teachery-sync"), "worker",
+                                           "--queues", QUEUE_NAME], cwd=ROOT, env=env, stdout=log, stderr=log))
     peak, ready = 0, None
     r = redis.Redis.from_url(REDIS_URL)
     try:
         watched = [psutil.Process(p.pid) for p in procs]
         while time.perf_counter() - started < timeout:
             for ps in watched:
-                try:
+                with contextlib.suppress(psutil.Error):
                     peak = max(peak, ps.memory_info().rss)
-                except psutil.Error:
-                    pass
             if ready is None and r.scard("rq:workers"):
                 ready = time.perf_counter()  # RQ registered one: from here on it works (like the no-op run)
             if unsettled(database_url) == 0:
@@ -116,10 +117,9 @@ def run_workers(database_url: str, timeout: float, count: int) -> tuple[float, f
                 print(f"a worker did not stop within 30 s of SIGTERM (its log: {LOG_FILE}.{n}); killed")
                 proc.kill()
                 proc.wait()
-        for log in logs:
-            log.close()
     logs_text = [Path(f"{LOG_FILE}.{n}").read_text() for n in range(count)]
-    conflicts = sum(t.count("running it again") + t.count("applying it again") for t in logs_text)  # per event, per batch
+    # per event, per batch
+    conflicts = sum(t.count("running it again") + t.count("applying it again") for t in logs_text)
     return elapsed, elapsed - (ready - started if ready else 0), peak, conflicts
 
 
@@ -171,10 +171,8 @@ def reference(sent: list[dict]) -> None:
 def apply_one(event_id: str, due: bool = False) -> None:
     from workers import jobs
 
-    try:
+    with contextlib.suppress(Exception):  # an event that gave up: its profile shows it
         jobs.process_event(event_id, due=due)
-    except Exception:  # an event that gave up: its profile shows it
-        pass
 
 
 def profiles(database_url: str) -> dict:
@@ -238,9 +236,10 @@ def main() -> None:
         run["rate"] = distinct / run["elapsed"]
         runs.append(run)
         print(f"drain by {count} worker(s): {run['elapsed']:.2f}s from the first one's registration with RQ = "
-              f"{run['rate']:.0f} events/s ({run['total']:.2f}s = {distinct / run['total']:.0f} events/s from the start); "
-              f"per 1,000 events: {run['conflicts'] * 1000 / distinct:.1f} conflict retries, "
-              f"{run['deadlocks'] * 1000 / distinct:.1f} deadlocks; ledger {run['statuses']}; {run['attempts']} attempts "
+              f"{run['rate']:.0f} events/s ({run['total']:.2f}s = {distinct / run['total']:.0f} events/s "
+              f"from the start); per 1,000 events: {run['conflicts'] * 1000 / distinct:.1f} conflict retries, "
+              f"{run['deadlocks'] * 1000 / distinct:.1f} deadlocks; ledger {run['statuses']}; "
+              f"{run['attempts']} attempts "
               f"({run['attempts'] - distinct} beyond one per event); worker peak RSS {run['peak'] / 2**20:.0f} MiB")
     print("RQ SimpleWorker no-op jobs/s, before and after each drain: " + ", ".join(f"{f:.0f}" for f in floors))
     want = None

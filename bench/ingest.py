@@ -12,6 +12,7 @@ peak RSS of the service's gunicorn workers; and the ratio service/floor (median 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -63,10 +64,8 @@ class PeakRss(threading.Thread):
         while not self.stopped.wait(0.1):
             try:
                 for child in self.parent.children(recursive=True):
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         self.peak = max(self.peak, child.memory_info().rss)
-                    except psutil.Error:
-                        pass
             except psutil.Error:
                 return
 
@@ -79,7 +78,8 @@ def wrk(url: str, script: str, seconds: int, connections: int) -> dict:
     socket_errors = re.search(r"Socket errors: (.*)", out)
     tail = dict(kv.split("=") for kv in re.search(r"non200=.*", out).group(0).split())
     return {"requests": requests, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": socket_errors.group(1) if socket_errors else "",
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else "",
             "p50": float(tail["p50_ms"]), "p99": float(tail["p99_ms"])}
 
 
@@ -180,8 +180,10 @@ def main() -> None:
                 write_script(args.events, str(script), "/webhooks/stripe", SECRET, tag)
                 with psycopg.connect(database_url, autocommit=True) as conn:
                     conn.execute("CHECKPOINT")
-                    round_start = conn.execute("SELECT now()").fetchone()[0]  # each round starts without the last one's dirty pages
-                spies = profile(service.pid, args.profile, n, args.seconds) if args.profile and name == "service" else []
+                    # each round starts without the last one's dirty pages
+                    round_start = conn.execute("SELECT now()").fetchone()[0]
+                profiled = args.profile and name == "service"
+                spies = profile(service.pid, args.profile, n, args.seconds) if profiled else []
                 before = cpu_seconds(service.pid if name == "service" else floor.pid)
                 res = wrk(f"http://127.0.0.1:{port}", str(script), args.seconds, args.connections)
                 after = cpu_seconds(service.pid if name == "service" else floor.pid)
@@ -210,17 +212,19 @@ def main() -> None:
         for proc in (service, floor):
             proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
-    ratios = [s["rps"] / f["rps"] for s, f in zip(results["service"], results["floor"])]
-    p99s = [s["p99"] / f["p99"] for s, f in zip(results["service"], results["floor"])]
+    ratios = [s["rps"] / f["rps"] for s, f in zip(results["service"], results["floor"], strict=True)]
+    p99s = [s["p99"] / f["p99"] for s, f in zip(results["service"], results["floor"], strict=True)]
     svc, flo = results["service"], results["floor"]
     # wrk counts the answers it read; up to one request per connection was still in flight when it stopped
     once = all(s["stored"] == s["distinct"]
                and s["sent"] <= s["stored"] <= min(s["requests"] + args.connections, args.events) for s in svc)
     print(f"service: median {statistics.median(s['rps'] for s in svc):.0f} events/s, "
-          f"p50 {statistics.median(s['p50'] for s in svc):.2f} ms, p99 {statistics.median(s['p99'] for s in svc):.2f} ms, "
+          f"p50 {statistics.median(s['p50'] for s in svc):.2f} ms, "
+          f"p99 {statistics.median(s['p99'] for s in svc):.2f} ms, "
           f"non-2xx {sum(s['non2xx'] for s in svc)}")
     print(f"floor:   median {statistics.median(f['rps'] for f in flo):.0f} events/s, "
-          f"p50 {statistics.median(f['p50'] for f in flo):.2f} ms, p99 {statistics.median(f['p99'] for f in flo):.2f} ms, "
+          f"p50 {statistics.median(f['p50'] for f in flo):.2f} ms, "
+          f"p99 {statistics.median(f['p99'] for f in flo):.2f} ms, "
           f"non-2xx {sum(f['non2xx'] for f in flo)}")
     if args.profile:
         print_top(Path(args.profile))

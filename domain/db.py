@@ -10,6 +10,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from domain.breaker import Breaker
+from domain.errors import one_line
 
 # The web's pool fails fast: a request waits at most WEB_POOL_TIMEOUT seconds for a connection (and a
 # new connection at most WEB_CONNECT_TIMEOUT, even when the server accepts TCP and then says nothing);
@@ -21,11 +22,6 @@ WEB_BREAKER_COOLDOWN = 1.0
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL did not answer."""
-
-
-def _one_line(exc: Exception) -> str:
-    """libpq's messages run over several lines; the CLI promises one."""
-    return " ".join(str(exc).split())
 
 
 def redact(dsn: str) -> str:
@@ -164,7 +160,7 @@ def ensure_database(dsn: str) -> bool:
         return False
     except psycopg.OperationalError as exc:
         if not dbname or "does not exist" not in str(exc):
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {redact(dsn)}: {_one_line(exc)}") from exc
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {redact(dsn)}: {one_line(exc)}") from exc
     admin = make_conninfo(dsn, dbname="postgres")
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
@@ -172,5 +168,5 @@ def ensure_database(dsn: str) -> bool:
     except psycopg.errors.DuplicateDatabase:
         return False
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(f"cannot create database {dbname!r} at {redact(dsn)}: {_one_line(exc)}") from exc
+        raise DatabaseUnavailable(f"cannot create database {dbname!r} at {redact(dsn)}: {one_line(exc)}") from exc
     return True

@@ -299,7 +299,7 @@ def status_counts(conn, *, exact_below: int = 100_000) -> dict[str, int]:
     if live < exact_below or not values:
         return count_by_status(conn)
     counts = dict(conn.execute(Q.count_unsettled).fetchall())
-    share = {v: f for v, f in zip(values, shares) if v in SETTLED}
+    share = {v: f for v, f in zip(values, shares, strict=True) if v in SETTLED}
     settled = max(live - sum(counts.values()), 0)
     for status, fraction in share.items():
         counts[status] = round(settled * fraction / sum(share.values()))

@@ -1,6 +1,7 @@
 """Settings, read once from the environment into a frozen dataclass."""
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, fields, replace
 
@@ -40,7 +41,8 @@ class Settings:
         try:
             tolerance_seconds = int(tolerance)
         except ValueError:
-            raise ConfigError(f"WEBHOOK_TOLERANCE_SECONDS must be a whole number of seconds, got {tolerance!r}")
+            raise ConfigError(
+                f"WEBHOOK_TOLERANCE_SECONDS must be a whole number of seconds, got {tolerance!r}") from None
         log_format = env.get("LOG_FORMAT") or None
         if log_format is not None and log_format not in LOG_FORMATS:
             raise ConfigError(f"LOG_FORMAT must be json or console, got {log_format!r}")
@@ -96,10 +98,8 @@ class Settings:
         from psycopg.conninfo import conninfo_to_dict
 
         found = [*self.webhook_secrets, self.stripe_api_key, self.admin_token, self.link_secret]
-        try:
+        with contextlib.suppress(psycopg.ProgrammingError):
             found.append(conninfo_to_dict(self.database_url).get("password"))
-        except psycopg.ProgrammingError:
-            pass
         try:
             redis_url = urlsplit(self.redis_url)
             found += [redis_url.password, *parse_qs(redis_url.query).get("password", [])]

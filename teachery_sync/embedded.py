@@ -25,8 +25,10 @@ _PR_SET_PDEATHSIG = 1
 
 def die_with_parent(signum: int = signal.SIGTERM):
     """A preexec_fn asking Linux to send `signum` to the child when its parent dies, even by SIGKILL,
-    so that a killed `dev` leaves no server behind (None elsewhere). prctl is looked up here, before
-    the fork: a child forked from a process with threads must not dlopen."""
+    so that a killed `dev` or worker leaves no child behind (None elsewhere). prctl is looked up here,
+    before the fork: a child forked from a process with threads must not dlopen. The signal comes when
+    the *thread* that started the child ends, so children are started by threads that live as long as
+    they should."""
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl

@@ -16,6 +16,7 @@ import time
 import structlog
 from rq import Queue
 
+from teachery_sync.embedded import die_with_parent
 from workers import jobs
 from workers.queueing import RECONCILIATION_QUEUE_NAME
 from workers.services import Services
@@ -26,23 +27,6 @@ log = structlog.get_logger(__name__)
 STOP_GRACE_SECONDS = 10  # after SIGTERM (warm: finish the job) and again after a second one (cold)
 RESTART_DELAYS = (2, 60)  # seconds before starting it again: doubling while it keeps stopping, at most 60
 STEADY_SECONDS = 60  # a run this long resets the delay
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _dies_with_parent():
-    """A preexec_fn that asks Linux to SIGTERM the child when its parent dies (even by SIGKILL).
-
-    prctl is looked up here, before fork: a child of a process with threads (the connection pool's,
-    RQ's pubsub) must not dlopen. The signal comes when the *thread* that started the child ends, so
-    children are started by threads that live as long as they should (see SecondWorker)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class WorkerError(RuntimeError):
@@ -58,7 +42,7 @@ class SecondWorker:
         self.argv += ["--burst"] if burst else []
         self.burst = burst
         self.process: subprocess.Popen | None = None
-        self._preexec = _dies_with_parent()
+        self._preexec = die_with_parent()
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 

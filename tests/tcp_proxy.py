@@ -8,6 +8,7 @@ service under test without stopping the machine's real servers.
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -71,10 +72,8 @@ class TcpProxy:
     def _stop_listening(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            try:
+            with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             listener.close()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -111,8 +110,6 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()

@@ -2,6 +2,7 @@
 such a worker busy, a test holds one of its requests in the fake Stripe: `stripe_api.hold(path)`.)"""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -25,10 +26,8 @@ def start_worker(log_path: Path, *args: str, stripe_url: str = NO_STRIPE,
 def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
     """Signal the process and its group (its second worker included) and wait; SIGKILL if it lingers."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
+from webhooks.current import services
 from webhooks.errors import ApiError
 from webhooks.parsing import json_body
 from workers import commands
@@ -26,10 +27,6 @@ def _error(exc):
     return jsonify({"error": exc.message}), exc.status
 
 
-def _services():
-    return current_app.extensions["teachery"]
-
-
 def _idempotency_key() -> str:
     """Our Stripe idempotency key: the client's Idempotency-Key header, or a new one per request."""
     given = request.headers.get("Idempotency-Key")
@@ -43,7 +40,7 @@ def _idempotency_key() -> str:
 def _act(command_type, **fields):
     """Run the command with an idempotency key and the name of the admin token that asked for it
     (webhooks/auth.py)."""
-    status, body = handle(_services(), command_type(idempotency_key=_idempotency_key(), actor=g.actor, **fields))
+    status, body = handle(services(), command_type(idempotency_key=_idempotency_key(), actor=g.actor, **fields))
     return jsonify(body), status
 
 
@@ -69,7 +66,7 @@ def welcome_email(customer_id: str):
 
 @bp.get("/customers/<id:customer_id>/links")
 def customer_links(customer_id: str):
-    return jsonify(links_of(_services(), customer_id, int(time.time())))
+    return jsonify(links_of(services(), customer_id, int(time.time())))
 
 
 @bp.post("/payments/<id:charge_id>/refund")

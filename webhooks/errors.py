@@ -7,6 +7,7 @@ import structlog
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from domain.errors import first_line
 from domain.ids import ID_RULE
 
 DATABASE_UNAVAILABLE = "database unavailable, retry later"
@@ -40,7 +41,7 @@ def _http_error(exc: HTTPException):
 
 def _data_error(exc: psycopg.DataError):
     # A value the caller sent that PostgreSQL cannot hold (out of range, bad encoding): their error.
-    return error(f"invalid value: {str(exc).splitlines()[0]}")
+    return error(f"invalid value: {first_line(exc)}")
 
 
 def _database_down(exc: psycopg.OperationalError):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from domain.errors import first_line
 from webhooks import current
 
 bp = Blueprint("health", __name__)
@@ -25,7 +26,7 @@ def readyz():
         with services.pool.connection(timeout=READY_DATABASE_TIMEOUT) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
-        down["postgresql"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        down["postgresql"] = first_line(exc)
     try:
         services.redis.ping()  # the web's Redis client tries once, for a second at most
     except Exception as exc:

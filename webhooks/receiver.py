@@ -10,6 +10,7 @@ import structlog
 from flask import Blueprint, current_app, jsonify, request
 
 from domain import ledger
+from domain.errors import first_line
 from domain.ids import is_account_id
 from webhooks.group_commit import GroupCommit
 from webhooks.signature import BadSignature, verify
@@ -97,7 +98,7 @@ class Receiver:
         except RecursionError:
             return 400, {"error": "the event is nested too deeply to store"}
         except psycopg.DataError as exc:  # e.g. a \u0000 escape, which jsonb refuses
-            return 400, {"error": f"the event cannot be stored as given: {str(exc).splitlines()[0]}"}
+            return 400, {"error": f"the event cannot be stored as given: {first_line(exc)}"}
         except (psycopg.Error, TimeoutError) as exc:
             # The web's pool fails fast (domain/db.py): a 503 well inside Stripe's delivery timeout, so it
             # retries, and no thread is held waiting for a database that is down.

@@ -14,6 +14,7 @@ from domain.accounts import in_scope, to_api
 from domain.times import iso
 from workers.commands import Backfill, Report, quiet
 from workers.queueing import enqueue_event
+from workers.services import Services
 from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable, paginate
 
 RETENTION = timedelta(days=30)  # Stripe's Events API keeps events for 30 days
@@ -62,7 +63,7 @@ def fetch_events(stripe, account: str, since: datetime, report: Report) -> list[
     return sorted(events, key=lambda e: e.get("created") or 0)  # stable: same-second events keep Stripe's order
 
 
-def feed_events(services, account: str, events: list[dict], tally: Tally, report: Report) -> None:
+def feed_events(services: Services, account: str, events: list[dict], tally: Tally, report: Report) -> None:
     """Store each event once (as the receiver does) and enqueue the new ones, in order."""
     label = f"{to_api(account) or 'platform'}: recording"
     done = 0
@@ -78,13 +79,13 @@ def feed_events(services, account: str, events: list[dict], tally: Tally, report
         report(label, done, len(events))
 
 
-def backfill(services, since: datetime, *, account: str | None = None, now: datetime | None = None,
+def backfill(services: Services, since: datetime, *, account: str | None = None, now: datetime | None = None,
              report: Report = quiet) -> list[Tally]:
     """The command line's way in: run_backfill(Backfill(since, account, now))."""
     return run_backfill(services, Backfill(since, account, now), report)
 
 
-def run_backfill(services, cmd: Backfill, report: Report = quiet) -> list[Tally]:
+def run_backfill(services: Services, cmd: Backfill, report: Report = quiet) -> list[Tally]:
     """Fetch and feed the missed events of one account (acct_…) or of the platform and every known one."""
     if not services.stripe.configured:
         raise BackfillError("STRIPE_API_KEY is not set: the backfill reads Stripe's Events API")

@@ -12,6 +12,7 @@ from workers.actions.payments import refund_payment
 from workers.actions.subscriptions import cancel_subscription, pause_subscription, resume_subscription
 from workers.backfill import run_backfill
 from workers.reconciliation import fix_object
+from workers.services import Services
 
 COMMAND_HANDLERS = {
     commands.EditCustomer: edit_customer,
@@ -27,6 +28,6 @@ COMMAND_HANDLERS = {
 }
 
 
-def handle(services, command, **options):
+def handle(services: Services, command, **options):
     """Run a command's handler; `options` are how the caller follows it (a backfill's progress report)."""
     return COMMAND_HANDLERS[type(command)](services, command, **options)

@@ -19,6 +19,7 @@ from domain.ledger import AttemptKind, EventStatus
 from workers.context import EventContext, Waiting
 from workers.event_table import EVENT_HANDLERS
 from workers.queueing import RETRY_INTERVALS, enqueue_wake
+from workers.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +35,8 @@ class EventNotApplied(Exception):
 BATCH_SIZE = 50  # events applied per transaction: a commit (an fsync) per event would cap throughput
 
 
-def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTOMATIC, due: bool = False) -> str:
+def apply_event(services: Services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTOMATIC,
+                due: bool = False) -> str:
     """Apply the stored event `event_id`, and with it up to BATCH_SIZE - 1 other events that no
     worker has applied yet, in one transaction (one savepoint each); returns event_id's status.
 
@@ -59,7 +61,7 @@ def apply_event(services, event_id: str, *, kind: AttemptKind = AttemptKind.AUTO
     return outcome.status.value
 
 
-def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[str]]:
+def apply_claimed(conn, services: Services, batch: list, kinds: dict) -> tuple[dict, list[str]]:
     """Apply claimed events in Stripe's order, one savepoint each, in the caller's transaction; returns
     their outcomes and the events to wake once it commits: those that waited for what these recorded,
     and these that should be tried again at once."""
@@ -93,7 +95,7 @@ def apply_claimed(conn, services, batch: list, kinds: dict) -> tuple[dict, list[
     return outcomes, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters]
 
 
-def _apply_all(conn, services, batch: list, kinds: dict, done: Done) -> Done:
+def _apply_all(conn, services: Services, batch: list, kinds: dict, done: Done) -> Done:
     conn.execute(OPEN_EVENT)
     for item in batch:
         done.outcomes[item.id] = _apply_one(conn, services, item, kinds[item.id], done)
@@ -147,7 +149,7 @@ class Outcome:
     gave_up: bool = False  # this automatic attempt was the schedule's last: the job fails into RQ's registry
 
 
-def _apply_one(conn, services, event, kind: AttemptKind, done: Done) -> Outcome:
+def _apply_one(conn, services: Services, event, kind: AttemptKind, done: Done) -> Outcome:
     with structlog.contextvars.bound_contextvars(event_id=event.id):  # on every line logged meanwhile
         handler = EVENT_HANDLERS.get(event.type)
         if handler is None:
@@ -163,7 +165,7 @@ def _apply_one(conn, services, event, kind: AttemptKind, done: Done) -> Outcome:
         return outcome
 
 
-def _run(conn, services, handler, event, kind: AttemptKind, done: Done) -> Outcome:
+def _run(conn, services: Services, handler, event, kind: AttemptKind, done: Done) -> Outcome:
     for conflict_retry in range(MAX_CONFLICT_RETRIES):
         ctx = EventContext.of(conn, event.payload, services.stripe)
         try:
@@ -228,7 +230,7 @@ def _not_applied(attempts: ledger.Attempts, event, kind: AttemptKind, error: Exc
     return Outcome(status, error=error, retry_in=retry_in, gave_up=retry_in is None and had_schedule)
 
 
-def wake(services, waiting: list[str]) -> None:
+def wake(services: Services, waiting: list[str]) -> None:
     """Events waiting for an object this event just recorded get another go now."""
     for waiting_id in waiting:
         try:

@@ -18,6 +18,7 @@ from rq.job import Job
 
 from domain import reconciliations
 from domain.accounts import in_scope, to_api
+from domain.errors import first_line
 from domain.reconciliations import Run, Scope
 from domain.times import iso
 from domain.versions import FETCHED
@@ -29,6 +30,7 @@ from workers.handlers.refunds import refund_status
 from workers.handlers.subscriptions import snapshot_subscription, state_of
 from workers.processing import CONFLICTS
 from workers.queueing import reconciliation_queue
+from workers.services import Services
 from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable, paginate
 from workers.stripe_objects import charge_status, integer
 
@@ -45,7 +47,7 @@ UNFIXABLE = (Waiting, NotFound, StripeRejected, ValueError, *CONFLICTS)
 
 # --- starting a run ------------------------------------------------------------------------------
 
-def create(services, scope: Scope, dry_run: bool, *, max_queued: int | None = None) -> str:
+def create(services: Services, scope: Scope, dry_run: bool, *, max_queued: int | None = None) -> str:
     """A queued run row; returns its id (reconciliations.ScopeBusy, TooManyQueued: see there)."""
     with services.pool.connection() as conn:
         return reconciliations.create(conn, scope, dry_run, max_queued=max_queued)
@@ -55,7 +57,7 @@ def job_id(run_id: str) -> str:
     return f"reconciliation-{run_id}"
 
 
-def enqueue(services, run_id: str) -> None:
+def enqueue(services: Services, run_id: str) -> None:
     """Queue the run's job on the reconciliation queue (never the event queue: a long run must not hold
     up webhooks); when Redis refuses, the run ends failed (and the error is raised)."""
     try:
@@ -68,7 +70,7 @@ def enqueue(services, run_id: str) -> None:
         raise
 
 
-def fail_lost(services, older_than_seconds: int = 60) -> list[str]:
+def fail_lost(services: Services, older_than_seconds: int = 60) -> list[str]:
     """End as failed the queued runs whose job Redis no longer holds (lost with Redis's data): else their
     scope would stay busy for ever."""
     with services.pool.connection() as conn:
@@ -81,14 +83,14 @@ def fail_lost(services, older_than_seconds: int = 60) -> list[str]:
 
 # --- running it -----------------------------------------------------------------------------------
 
-def run(services, run_id: str, report: Report = quiet) -> str:
+def run(services: Services, run_id: str, report: Report = quiet) -> str:
     """Run a queued reconciliation to its end; returns its final status. A crash ends it failed, then raises."""
     with psycopg.connect(services.settings.database_url, autocommit=True) as holder:
         reconciliations.hold(holder, run_id)  # taken before the run is marked running; see fail_abandoned
         return _run_held(services, run_id, report)
 
 
-def _run_held(services, run_id: str, report: Report) -> str:
+def _run_held(services: Services, run_id: str, report: Report) -> str:
     with services.pool.connection() as conn:
         claimed = reconciliations.claim(conn, run_id)
     if claimed is None:
@@ -101,20 +103,15 @@ def _run_held(services, run_id: str, report: Report) -> str:
         _reconcile(services, claimed, report)
     except BaseException as exc:  # the job never leaves a run `running` (timeouts and Ctrl-C included)
         with services.pool.connection() as conn:
-            reconciliations.finish(conn, run_id, "failed", _one_line(exc))
-        log.warning("reconciliation failed", run_id=run_id, error=f"{type(exc).__name__}: {_one_line(exc)}")
+            reconciliations.finish(conn, run_id, "failed", first_line(exc))
+        log.warning("reconciliation failed", run_id=run_id, error=f"{type(exc).__name__}: {first_line(exc)}")
         raise
     with services.pool.connection() as conn:
         reconciliations.finish(conn, run_id, "succeeded")
     return "succeeded"
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _reconcile(services, run: Run, report: Report) -> None:
+def _reconcile(services: Services, run: Run, report: Report) -> None:
     with services.pool.connection() as conn:
         accounts = in_scope(conn, run.account)
     checked, drift = 0, []
@@ -173,7 +170,7 @@ def _created_since(obj: dict, since: datetime | None) -> bool:
     return since is None or obj.get("deleted") is True or integer(obj.get("created")) >= since.timestamp()
 
 
-def _deleted_unlisted(services, account: str, scope: Scope, listed: dict[str, dict]) -> None:
+def _deleted_unlisted(services: Services, account: str, scope: Scope, listed: dict[str, dict]) -> None:
     """Customers we hold as live that Stripe no longer lists: ask for each; a deletion stub joins the list.
 
     Only without `since` (a `since` listing leaves older customers out on purpose)."""
@@ -220,7 +217,7 @@ def _json(value):
     return iso(value) if isinstance(value, datetime) else value
 
 
-def compare_account(services, account: str, stripe_objects: dict, scope: Scope) -> dict[str, list[dict]]:
+def compare_account(services: Services, account: str, stripe_objects: dict, scope: Scope) -> dict[str, list[dict]]:
     """Drift items by object id (objects without drift are left out)."""
     _deleted_unlisted(services, account, scope, stripe_objects["customer"])
     found = {}
@@ -236,7 +233,7 @@ def compare_account(services, account: str, stripe_objects: dict, scope: Scope) 
 
 # --- fixing -------------------------------------------------------------------------------------------
 
-def fix_account(services, account: str, stripe_objects: dict, found: dict[str, list[dict]],
+def fix_account(services: Services, account: str, stripe_objects: dict, found: dict[str, list[dict]],
                 report: Report) -> None:
     """Apply Stripe's object for every drifted object, each in its own transaction, then mark what is fixed."""
     label = f"{to_api(account) or 'platform'}: fixing"
@@ -254,7 +251,7 @@ def fix_account(services, account: str, stripe_objects: dict, found: dict[str, l
                     item["fixed"] = item["field"] not in left
 
 
-def fix_object(services, cmd: FixObject) -> None:
+def fix_object(services: Services, cmd: FixObject) -> None:
     """Apply one Stripe object as a reconciliation, in its own transaction, stamped with the version second
     of our row; an object that cannot be applied now is logged and left (the report shows it unfixed)."""
     with services.pool.connection() as conn:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from domain import ledger
 from workers.queueing import enqueue_replay
+from workers.services import Services
 
 
 @dataclass
@@ -14,7 +15,7 @@ class Replayed:
     missing: list[str] = field(default_factory=list)  # ids the ledger does not hold
 
 
-def replay(services, event_ids: list[str]) -> Replayed:
+def replay(services: Services, event_ids: list[str]) -> Replayed:
     """Queue a replay of each event the ledger holds (nothing for the others).
 
     A replay never changes the event's status or retry schedule before it runs: the job applies the

@@ -29,7 +29,7 @@ def parse(text: str) -> dict[str, str]:
     if _COMMENT_LINE.sub("", head).strip():
         raise ValueError("SQL before the first `-- name:` line")
     statements: dict[str, str] = {}
-    for name, body in zip(parts[::2], parts[1::2]):
+    for name, body in zip(parts[::2], parts[1::2], strict=True):
         if name in statements:
             raise ValueError(f"two statements named {name}")
         statements[name] = _COMMENT_LINE.sub("", body).strip().removesuffix(";").rstrip()

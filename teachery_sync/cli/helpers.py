@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from domain.db import redact, redact_url
+from domain.errors import first_line, one_line
 from domain.settings import ConfigError, Settings
 from domain.times import parse_iso
 from teachery_sync.bootstrap import Services, build
@@ -48,14 +49,9 @@ def open_services(settings: Settings | None = None) -> Services:
     return build(settings).open()
 
 
-def first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def postgres_unreachable(dsn: str, exc: Exception) -> Failure:
     # libpq's messages span lines: one line of them, the password masked
-    return Failure(f"cannot reach PostgreSQL at {redact(dsn)}: {' '.join(str(exc).split()) or type(exc).__name__}")
+    return Failure(f"cannot reach PostgreSQL at {redact(dsn)}: {one_line(exc)}")
 
 
 def redis_unreachable(url: str, exc: Exception) -> Failure:

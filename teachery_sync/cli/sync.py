@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import click
 
 from domain import reconciliations as runs
+from domain.errors import first_line
 from domain.reconciliations import ScopeBusy
 from domain.times import iso, parse_iso
-from teachery_sync.cli.helpers import Failure, first_line, open_services, print_wide, progress_bar, require_redis, table
+from teachery_sync.cli.helpers import Failure, open_services, print_wide, progress_bar, require_redis, table
 from webhooks.schemas import ReconciliationReport
 from workers import reconciliation
 from workers.backfill import BackfillError, window_start

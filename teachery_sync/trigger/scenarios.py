@@ -16,13 +16,15 @@ from pathlib import Path
 
 from teachery_sync.trigger import samples as so
 
+# the choices `dev trigger` offers are the ones the admin actions accept
+from workers.stripe_objects import PAUSE_BEHAVIORS as PAUSE_BEHAVIORS
+from workers.stripe_objects import REFUND_REASONS as REFUND_REASONS
+
 PLATFORM = "platform"  # the state's key for events without a connected account
 DEFAULT_AMOUNT = 4900
 DEFAULT_COURSE = "course_demo"
-PAUSE_BEHAVIORS = ("void", "keep_as_draft", "mark_uncollectible")  # Stripe's pause_collection.behavior
 SUBSCRIPTION_CHANGES = ("pause", "resume", "cancel-at-period-end", "reactivate")
 CHECKOUT_MODES = ("payment", "subscription")
-REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")  # Stripe's refund.reason
 
 
 class TriggerError(Exception):

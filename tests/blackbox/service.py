@@ -58,9 +58,9 @@ class Service:
     # --- processes ---------------------------------------------------------------------------
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.logdir / f"{name}-{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen([str(BIN), *args], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.logdir / f"{name}-{len(self.procs)}.log", "wb") as log:  # the child keeps its own copy
+            proc = subprocess.Popen([str(BIN), *args], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(proc)
         return proc
 

@@ -38,10 +38,10 @@ def proxied(service):
         port = free_port()
         env = {**service.env, "DATABASE_URL": make_conninfo(DATABASE_URL, host="127.0.0.1", port=str(pg.port)),
                "REDIS_URL": urlunsplit(redis_parts._replace(netloc=f"127.0.0.1:{rd.port}"))}
-        log = open(service.logdir / f"web-proxied-{port}.log", "wb")
-        proc = subprocess.Popen([str(BIN), "web", "--port", str(port), "--workers", "2"], env=env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        with open(service.logdir / f"web-proxied-{port}.log", "wb") as log:  # the child keeps its own copy
+            proc = subprocess.Popen([str(BIN), "web", "--port", str(port), "--workers", "2"], env=env, cwd=ROOT,
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
         web = SimpleNamespace(url=f"http://127.0.0.1:{port}", pg=pg, redis=rd, proc=proc)
         try:
             _wait_ready(web, timeout=30)

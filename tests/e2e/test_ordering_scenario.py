@@ -66,7 +66,7 @@ def test_shuffled(seed, deliver, run_worker, admin):
     rng = random.Random(seed)
     batch = events + rng.sample(events, 6)
     rng.shuffle(batch)
-    for i, e in enumerate(batch):
+    for e in batch:
         deliver(e)
         if rng.random() < 0.3:
             run_worker()

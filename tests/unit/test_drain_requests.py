@@ -1,4 +1,6 @@
 """A web process asks for a drain at most once per DRAIN_REQUEST_INTERVAL."""
+import contextlib
+
 from workers import queueing
 from workers.queueing import DRAIN_REQUEST_INTERVAL, DrainRequests
 
@@ -27,8 +29,6 @@ def test_a_failed_request_is_tried_again_by_the_next_webhook(monkeypatch):
     monkeypatch.setattr(queueing, "request_drain", down)
     requests = DrainRequests("q", clock=lambda: 5.0)
     for _ in range(2):
-        try:
+        with contextlib.suppress(ConnectionError):
             requests.request()
-        except ConnectionError:
-            pass
     assert len(calls) == 2
