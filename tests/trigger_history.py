@@ -1,9 +1,9 @@
 """Every trigger of `teachery-sync trigger`, in an order in which each finds what it acts on."""
 from __future__ import annotations
 
-from teachery_sync.trigger import build_events
-from teachery_sync.trigger import samples as sample_objects
-from teachery_sync.trigger.scenarios import TriggerOptions, TriggerState
+from trigger import build_events
+from trigger import samples as sample_objects
+from trigger.scenarios import TriggerOptions, TriggerState
 
 HISTORY = [
     ("checkout.session.completed", {}),

@@ -13,10 +13,10 @@ from teachery_sync.cli.helpers import Failure
 from teachery_sync.dev import DevError, DevOptions
 from teachery_sync.dev import run as run_stack
 from teachery_sync.embedded import DEFAULT_REDIS_PORT
-from teachery_sync.trigger import DEFAULT_URL, TriggerError, TriggerOptions
-from teachery_sync.trigger import run as run_trigger
-from teachery_sync.trigger.samples import API_VERSIONS, DEFAULT_API_VERSION
-from teachery_sync.trigger.scenarios import (
+from trigger import DEFAULT_URL, TriggerError, TriggerOptions
+from trigger import run as run_trigger
+from trigger.samples import API_VERSIONS, DEFAULT_API_VERSION
+from trigger.scenarios import (
     CHECKOUT_MODES,
     DEFAULT_COURSE,
     PAUSE_BEHAVIORS,

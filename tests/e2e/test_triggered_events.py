@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from teachery_sync.trigger import build_events
-from teachery_sync.trigger import samples as sample_objects
-from teachery_sync.trigger.scenarios import TriggerOptions, TriggerState
 from tests.support import WEBHOOK_SECRET, sign, unsettled
 from tests.trigger_history import HISTORY, history
+from trigger import build_events
+from trigger import samples as sample_objects
+from trigger.scenarios import TriggerOptions, TriggerState
 
 
 def post_signed(client, event: dict, secret: str = WEBHOOK_SECRET):

@@ -9,11 +9,11 @@ import stripe
 from click.testing import CliRunner
 
 from teachery_sync.cli import main
-from teachery_sync.trigger import build_events, signature_header
-from teachery_sync.trigger import samples as sample_objects
-from teachery_sync.trigger.scenarios import SCENARIOS, TriggerError, TriggerOptions, TriggerState
 from tests.support import WEBHOOK_SECRET
 from tests.trigger_history import HISTORY, history
+from trigger import build_events, signature_header
+from trigger import samples as sample_objects
+from trigger.scenarios import SCENARIOS, TriggerError, TriggerOptions, TriggerState
 
 
 def test_history_covers_every_trigger():

@@ -13,8 +13,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from teachery_sync.trigger import samples
-from teachery_sync.trigger.scenarios import SCENARIOS, AccountObjects, TriggerError, TriggerOptions, TriggerState
+from trigger import samples
+from trigger.scenarios import SCENARIOS, AccountObjects, TriggerError, TriggerOptions, TriggerState
 from webhooks.signature import signature_header
 
 __all__ = ["DEFAULT_URL", "TriggerError", "TriggerOptions", "TriggerState", "build_events", "run",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from teachery_sync.trigger import samples as so
+from trigger import samples as so
 
 # the choices `dev trigger` offers are the ones the admin actions accept
 from workers.stripe_objects import PAUSE_BEHAVIORS as PAUSE_BEHAVIORS
