@@ -33,6 +33,8 @@ import redis
 import structlog
 from common import DATABASE_URL, REDIS_URL, ROOT, SECRET, body, fresh_stores, history, signed
 
+from domain.sql import compose, load
+
 REFERENCE_DATABASE_URL = DATABASE_URL + "_reference"
 NOOP_QUEUE = "bench-noop"
 LOG_FILE = "/tmp/teachery-bench-drain-worker.log"
@@ -177,8 +179,7 @@ def apply_one(event_id: str, due: bool = False) -> None:
 
 def profiles(database_url: str) -> dict:
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute((ROOT / "domain" / "sql" / "profile.sql").read_text().replace("{where}", "true")
-                            ).fetchall()
+        rows = conn.execute(compose(load("profiles").profile, customer="true")).fetchall()
     out = {}
     for (profile,) in rows:
         profile.pop("id")
