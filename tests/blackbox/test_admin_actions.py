@@ -42,7 +42,7 @@ def test_refund_is_pending_until_stripe_confirms_then_succeeded_with_origin_teac
     [refund] = payment["refunds"]
     assert (refund["status"], refund["origin"], refund["amount"]) == ("succeeded", "teachery", 1200)
     assert payment["status"] == "partially_refunded"
-    assert enrollments(profile) == enrollments(before)  # rule 1
+    assert enrollments(profile) == enrollments(before)  # docs/rules.md, rule 1
     assert any("admin action" in a["message"] and a["origin"] == "teachery" for a in profile["activity"])
 
     # More than what is left: 400 with Stripe untouched; the rest by default.
@@ -172,7 +172,7 @@ def test_patch_customer_goes_to_stripe_and_back(svc):
     assert svc.admin("DELETE", f"/customers/{cid}")[0] == 405
     assert len(svc.fake.writes()) == 1
 
-    # Revoke / grant: local only; refunds and subscriptions untouched (rule 3).
+    # Revoke / grant: local only; refunds and subscriptions untouched (docs/rules.md, rule 3).
     status, body = svc.admin("POST", f"/customers/{cid}/courses/course_math/revoke")
     assert status == 200 and body["enrollment"]["access"] == "revoked", body
     status, body = svc.admin("POST", f"/customers/{cid}/courses/course_math/grant")

@@ -1,4 +1,4 @@
-"""Connected accounts, end to end: the event's top-level `account` partitions every record (CONTRACT.md, HTTP).
+"""Connected accounts, end to end: the event's top-level `account` partitions every record (docs/rules.md, rule 13).
 
 Two accounts with the same customer email, and even the same cus_ id, never mix. Objects from
 tests/stripe_events.py (supabase charge_succeeded.json, refund_created.json, customer_updated.json,

@@ -1,7 +1,7 @@
 """Admin actions, end to end: admin API → Stripe API (tests/fake_stripe) → the Stripe event,
 signed, to our receiver → worker → rows, read back through the admin API.
 
-CONTRACT.md "Admin API" and rules 1–4, 8 and 9. The customer, charge and subscription are built by
+the README's "Admin actions" and docs/rules.md, rules 1–4, 9, 11 and 12. The customer, charge and subscription are built by
 tests/stripe_events.py from the supabase fixtures and bought through the real pipeline first.
 """
 from __future__ import annotations
@@ -246,7 +246,7 @@ def test_refund_is_pending_at_once_then_stripe_confirms(admin, bought, world, de
     paid = _payment(after, "ch_AdminP")
     assert paid["refunds"] == [{**{k: refund[k] for k in ("stripe_refund_id", "amount", "reason", "origin")},
                                 "status": "succeeded"}]
-    assert after["enrollments"] == before["enrollments"]  # rule 1
+    assert after["enrollments"] == before["enrollments"]  # docs/rules.md, rule 1
     assert after["subscriptions"] == before["subscriptions"]
     assert [a["origin"] for a in after["activity"] if a["stripe_event_id"] in succeeded] == ["stripe"]
     assert all(a["origin"] == "teachery" for a in after["activity"]

@@ -1,4 +1,4 @@
-"""Customers, end to end: customer.updated and customer.deleted (CONTRACT.md rules 5, 6 and 9).
+"""Customers, end to end: customer.updated and customer.deleted (docs/rules.md, rules 5, 8 and 11).
 
 Customers built by tests/stripe_events.py from supabase customer_updated.json; deletions shaped like
 supabase customer_deleted.json ({"id", "object", "deleted": true}).
@@ -103,10 +103,10 @@ def test_older_events_after_the_deletion_do_not_undelete(send, profile, stripe_a
 
     found = profile(CUS)
     assert found["deleted_in_stripe"] is True
-    # Delivered in order, the update (T0+1d) sets the name before the deletion (T0+3d) keeps it: rule 6 wants
+    # Delivered in order, the update (T0+1d) sets the name before the deletion (T0+3d) keeps it: rule 8 wants
     # the same record whatever the order, so the late update's name is the "last known name" of rule 5.
     assert found["name"] == "Grace B. Hopper"
-    assert found["payments"][0]["amount_refunded"] == 500  # rule 1: the refund still counts
+    assert found["payments"][0]["amount_refunded"] == 500  # docs/rules.md, rule 1: the refund still counts
     assert [(e["course_id"], e["access"]) for e in found["enrollments"]] == [(COURSE, "active")]
 
 

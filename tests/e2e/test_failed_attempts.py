@@ -2,7 +2,7 @@
 
 - A retried renewal: the first charge of a payment intent fails (ch_1), the retry succeeds (ch_2) and is
   partly refunded. The refund belongs to the charge its payload names, even when it arrives before any
-  event about that charge (it is fetched, rule 7), never to another charge of the same payment intent.
+  event about that charge (it is fetched, docs/rules.md rule 7), never to another charge of the same payment intent.
 - invoice.payment_failed gives a failed renewal charge its invoice, subscription and course.
 - payment_intent.processing / .payment_failed give a delayed (ACH) purchase its course from the payment
   intent's metadata.

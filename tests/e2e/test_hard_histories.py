@@ -1,6 +1,6 @@
 """Stripe's harder histories (tests/stripe_histories.py), each delivered in many shuffled orders with
 duplicates, in API versions 2020-03-02, 2024-06-20 and 2025-03-31.basil, on the platform and on a
-connected account: every copy must end at Stripe's final state (CONTRACT.md rule 6).
+connected account: every copy must end at Stripe's final state (docs/rules.md, rule 8).
 
 Copies of one scenario carry their own ids, so one database holds them all and one worker drains them
 together, the way a few hundred customers' events really arrive. Deliveries go in rounds: each copy

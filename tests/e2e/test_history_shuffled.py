@@ -1,4 +1,4 @@
-"""One customer's whole history, delivered in shuffled orders with duplicates (CONTRACT.md rule 6).
+"""One customer's whole history, delivered in shuffled orders with duplicates (docs/rules.md, rule 8).
 
 Purchase with a course (Checkout → subscription → invoice → charge), a partial refund, a second partial
 refund that fails, pause, resume, cancel at period end, cancel now. Events carry increasing `created`
@@ -168,7 +168,7 @@ def test_shuffled_history_ends_in_stripes_final_state(deliver, run_worker, admin
     assert sorted(e["id"] for e in listed["events"]) == sorted(e["id"] for e in events)
     assert unsettled(listed["events"]) == []
 
-    # rule 9: the changes are logged as coming from Stripe, each naming one of the history's events
+    # docs/rules.md, rule 11: the changes are logged as coming from Stripe, each naming one of the history's events
     ids = {e["id"] for e in events}
     assert found["activity"]
     assert all(a["origin"] == "stripe" and a["stripe_event_id"] in ids for a in found["activity"])

@@ -1,4 +1,4 @@
-"""Purchases, end to end (signed POST → ledger → RQ worker → profile): CONTRACT.md rule 7 and rule 9.
+"""Purchases, end to end (signed POST → ledger → RQ worker → profile): docs/rules.md, rules 6, 7 and 11.
 
 Objects are built by tests/stripe_events.py from the supabase stripe-sync-engine fixtures
 (charge_succeeded.json, checkout_session_completed.json, payment_intent_succeeded.json,
@@ -220,7 +220,7 @@ def test_charge_succeeded_after_charge_refunded_does_not_regress(send, profile, 
     found = profile(CUS)
     paid = _only_payment(found)
     assert (paid["amount_refunded"], paid["status"]) == (2500, "refunded")
-    assert [(e["course_id"], e["access"]) for e in found["enrollments"]] == [(COURSE, "active")]  # rule 1
+    assert [(e["course_id"], e["access"]) for e in found["enrollments"]] == [(COURSE, "active")]  # docs/rules.md, rule 1
 
 
 def test_charge_failed_records_a_failed_payment_and_no_access(send, again, profile, buyer):

@@ -1,4 +1,4 @@
-"""Refunds, end to end: CONTRACT.md rule 1, the payment's amount_refunded/status and rule 9.
+"""Refunds, end to end: docs/rules.md rule 1, the payment's amount_refunded/status and rule 11.
 
 Refunds are kept per refund id: partial refunds add up, a refund that ends failed or canceled gives
 its amount back, and the payment's status follows succeeded → partially_refunded → refunded.

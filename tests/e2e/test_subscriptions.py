@@ -1,4 +1,4 @@
-"""Subscriptions, end to end: CONTRACT.md rules 2 (cancel), 4 (pause), 6 (order, copies) and 9.
+"""Subscriptions, end to end: docs/rules.md, rules 2 (cancel), 4 (pause), 8 (order, copies) and 11.
 
 Subscriptions built by tests/stripe_events.py from supabase subscription_created.json (basil: period on
 the items, as openapi fixtures3.json HEAD), plus the real supabase, zulip and dj-stripe subscription events.

@@ -1,4 +1,4 @@
-"""The read half of /admin/api/* (CONTRACT.md, Admin API): auth, customers, profiles, the event ledger.
+"""The read half of /admin/api/* (README, "Admin API"): auth, customers, profiles, the event ledger.
 
 Records are made the real way (signed events, worker); objects from tests/stripe_events.py, which
 builds them from the supabase stripe-sync-engine fixtures.
@@ -28,7 +28,7 @@ PAYMENT_KEYS = {"stripe_charge_id", "stripe_payment_intent_id", "stripe_invoice_
 REFUND_KEYS = {"stripe_refund_id", "amount", "status", "reason", "origin"}
 SUBSCRIPTION_KEYS = {"stripe_subscription_id", "course_id", "status", "pause_collection", "cancel_at_period_end",
                      "cancel_at", "canceled_at", "ended_at", "current_period_end"}
-ACTIVITY_KEYS = {"at", "kind", "message", "origin", "stripe_event_id", "actor"}  # actor: an addition (issue 6)
+ACTIVITY_KEYS = {"at", "kind", "message", "origin", "stripe_event_id", "actor"}  # actor: an addition (README, Changelog)
 EVENT_LIST_KEYS = {"id", "type", "account", "status", "attempts", "received_at", "last_error"}
 ISO_UTC = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$"
 

@@ -1,4 +1,4 @@
-"""POST /webhooks/stripe and the health checks, against the real PostgreSQL and Redis (CONTRACT.md, HTTP)."""
+"""POST /webhooks/stripe and the health checks, against the real PostgreSQL and Redis."""
 from __future__ import annotations
 
 import dataclasses
