@@ -13,7 +13,8 @@ def is_id(value) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
-_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
+STRIPE_ID_TAIL = r"[A-Za-z0-9_]{1,250}"  # what follows a Stripe id's prefix (acct_, cus_, evt_, …)
+_ACCOUNT_ID = re.compile(rf"acct_{STRIPE_ID_TAIL}")
 
 
 def is_account_id(value) -> bool:

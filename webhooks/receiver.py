@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from domain import ledger
 from domain.errors import first_line
-from domain.ids import is_account_id
+from domain.ids import STRIPE_ID_TAIL, is_account_id
 from webhooks.group_commit import GroupCommit
 from webhooks.signature import BadSignature, verify
 from workers.queueing import DrainRequests
@@ -20,7 +20,7 @@ from workers.services import Services
 bp = Blueprint("receiver", __name__)
 log = structlog.get_logger(__name__)
 
-_EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
+_EVENT_ID = re.compile(rf"evt_{STRIPE_ID_TAIL}")
 MAX_TYPE_LENGTH = 200
 
 

@@ -17,6 +17,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from domain.ids import STRIPE_ID_TAIL
 from domain.reconciliations import Scope
 from domain.times import parse_iso
 from workers.stripe_objects import PAUSE_BEHAVIORS, REFUND_REASONS
@@ -81,7 +82,7 @@ FutureTime = Annotated[str, Field(description="an ISO 8601 time, e.g. 2025-02-01
 
 
 def _stripe_id(prefix: str, kind: str):
-    return Field(pattern=rf"^{prefix}[A-Za-z0-9_]{{1,250}}$", description=f"a Stripe {kind} id ({prefix}…) or null")
+    return Field(pattern=rf"^{prefix}{STRIPE_ID_TAIL}$", description=f"a Stripe {kind} id ({prefix}…) or null")
 
 
 class Body(BaseModel):
