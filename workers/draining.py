@@ -18,7 +18,7 @@ import structlog
 from domain import ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
 from workers.context import Waiting
-from workers.processing import apply_claimed, wake
+from workers.processing import apply_claimed, touched_by, wake
 from workers.queueing import DRAIN_LINGER, request_drain
 from workers.services import Services
 
@@ -36,9 +36,7 @@ def _wake_across_workers(services: Services, batch, outcomes) -> None:
     waited for an object it recorded. Whichever of the two commits last sees the other's rows here, so
     no such wait has to sit out its retry time. (Extra wake-ups are harmless: they merge, and an
     applied event ignores them.)"""
-    touched: dict[str, set] = {}
-    for event in batch:
-        touched.setdefault(event.account, set()).update(outcomes[event.id].touched)
+    touched = touched_by(batch, outcomes)
     waited = [(e, outcomes[e.id].error.object_id) for e in batch
               if outcomes[e.id].status is EventStatus.WAITING and isinstance(outcomes[e.id].error, Waiting)]
     with services.pool.connection() as conn:

@@ -87,12 +87,19 @@ def apply_claimed(conn, services: Services, batch: list, kinds: dict) -> tuple[d
                 getattr(log, level)(message, **fields)
         done.attempts.write(conn)  # the statuses, before reading which events wait
         activity.write(conn, done.entries)
-    outcomes, touched = done.outcomes, {}
-    for item in batch:
-        touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
-    waiters = [w for account, ids in touched.items() for w in ledger.waiting_on(conn, account, sorted(ids))
+    outcomes = done.outcomes
+    waiters = [w for account, ids in touched_by(batch, outcomes).items()
+               for w in ledger.waiting_on(conn, account, sorted(ids))
                if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
     return outcomes, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters]
+
+
+def touched_by(batch: list, outcomes: dict) -> dict[str, set]:
+    """The Stripe objects the batch's events recorded, per account."""
+    touched: dict[str, set] = {}
+    for item in batch:
+        touched.setdefault(item.account, set()).update(outcomes[item.id].touched)
+    return touched
 
 
 def _apply_all(conn, services: Services, batch: list, kinds: dict, done: Done) -> Done:
