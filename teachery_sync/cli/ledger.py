@@ -6,7 +6,7 @@ import json
 import click
 
 from domain import ledger
-from domain.ledger import EventStatus
+from domain.ledger import LIST_STATUSES
 from domain.times import display, iso
 from teachery_sync.cli.helpers import (
     Failure,
@@ -18,7 +18,8 @@ from teachery_sync.cli.helpers import (
 )
 from workers.replays import replay
 
-STATUSES = click.Choice([s.value for s in EventStatus])
+# The API's list of filter values: every status, and `processing`, which is no longer stored and matches nothing.
+STATUSES = click.Choice(LIST_STATUSES)
 
 
 @click.group()

@@ -2,10 +2,14 @@
 nothing), and the schema refuses it."""
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from domain import ledger
+from teachery_sync.cli import main
 from tests.stripe_events import T0, customer, event
 
 
@@ -21,6 +25,16 @@ def test_status_processing_is_a_filter_that_matches_nothing(admin, send):
     status, body = admin("GET", "/events?status=processed&type=customer.created")
     assert status == 200 and [e["id"] for e in body["events"]] == [sent["id"]]
     assert admin("GET", "/events?status=started")[0] == 400
+
+
+def test_the_command_line_takes_processing_and_lists_nothing(services, send, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("REDIS_URL", services.settings.redis_url)
+    send(event("customer.created", _customer("cus_LS_Eve"), created=T0))
+    done = CliRunner().invoke(main, ["events", "list", "--status", "processing", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout) == []
+    assert CliRunner().invoke(main, ["events", "list", "--status", "started"]).exit_code == 2
 
 
 def test_the_schema_refuses_processing(services):
