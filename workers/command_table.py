@@ -11,7 +11,7 @@ from workers.actions.customers import edit_customer, send_welcome_email, set_cou
 from workers.actions.payments import refund_payment
 from workers.actions.subscriptions import cancel_subscription, pause_subscription, resume_subscription
 from workers.backfill import run_backfill
-from workers.reconciliation import fix_object
+from workers.drift import fix_object
 from workers.services import Services
 
 COMMAND_HANDLERS = {

@@ -1,10 +1,7 @@
 """Reconciliation runs: compare our records with Stripe's objects, report the drift, and fix it.
 
 Per account in scope: list customers, charges, refunds and subscriptions from Stripe, compare the
-fields we keep with our rows, then (unless a dry run) apply Stripe's object (a FixObject command)
-through the same functions the event handlers use, origin "reconciliation". A fix is stamped (the
-row's stripe_created, FETCHED): newer than the state we hold, yet older than any later Stripe event,
-which still wins (docs/rules.md, rule 9).
+fields we keep with our rows, then (unless a dry run) fix the drift (workers/drift.py).
 Afterwards the drifted objects are compared again: an item is `fixed` when it no longer differs (a
 refund fixed can also fix its charge's amount_refunded).
 """
@@ -20,29 +17,18 @@ from domain import reconciliations
 from domain.accounts import in_scope, to_api
 from domain.errors import first_line
 from domain.reconciliations import Run, Scope
-from domain.times import iso
-from domain.versions import FETCHED
-from workers.commands import FixObject, Report, quiet
-from workers.context import Change, Waiting
-from workers.handlers.charges import apply_charge, snapshot_refund
-from workers.handlers.customers import snapshot_customer
-from workers.handlers.refunds import refund_status
-from workers.handlers.subscriptions import snapshot_subscription, state_of
-from workers.processing import CONFLICTS
+from workers.commands import Report, quiet
+from workers.drift import KINDS, compare_account, fix_account
 from workers.queueing import reconciliation_queue
 from workers.services import Services
-from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable, paginate
-from workers.stripe_objects import charge_status, integer
+from workers.stripe_api import NotFound, StripeUnavailable, paginate
+from workers.stripe_objects import integer
 
 log = structlog.get_logger(__name__)
 
 RUN_RECONCILIATION = "workers.jobs.run_reconciliation"
-KINDS = ("customer", "charge", "refund", "subscription")  # the order of fixes: owners before what they own
 LISTS = {"customer": "/v1/customers", "charge": "/v1/charges", "refund": "/v1/refunds",
          "subscription": "/v1/subscriptions"}
-FIXES = {"customer": snapshot_customer, "charge": apply_charge, "refund": snapshot_refund,
-         "subscription": snapshot_subscription}
-UNFIXABLE = (Waiting, NotFound, StripeRejected, ValueError, *CONFLICTS)
 
 
 # --- starting a run ------------------------------------------------------------------------------
@@ -117,7 +103,8 @@ def _reconcile(services: Services, run: Run, report: Report) -> None:
     checked, drift = 0, []
     for account in accounts:
         stripe_objects = fetch_objects(services.stripe, account, run.scope, report)
-        found = compare_account(services, account, stripe_objects, run.scope)
+        _deleted_unlisted(services, account, run.scope, stripe_objects["customer"])
+        found = compare_account(services, account, stripe_objects)
         checked += sum(len(objs) for objs in stripe_objects.values())
         if found and not run.dry_run:
             fix_account(services, account, stripe_objects, found, report)
@@ -187,81 +174,3 @@ def _deleted_unlisted(services: Services, account: str, scope: Scope, listed: di
             listed[cus_id] = obj
 
 
-# --- comparing --------------------------------------------------------------------------------------
-
-def stripe_fields(kind: str, obj: dict) -> dict:
-    """The fields we keep of a Stripe object, normalised as our rows hold them."""
-    if kind == "customer":
-        fields = {"deleted_in_stripe": obj.get("deleted") is True}
-        if "name" in obj or "email" in obj:  # a deletion stub says nothing of them
-            fields.update(name=obj.get("name"), email=obj.get("email"))
-        return fields
-    if kind == "subscription":
-        return state_of(obj)
-    if kind == "charge":
-        return {"amount": integer(obj.get("amount")), "currency": obj.get("currency"),
-                "status": charge_status(obj), "amount_refunded": integer(obj.get("amount_refunded"))}
-    return {"amount": integer(obj.get("amount")), "status": refund_status(obj)}
-
-
-def differences(kind: str, obj: dict, local: dict | None) -> list[dict]:
-    """Drift items of one object: each field whose value differs, or `exists` when we lack it."""
-    if local is None:
-        return [{"object": obj["id"], "field": "exists", "local": False, "stripe": True, "fixed": False}]
-    return [{"object": obj["id"], "field": field, "local": _json(local[field]), "stripe": _json(value),
-             "fixed": False}
-            for field, value in stripe_fields(kind, obj).items() if local[field] != value]
-
-
-def _json(value):
-    return iso(value) if isinstance(value, datetime) else value
-
-
-def compare_account(services: Services, account: str, stripe_objects: dict, scope: Scope) -> dict[str, list[dict]]:
-    """Drift items by object id (objects without drift are left out)."""
-    _deleted_unlisted(services, account, scope, stripe_objects["customer"])
-    found = {}
-    with services.pool.connection() as conn:
-        for kind in KINDS:
-            local = reconciliations.local_rows(conn, kind, account, list(stripe_objects[kind]))
-            for object_id, obj in stripe_objects[kind].items():
-                items = differences(kind, obj, local.get(object_id))
-                if items:
-                    found[object_id] = items
-    return found
-
-
-# --- fixing -------------------------------------------------------------------------------------------
-
-def fix_account(services: Services, account: str, stripe_objects: dict, found: dict[str, list[dict]],
-                report: Report) -> None:
-    """Apply Stripe's object for every drifted object, each in its own transaction, then mark what is fixed."""
-    label = f"{to_api(account) or 'platform'}: fixing"
-    todo = [(kind, stripe_objects[kind][oid]) for kind in KINDS for oid in stripe_objects[kind] if oid in found]
-    for done, (kind, obj) in enumerate(todo, 1):
-        fix_object(services, FixObject(account, kind, obj))
-        report(label, done, len(todo))
-    with services.pool.connection() as conn:
-        for kind in KINDS:
-            ids = [obj["id"] for k, obj in todo if k == kind]
-            local = reconciliations.local_rows(conn, kind, account, ids)
-            for object_id in ids:
-                left = {d["field"] for d in differences(kind, stripe_objects[kind][object_id], local.get(object_id))}
-                for item in found[object_id]:
-                    item["fixed"] = item["field"] not in left
-
-
-def fix_object(services: Services, cmd: FixObject) -> None:
-    """Apply one Stripe object as a reconciliation, in its own transaction, stamped with the version second
-    of our row; an object that cannot be applied now is logged and left (the report shows it unfixed)."""
-    with services.pool.connection() as conn:
-        local = reconciliations.local_rows(conn, cmd.kind, cmd.account, [cmd.obj["id"]]).get(cmd.obj["id"])
-        conn.commit()
-        stamp = local["stripe_created"] if local else 0
-        change = Change(conn, cmd.account, services.stripe, origin="reconciliation", stamp=stamp)
-        try:
-            with conn.transaction():
-                FIXES[cmd.kind](change, cmd.obj, (stamp, FETCHED))
-                change.flush()
-        except UNFIXABLE as exc:
-            log.warning("reconciliation could not fix", object=cmd.obj["id"], error=str(exc))
