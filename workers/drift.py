@@ -1,0 +1,112 @@
+"""Drift: how one Stripe object differs from our row, and fixing it by applying Stripe's object.
+
+A fix applies Stripe's object (a FixObject command) through the same functions the event handlers use,
+origin "reconciliation", stamped (the row's stripe_created, FETCHED): newer than the state we hold, yet
+older than any later Stripe event, which still wins (docs/rules.md, rule 9).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from domain import reconciliations
+from domain.accounts import to_api
+from domain.times import iso
+from domain.versions import FETCHED
+from workers.commands import FixObject, Report
+from workers.context import Change, Waiting
+from workers.handlers.charges import apply_charge, snapshot_refund
+from workers.handlers.customers import snapshot_customer
+from workers.handlers.refunds import refund_status
+from workers.handlers.subscriptions import snapshot_subscription, state_of
+from workers.processing import CONFLICTS
+from workers.services import Services
+from workers.stripe_api import NotFound, StripeRejected
+from workers.stripe_objects import charge_status, integer
+
+log = structlog.get_logger(__name__)
+
+KINDS = ("customer", "charge", "refund", "subscription")  # the order of fixes: owners before what they own
+FIXES = {"customer": snapshot_customer, "charge": apply_charge, "refund": snapshot_refund,
+         "subscription": snapshot_subscription}
+UNFIXABLE = (Waiting, NotFound, StripeRejected, ValueError, *CONFLICTS)
+
+
+# --- comparing --------------------------------------------------------------------------------------
+
+def stripe_fields(kind: str, obj: dict) -> dict:
+    """The fields we keep of a Stripe object, normalised as our rows hold them."""
+    if kind == "customer":
+        fields = {"deleted_in_stripe": obj.get("deleted") is True}
+        if "name" in obj or "email" in obj:  # a deletion stub says nothing of them
+            fields.update(name=obj.get("name"), email=obj.get("email"))
+        return fields
+    if kind == "subscription":
+        return state_of(obj)
+    if kind == "charge":
+        return {"amount": integer(obj.get("amount")), "currency": obj.get("currency"),
+                "status": charge_status(obj), "amount_refunded": integer(obj.get("amount_refunded"))}
+    return {"amount": integer(obj.get("amount")), "status": refund_status(obj)}
+
+
+def differences(kind: str, obj: dict, local: dict | None) -> list[dict]:
+    """Drift items of one object: each field whose value differs, or `exists` when we lack it."""
+    if local is None:
+        return [{"object": obj["id"], "field": "exists", "local": False, "stripe": True, "fixed": False}]
+    return [{"object": obj["id"], "field": field, "local": _json(local[field]), "stripe": _json(value),
+             "fixed": False}
+            for field, value in stripe_fields(kind, obj).items() if local[field] != value]
+
+
+def _json(value):
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def compare_account(services: Services, account: str, stripe_objects: dict) -> dict[str, list[dict]]:
+    """Drift items by object id (objects without drift are left out)."""
+    found = {}
+    with services.pool.connection() as conn:
+        for kind in KINDS:
+            local = reconciliations.local_rows(conn, kind, account, list(stripe_objects[kind]))
+            for object_id, obj in stripe_objects[kind].items():
+                items = differences(kind, obj, local.get(object_id))
+                if items:
+                    found[object_id] = items
+    return found
+
+
+# --- fixing -------------------------------------------------------------------------------------------
+
+def fix_account(services: Services, account: str, stripe_objects: dict, found: dict[str, list[dict]],
+                report: Report) -> None:
+    """Apply Stripe's object for every drifted object, each in its own transaction, then mark what is fixed."""
+    label = f"{to_api(account) or 'platform'}: fixing"
+    todo = [(kind, stripe_objects[kind][oid]) for kind in KINDS for oid in stripe_objects[kind] if oid in found]
+    for done, (kind, obj) in enumerate(todo, 1):
+        fix_object(services, FixObject(account, kind, obj))
+        report(label, done, len(todo))
+    with services.pool.connection() as conn:
+        for kind in KINDS:
+            ids = [obj["id"] for k, obj in todo if k == kind]
+            local = reconciliations.local_rows(conn, kind, account, ids)
+            for object_id in ids:
+                left = {d["field"] for d in differences(kind, stripe_objects[kind][object_id], local.get(object_id))}
+                for item in found[object_id]:
+                    item["fixed"] = item["field"] not in left
+
+
+def fix_object(services: Services, cmd: FixObject) -> None:
+    """Apply one Stripe object as a reconciliation, in its own transaction, stamped with the version second
+    of our row; an object that cannot be applied now is logged and left (the report shows it unfixed)."""
+    with services.pool.connection() as conn:
+        local = reconciliations.local_rows(conn, cmd.kind, cmd.account, [cmd.obj["id"]]).get(cmd.obj["id"])
+        conn.commit()
+        stamp = local["stripe_created"] if local else 0
+        change = Change(conn, cmd.account, services.stripe, origin="reconciliation", stamp=stamp)
+        try:
+            with conn.transaction():
+                FIXES[cmd.kind](change, cmd.obj, (stamp, FETCHED))
+                change.flush()
+        except UNFIXABLE as exc:
+            log.warning("reconciliation could not fix", object=cmd.obj["id"], error=str(exc))
