@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass, fields, replace
 
@@ -32,6 +33,7 @@ class Settings:
     log_format: str | None = None  # json or console; None: the command's default (json; console under `dev`)
     log_level: str = "info"
     access_log: bool = True  # gunicorn's request lines (never for a stored webhook or a 2xx health probe)
+    stripe_max_requests_per_second: float = 25.0  # per Stripe account, every process together (test mode's limit)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:
@@ -52,6 +54,8 @@ class Settings:
         access_log = (env.get("ACCESS_LOG") or "on").lower()
         if access_log not in SWITCHES:
             raise ConfigError(f"ACCESS_LOG must be on or off, got {access_log!r}")
+        max_rate = _positive_number("STRIPE_MAX_REQUESTS_PER_SECOND", env.get("STRIPE_MAX_REQUESTS_PER_SECOND"),
+                                    cls.stripe_max_requests_per_second)
         database_url = env.get("DATABASE_URL") or cls.database_url
         redis_url = env.get("REDIS_URL") or cls.redis_url
         from domain.db import dsn_problem, redis_url_problem
@@ -72,6 +76,7 @@ class Settings:
             log_format=log_format,
             log_level=log_level,
             access_log=SWITCHES[access_log],
+            stripe_max_requests_per_second=max_rate,
         )
 
     def __repr__(self) -> str:
@@ -116,6 +121,19 @@ class Settings:
                 "STRIPE_WEBHOOK_SECRET is not set: set it to your endpoint's signing secret (whsec_…); "
                 "several may be given comma-separated while rotating"
             )
+
+
+def _positive_number(name: str, raw: str | None, default: float) -> float:
+    """A setting that must be a finite number above zero (unset or empty: the default)."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number (requests per second), got {raw!r}")
+    return value
 
 
 def _masked(value):

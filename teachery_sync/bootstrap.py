@@ -10,6 +10,7 @@ from rq import Queue
 from domain.db import make_pool
 from domain.settings import Settings
 from workers.queueing import QUEUE_NAME
+from workers.rate_limit import RateLimiter
 from workers.services import Services
 from workers.stripe_api import StripeApi
 
@@ -28,11 +29,16 @@ def build(settings: Settings | None = None, *, pool_size: int = 8, web: bool = F
     else:
         options = dict(socket_connect_timeout=5, socket_timeout=10)
     conn = redis.Redis.from_url(settings.redis_url, **options)
+    # The limiter's own client: one short try, so a Redis outage costs a Stripe call at most a second
+    # (then the limiter lets calls through unthrottled; workers/rate_limit.py).
+    limiter = RateLimiter(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1,
+                                               retry=Retry(NoBackoff(), 0)),
+                          settings.stripe_max_requests_per_second)
     return Services(
         settings=settings,
         pool=make_pool(settings.database_url, max_size=pool_size, fail_fast=web),
         redis=conn,
         queue=Queue(QUEUE_NAME, connection=conn),
         stripe=StripeApi(settings.stripe_api_key, settings.stripe_api_base,
-                         max_network_retries=settings.stripe_network_retries),
+                         max_network_retries=settings.stripe_network_retries, limiter=limiter),
     )
