@@ -128,7 +128,7 @@ def _positive_number(name: str, raw: str | None, default: float) -> float:
     if raw is None or not raw.strip():
         return default
     try:
-        value = float(raw)
+        value = float(raw) if raw.isascii() else math.nan  # float() would read "٢٥" as 25
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value <= 0:

@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from domain import ledger
 from webhooks import current
+from webhooks.stripe_metrics import StripeRateCollector
 from workers.services import Services
 
 bp = Blueprint("metrics", __name__)
@@ -44,5 +45,6 @@ class LedgerCollector:
 def metrics():
     registry = CollectorRegistry()
     registry.register(LedgerCollector(current.services()))
+    registry.register(StripeRateCollector(current.services()))
     # PostgreSQL or Redis down: their errors propagate to the app's handlers, a JSON 503 (webhooks/errors.py).
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

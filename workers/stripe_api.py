@@ -128,10 +128,10 @@ class StripeApi:
                 return self._send(client, method, path, params)
             except stripe.RateLimitError as exc:
                 limited += 1
-                pause = _pause_after(exc, limited)
+                pause = pause_after(exc, limited)
                 # A lock timeout concerns one object, not the account's rate: only this call waits.
                 if self.limiter is not None:
-                    self.limiter.block(account, pause, shared=exc.code != "lock_timeout")
+                    self.limiter.block(account, pause, shared=_error_code(exc) != "lock_timeout")
 
     def _send(self, client: stripe.StripeClient, method: str, path: str, params: dict) -> dict:
         try:
@@ -169,7 +169,14 @@ class StripeApi:
         return self.request("get", PATHS[kind].format(id=object_id), account=account, **params)
 
 
-def _pause_after(exc: stripe.RateLimitError, attempt: int) -> float:
+def _error_code(exc: stripe.StripeError) -> str | None:
+    """The error's `code` (stripe-python builds a RateLimitError without it: read it from the body)."""
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    return exc.code or error.get("code")
+
+
+def pause_after(exc: stripe.RateLimitError, attempt: int) -> float:
     """How long to wait after a 429: its Retry-After when it says one, else exponential backoff from
     FIRST_BACKOFF with jitter (half to all of it)."""
     headers = {str(k).lower(): v for k, v in (exc.headers or {}).items()}
