@@ -114,24 +114,34 @@ class StripeApi:
             params["idempotency_key"] = idempotency_key
         client = self._stripe()  # no key: StripeUnavailable before any slot is taken
         waited, pause, limited = 0.0, 0.0, 0  # pause: the last 429's wait, still to be waited out
+        last: stripe.RateLimitError | None = None
         while True:
             most = self.max_rate_limit_wait - waited
-            wait = pause if self.limiter is None else self.limiter.reserve(account, most=most, pausing=pause)
-            wait = None if wait is None else max(wait, pause)
-            if wait is None or wait > most:
+            wait = self._wait_for_slot(account, most, pause)
+            if wait is None:
                 raise StripeUnavailable(f"Stripe rate limit: no slot within {self.max_rate_limit_wait:g} s "
-                                        f"(waited {waited:.1f} s; {limited} answers 429)")
+                                        f"(waited {waited:.1f} s; 429 answers: {limited})") from last
             if wait > 0:
                 time.sleep(wait)
                 waited += wait
             try:
                 return self._send(client, method, path, params)
             except stripe.RateLimitError as exc:
-                limited += 1
+                limited, last = limited + 1, exc
                 pause = pause_after(exc, limited)
                 # A lock timeout concerns one object, not the account's rate: only this call waits.
                 if self.limiter is not None:
                     self.limiter.block(account, pause, shared=_error_code(exc) != "lock_timeout")
+
+    def _wait_for_slot(self, account: str | None, most: float, pause: float) -> float | None:
+        """Seconds to wait before the next try: for a slot of the account's rate, and at least the last
+        429's pause. None when that is over `most` seconds."""
+        if pause > most:
+            return None
+        if self.limiter is None:
+            return pause
+        wait = self.limiter.reserve(account, most=most, pausing=pause)
+        return None if wait is None else max(wait, pause)
 
     def _send(self, client: stripe.StripeClient, method: str, path: str, params: dict) -> dict:
         try:
