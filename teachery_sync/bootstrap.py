@@ -12,16 +12,18 @@ from domain.settings import Settings
 from workers.queueing import QUEUE_NAME
 from workers.rate_limit import RateLimiter
 from workers.services import Services
-from workers.stripe_api import StripeApi
+from workers.stripe_api import MAX_RATE_LIMIT_WAIT, StripeApi
 
 __all__ = ["Services", "build"]
+
+WEB_RATE_LIMIT_WAIT = 10.0  # seconds an HTTP request may wait for Stripe's rate limit (workers: 60) before a 503
 
 
 def build(settings: Settings | None = None, *, pool_size: int = 8, web: bool = False) -> Services:
     """Everything a process needs, from settings. Connections open lazily, after fork.
 
     web: a request must fail fast (503) when PostgreSQL or Redis is down, never hold its thread:
-    a fail-fast pool (domain/db.py) and short Redis timeouts.
+    a fail-fast pool (domain/db.py) and short Redis timeouts; and it waits less for Stripe's rate limit.
     """
     settings = settings or Settings.from_env()
     if web:  # one try of at most a second (redis-py would otherwise retry 10 times)
@@ -40,5 +42,6 @@ def build(settings: Settings | None = None, *, pool_size: int = 8, web: bool = F
         redis=conn,
         queue=Queue(QUEUE_NAME, connection=conn),
         stripe=StripeApi(settings.stripe_api_key, settings.stripe_api_base,
-                         max_network_retries=settings.stripe_network_retries, limiter=limiter),
+                         max_network_retries=settings.stripe_network_retries, limiter=limiter,
+                         max_rate_limit_wait=WEB_RATE_LIMIT_WAIT if web else MAX_RATE_LIMIT_WAIT),
     )

@@ -15,7 +15,8 @@ import structlog.testing
 
 from teachery_sync.bootstrap import build
 from tests.fake_stripe import StripeError
-from tests.support import ROOT
+from tests.stripe_events import T0, customer, event
+from tests.support import ADMIN_TOKEN, ROOT
 from tests.tcp_proxy import TcpProxy
 from workers.rate_limit import read_counts
 from workers.stripe_api import NotFound, StripeUnavailable
@@ -219,3 +220,27 @@ def test_calls_go_through_unthrottled_while_redis_is_down(settings, services, st
         finally:
             svc.close()
 
+
+
+def test_an_admin_action_waits_at_most_ten_seconds_for_the_rate_limit_then_answers_503(
+        settings, services, send, stripe_api, admin):
+    """The web process bounds the wait lower than workers do: a request thread is never held a minute."""
+    from webhooks.app import create_app
+
+    stripe_api.put(customer("cus_Busy", email="busy@example.com", name="Busy Bee"))
+    send(event("customer.created", customer("cus_Busy", email="busy@example.com", name="Busy Bee"), created=T0))
+    status, profile = admin("GET", "/stripe-customers/cus_Busy")
+    assert status == 200, profile
+    stripe_api.limit_rate(None, 0.001, retry_after=12, tokens=0)  # workers would wait that long; the web not
+    web = build(settings, pool_size=2, web=True).open()
+    try:
+        app = create_app(services=web)
+        started = time.monotonic()
+        answer = app.test_client().patch(f"/admin/api/customers/{profile['id']}", json={"name": "Busy B."},
+                                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert time.monotonic() - started < 2
+    finally:
+        web.close()
+    assert answer.status_code == 503 and "rate limit" in answer.get_json()["error"], answer.get_json()
+    assert [r["status"] for r in stripe_api.writes("/v1/customers")] == [429]
+    assert admin("GET", "/stripe-customers/cus_Busy")[1]["name"] == "Busy Bee"
