@@ -90,7 +90,8 @@ def label(account: str | None) -> str:
 class RateLimiter:
     """Per-account request slots for Stripe's API, shared through Redis (see the module's docstring)."""
 
-    def __init__(self, client: redis.Redis, rate: float, *, clock=time.monotonic):
+    def __init__(self, client: redis.Redis, rate: float, *, redis_cooldown: float = REDIS_COOLDOWN,
+                 clock=time.monotonic):
         if not rate > 0:
             raise ValueError(f"the rate must be a positive number of requests per second, got {rate!r}")
         self.rate = rate
@@ -100,7 +101,7 @@ class RateLimiter:
         self._reserve = client.register_script(RESERVE)
         self._block = client.register_script(BLOCK)
         self._clock = clock
-        self._breaker = Breaker(cooldown=REDIS_COOLDOWN, clock=clock)
+        self._breaker = Breaker(cooldown=redis_cooldown, clock=clock)
         self._lock = threading.Lock()
         self._warned_at: float | None = None
 

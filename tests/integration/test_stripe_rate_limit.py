@@ -12,13 +12,15 @@ import time
 import pytest
 import redis
 import structlog.testing
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from teachery_sync.bootstrap import build
 from tests.fake_stripe import StripeError
 from tests.stripe_events import T0, customer, event
 from tests.support import ADMIN_TOKEN, ROOT
 from tests.tcp_proxy import TcpProxy
-from workers.rate_limit import read_counts
+from workers.rate_limit import RateLimiter, read_counts
 from workers.stripe_api import NotFound, StripeUnavailable
 
 ACCT = "acct_RATE1"
@@ -244,3 +246,27 @@ def test_an_admin_action_waits_at_most_ten_seconds_for_the_rate_limit_then_answe
     assert answer.status_code == 503 and "rate limit" in answer.get_json()["error"], answer.get_json()
     assert [r["status"] for r in stripe_api.writes("/v1/customers")] == [429]
     assert admin("GET", "/stripe-customers/cus_Busy")[1]["name"] == "Busy Bee"
+
+
+def test_the_limiter_throttles_again_when_redis_is_back_and_warns_once(settings, services):
+    port = redis.Redis.from_url(settings.redis_url).connection_pool.connection_kwargs["port"]
+    db = settings.redis_url.rsplit("/", 1)[1]
+    with TcpProxy(port) as proxy:
+        limiter = RateLimiter(redis.Redis.from_url(f"redis://127.0.0.1:{proxy.port}/{db}", socket_timeout=1,
+                                                   socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)),
+                              2, redis_cooldown=0.1)
+        try:
+            assert [limiter.reserve(ACCT, most=60) for _ in range(2)] == [0, 0]  # the burst
+            proxy.cut()  # refused: every probe fails at once
+            with structlog.testing.capture_logs() as logs:
+                for _ in range(5):
+                    assert limiter.reserve(ACCT, most=60) == 0  # unthrottled
+                    time.sleep(0.15)  # past the cooldown: each one asks Redis again, and fails
+            assert len([line for line in logs if "unthrottled" in line["event"]]) == 1
+            proxy.restore()
+            time.sleep(0.15)
+            waits = [limiter.reserve(ACCT, most=60) for _ in range(3)]
+            assert waits[2] >= 0.45 and abs(waits[2] - waits[1] - 0.5) < 0.05  # slots half a second apart
+            assert read_counts(services.redis)[ACCT].requests == 5
+        finally:
+            limiter.close()
