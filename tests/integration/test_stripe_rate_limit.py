@@ -74,10 +74,17 @@ def test_two_processes_calling_one_account_stay_within_its_rate_together(setting
     put_customers(stripe_api, ACCT, "cus_P1", "cus_P2")
     env = {**os.environ, "REDIS_URL": settings.redis_url, "STRIPE_API_BASE": stripe_api.url,
            "STRIPE_API_KEY": "sk_test_123", "STRIPE_MAX_REQUESTS_PER_SECOND": str(rate)}
-    start_at = time.time() + 2.5  # both past their imports by then
-    callers = [subprocess.Popen([sys.executable, "-m", "tests.stripe_caller", ACCT, cus, "20", str(start_at)],
-                                cwd=ROOT, env=env) for cus in ("cus_P1", "cus_P2")]
+    callers = [subprocess.Popen([sys.executable, "-m", "tests.stripe_caller", ACCT, cus, "20"], cwd=ROOT, env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for cus in ("cus_P1", "cus_P2")]
+    assert [caller.stdout.readline() for caller in callers] == ["ready\n", "ready\n"]
+    for caller in callers:  # go, both at once
+        caller.stdin.write("go\n")
+        caller.stdin.flush()
     assert [caller.wait(timeout=60) for caller in callers] == [0, 0]
+    for caller in callers:
+        caller.stdin.close()
+        caller.stdout.close()
 
     first, second = arrivals(stripe_api, customer="cus_P1"), arrivals(stripe_api, customer="cus_P2")
     assert len(first) == len(second) == 20
