@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -277,3 +278,14 @@ def test_the_limiter_throttles_again_when_redis_is_back_and_warns_once(settings,
             assert read_counts(services.redis)[ACCT].requests == 5
         finally:
             limiter.close()
+
+
+@pytest.mark.parametrize("command", [("events", "list"), ("web", "--port", "1"), ("worker", "--burst")])
+def test_a_bad_rate_stops_every_command_with_one_line_naming_it(settings, command):
+    done = subprocess.run([str(Path(sys.executable).parent / "teachery-sync"), *command], cwd=ROOT,
+                          env={**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+                               "STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_MAX_REQUESTS_PER_SECOND": "-25"},
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "error: STRIPE_MAX_REQUESTS_PER_SECOND must be a positive number (requests per second), got '-25'"]
