@@ -36,7 +36,7 @@ from teachery_sync.embedded import (
 )
 
 PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
-PROCESSES = ("web", "worker")  # the Procfile's long-running lines (dev applies the migrations itself)
+PROCESSES = ("web", "worker", "clock")  # the Procfile's long-running lines (dev applies the migrations itself)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 
 
