@@ -30,7 +30,7 @@ SCHEDULES = ("nightly", "weekly")
 MARGIN = timedelta(hours=1)  # the nightly run looks this much further back than the previous success
 SLOT_TTL = 8 * 24 * 3600  # seconds: longer than a week, the weekly run's interval
 DRIFT_PAGE = 500
-SHOWN_CHARACTERS = 3  # of a customer's name or email in the log: enough to recognise, not the whole datum
+CUSTOMER_DATA = ("name", "email")  # fields whose values the drift log lines leave out
 
 
 def slot_of(cron: str, at: datetime) -> datetime:
@@ -110,13 +110,12 @@ def _log_object(run_id: str, fields: list[run_history.DriftRow]) -> None:
     row = fields[0]
     log.warning("reconciliation found drift", origin="reconciliation", run_id=run_id, account=row.account,
                 kind=row.kind, object=row.object, fixed=all(f.fixed for f in fields),
-                fields={f.field: {"local": _shown(f.field, f.local), "stripe": _shown(f.field, f.stripe),
-                                  "fixed": f.fixed} for f in fields})
+                fields={f.field: _values(f) for f in fields})
 
 
-def _shown(field: str, value):
-    """A value for the log: customers' names and emails only by their first characters (customer data in
-    log storage that keeps it for long, and whoever reads logs needs no more to see what changed)."""
-    if field in ("name", "email") and isinstance(value, str):
-        return value[:SHOWN_CHARACTERS] + "…" if len(value) > SHOWN_CHARACTERS else value
-    return value
+def _values(row: run_history.DriftRow) -> dict:
+    """A field's values for the log line, but for a customer's name and email: those are customer data,
+    and logs travel further and are kept longer than the run's report, which shows them (admin API)."""
+    if row.field in CUSTOMER_DATA:
+        return {"fixed": row.fixed}
+    return {"local": row.local, "stripe": row.stripe, "fixed": row.fixed}
