@@ -14,8 +14,10 @@ import time
 import redis
 import structlog
 from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
 
 from domain.settings import Settings
+from domain.times import iso
 from workers import jobs
 from workers.queueing import RECONCILIATION_QUEUE_NAME
 from workers.worker import WaitForRedis
@@ -45,7 +47,7 @@ class Clock(CronScheduler):
         enqueued = super().enqueue_jobs()
         for cron_job in enqueued:
             log.info("scheduled reconciliation enqueued", schedule=cron_job.args[0], queue=cron_job.queue_name,
-                     next_at=_iso(cron_job.next_enqueue_time))
+                     next_at=iso(cron_job.next_enqueue_time))
         return enqueued
 
     def _request_stop(self, signum, frame):
@@ -77,7 +79,7 @@ def build(settings: Settings, redis_client) -> Clock:
 def run(settings: Settings, redis_client) -> None:
     """Enqueue the scheduled runs at their times until SIGTERM or SIGINT."""
     clock = build(settings, redis_client)
-    on = {cron_job.args[0]: {"cron": cron_job.cron, "next_at": _iso(cron_job.next_enqueue_time)}
+    on = {cron_job.args[0]: {"cron": cron_job.cron, "next_at": iso(cron_job.next_enqueue_time)}
           for cron_job in clock.get_jobs()}
     off = [name for name in ("nightly", "weekly") if name not in on]
     if on:
@@ -85,9 +87,8 @@ def run(settings: Settings, redis_client) -> None:
     else:
         log.warning("clock started with every schedule off (RECONCILE_SCHEDULE and RECONCILE_FULL_SCHEDULE "
                     "are empty): it enqueues nothing")
-    clock.start()
+    try:
+        clock.start()
+    except StopRequested:  # RQ installs its signal handlers before its loop's `try`: a signal in between
+        clock.register_death()
     log.info("clock stopped")
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None

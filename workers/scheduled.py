@@ -21,6 +21,7 @@ from croniter import croniter
 
 from domain import reconciliations, run_history
 from domain.reconciliations import Scope, ScopeBusy
+from domain.times import iso
 from workers import reconciliation
 from workers.services import Services
 
@@ -62,7 +63,7 @@ def run_scheduled(services: Services, schedule: str, cron: str, enqueued_at: dat
     key = slot_key(schedule, slot)
     if not services.redis.set(key, 1, nx=True, ex=SLOT_TTL):
         log.info("scheduled reconciliation skipped: another job has this slot", schedule=schedule,
-                 slot=slot.isoformat())
+                 slot=iso(slot))
         return None
     scope = scope_for(services, schedule)
     try:
@@ -70,14 +71,13 @@ def run_scheduled(services: Services, schedule: str, cron: str, enqueued_at: dat
             run_id = reconciliations.create(conn, scope, dry_run=False, trigger=schedule)
     except ScopeBusy as exc:
         log.warning("scheduled reconciliation skipped: a run of its scope is in progress", schedule=schedule,
-                    slot=slot.isoformat(), busy_run_id=exc.run_id)
+                    slot=iso(slot), busy_run_id=exc.run_id)
         return None
     except BaseException:
         services.redis.delete(key)  # no run was made: a retried job may have the slot
         raise
-    changed_since = scope.changed_since.isoformat() if scope.changed_since else None
-    log.info("scheduled reconciliation started", schedule=schedule, slot=slot.isoformat(), run_id=run_id,
-             changed_since=changed_since)
+    log.info("scheduled reconciliation started", schedule=schedule, slot=iso(slot), run_id=run_id,
+             changed_since=iso(scope.changed_since))
     status = reconciliation.run(services, run_id)  # a failed run is raised: the job fails, RQ keeps it
     found = log_drift(services, run_id)
     log.info("scheduled reconciliation finished", schedule=schedule, run_id=run_id, status=status, drifted=found)
