@@ -16,11 +16,12 @@ import structlog
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 
+from domain.errors import first_line
 from domain.settings import Settings
 from domain.times import iso
 from workers import jobs
 from workers.queueing import RECONCILIATION_QUEUE_NAME
-from workers.worker import WaitForRedis
+from workers.worker import REDIS_DOWN, WaitForRedis
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +43,7 @@ class Clock(CronScheduler):
     def __init__(self, connection, name: str, waiting: WaitForRedis | None = None):
         super().__init__(connection=connection, name=name)
         self.waiting = waiting
+        self.stopping = False
 
     def enqueue_jobs(self):
         enqueued = super().enqueue_jobs()
@@ -51,6 +53,7 @@ class Clock(CronScheduler):
         return enqueued
 
     def _request_stop(self, signum, frame):
+        self.stopping = True
         if self.waiting is not None:
             self.waiting.stop()  # Redis commands fail at once from now on, so the shutdown cannot hang
         super()._request_stop(signum, frame)
@@ -88,7 +91,14 @@ def run(settings: Settings, redis_client) -> None:
         log.warning("clock started with every schedule off (RECONCILE_SCHEDULE and RECONCILE_FULL_SCHEDULE "
                     "are empty): it enqueues nothing")
     try:
-        clock.start()
-    except StopRequested:  # RQ installs its signal handlers before its loop's `try`: a signal in between
-        clock.register_death()
+        try:
+            clock.start()
+        except StopRequested:  # RQ installs its signal handlers before its loop's `try`: a signal in between
+            clock.register_death()
+    except REDIS_DOWN as exc:
+        if not clock.stopping:
+            raise
+        log.warning("clock stopped while Redis was unreachable: its entry in RQ's registry expires by itself",
+                    error=first_line(exc))
+        return
     log.info("clock stopped")

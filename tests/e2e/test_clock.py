@@ -11,10 +11,12 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from psycopg.rows import dict_row
 
 from tests.support import ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.tcp_proxy import TcpProxy
 from tests.worker_processes import kill_group, start_worker, wait_for
 from workers.queueing import RECONCILIATION_QUEUE_NAME, reconciliation_queue
 
@@ -69,6 +71,23 @@ def test_the_clock_says_its_schedules_in_utc_and_stops_on_sigterm(tmp_path, serv
     assert reconciliation_queue(services.queue).count == 0
 
 
+def test_sigterm_stops_a_clock_waiting_for_redis(tmp_path, services):
+    log_path = tmp_path / "clock.log"
+    redis_url = urlsplit(TEST_REDIS_URL)
+    with TcpProxy(redis_url.port or 6379, redis_url.hostname) as proxy:
+        clock = start_clock(log_path, REDIS_URL=redis_url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl())
+        try:
+            assert wait_for(lambda: started(log_path), 20), log_path.read_text()
+            proxy.cut()
+            time.sleep(0.5)
+            began = time.monotonic()
+            assert stop(clock) == 0
+            assert time.monotonic() - began < 10
+        finally:
+            kill_group(clock)
+    assert lines(log_path)[-1]["event"].startswith("clock stopped while Redis was unreachable"), log_path.read_text()
+
+
 def test_a_malformed_schedule_or_no_redis_stops_the_clock_with_one_line(tmp_path):
     for env, said in (({"RECONCILE_SCHEDULE": "0 3 * *"}, "RECONCILE_SCHEDULE must be a cron expression"),
                       ({"REDIS_URL": "redis://127.0.0.1:9/0"}, "error: cannot reach Redis at redis://127.0.0.1:9/0")):
@@ -80,20 +99,32 @@ def test_a_malformed_schedule_or_no_redis_stops_the_clock_with_one_line(tmp_path
 
 
 def test_two_clocks_one_run_per_slot_run_by_a_real_worker(tmp_path, services, stripe_api):
+    """The second clock reaches Redis through a proxy that is cut over the minute: it enqueues late, once
+    Redis is back, and its jobs still belong to that minute's slot."""
     if datetime.now(UTC).second > 50:  # both clocks must start within one minute, to wait for one slot
         time.sleep(61 - datetime.now(UTC).second)
     schedules = {"RECONCILE_SCHEDULE": EVERY_MINUTE, "RECONCILE_FULL_SCHEDULE": EVERY_MINUTE}
     logs = [tmp_path / "clock-1.log", tmp_path / "clock-2.log"]
-    clocks = [start_clock(log_path, **schedules) for log_path in logs]
+    redis_url = urlsplit(TEST_REDIS_URL)
     queue = reconciliation_queue(services.queue)
-    try:
-        assert wait_for(lambda: all(started(log_path) for log_path in logs), 20)
-        [slot] = {started(log_path)["schedules"]["nightly"]["next_at"] for log_path in logs}
-        # each clock enqueues the nightly and the weekly job at the minute
-        assert wait_for(lambda: queue.count >= 4, 90), [log_path.read_text() for log_path in logs]
-    finally:
-        statuses = [stop(clock) for clock in clocks]
+    with TcpProxy(redis_url.port or 6379, redis_url.hostname) as proxy:
+        clocks = [start_clock(logs[0], **schedules),
+                  start_clock(logs[1], REDIS_URL=redis_url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl(),
+                              **schedules)]
+        try:
+            assert wait_for(lambda: all(started(log_path) for log_path in logs), 20)
+            [slot] = {started(log_path)["schedules"]["nightly"]["next_at"] for log_path in logs}
+            proxy.cut()
+            # the first clock enqueues the nightly and the weekly job at the minute; the second waits
+            assert wait_for(lambda: queue.count >= 2, 90), [log_path.read_text() for log_path in logs]
+            time.sleep(2)
+            assert queue.count == 2
+            proxy.restore()
+            assert wait_for(lambda: queue.count >= 4, 30), [log_path.read_text() for log_path in logs]
+        finally:
+            statuses = [stop(clock) for clock in clocks]
     assert statuses == [0, 0]
+    assert any(line["event"].startswith("Redis unreachable") for line in lines(logs[1]))
     assert queue.count == 4
     for log_path in logs:
         enqueued = [line for line in lines(log_path) if line["event"] == "scheduled reconciliation enqueued"]
