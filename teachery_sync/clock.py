@@ -21,6 +21,7 @@ from domain.settings import Settings
 from domain.times import iso
 from workers import jobs
 from workers.queueing import RECONCILIATION_QUEUE_NAME
+from workers.scheduled import SCHEDULES
 from workers.worker import REDIS_DOWN, WaitForRedis
 
 log = structlog.get_logger(__name__)
@@ -84,7 +85,7 @@ def run(settings: Settings, redis_client) -> None:
     clock = build(settings, redis_client)
     on = {cron_job.args[0]: {"cron": cron_job.cron, "next_at": iso(cron_job.next_enqueue_time)}
           for cron_job in clock.get_jobs()}
-    off = [name for name in ("nightly", "weekly") if name not in on]
+    off = [name for name in SCHEDULES if name not in on]
     if on:
         log.info("clock started", schedules=on, off=off, queue=RECONCILIATION_QUEUE_NAME, time_zone="UTC")
     else:

@@ -65,8 +65,8 @@ def run_scheduled(services: Services, schedule: str, cron: str, enqueued_at: dat
         log.info("scheduled reconciliation skipped: another job has this slot", schedule=schedule,
                  slot=iso(slot))
         return None
-    scope = scope_for(services, schedule)
     try:
+        scope = scope_for(services, schedule)
         with services.pool.connection() as conn:
             run_id = reconciliations.create(conn, scope, dry_run=False, trigger=schedule)
     except ScopeBusy as exc:
