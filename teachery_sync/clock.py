@@ -86,15 +86,18 @@ def run(settings: Settings, redis_client) -> None:
     on = {cron_job.args[0]: {"cron": cron_job.cron, "next_at": iso(cron_job.next_enqueue_time)}
           for cron_job in clock.get_jobs()}
     off = [name for name in SCHEDULES if name not in on]
-    if on:
-        log.info("clock started", schedules=on, off=off, queue=RECONCILIATION_QUEUE_NAME, time_zone="UTC")
-    else:
-        log.warning("clock started with every schedule off (RECONCILE_SCHEDULE and RECONCILE_FULL_SCHEDULE "
-                    "are empty): it enqueues nothing")
     try:
         try:
+            # RQ's handlers (SIGTERM, SIGINT → StopRequested) from here on, before "started" is said;
+            # start() installs them again, before its loop's `try`: a signal in between is caught below.
+            clock._install_signal_handlers()
+            if on:
+                log.info("clock started", schedules=on, off=off, queue=RECONCILIATION_QUEUE_NAME, time_zone="UTC")
+            else:
+                log.warning("clock started with every schedule off (RECONCILE_SCHEDULE and "
+                            "RECONCILE_FULL_SCHEDULE are empty): it enqueues nothing")
             clock.start()
-        except StopRequested:  # RQ installs its signal handlers before its loop's `try`: a signal in between
+        except StopRequested:
             clock.register_death()
     except REDIS_DOWN as exc:
         if not clock.stopping:
