@@ -76,11 +76,11 @@ def run_scheduled(services: Services, schedule: str, cron: str, enqueued_at: dat
     except BaseException:
         services.redis.delete(key)  # no run was made: a retried job may have the slot
         raise
-    log.info("scheduled reconciliation started", schedule=schedule, slot=iso(slot), run_id=run_id,
-             changed_since=iso(scope.changed_since))
-    status = reconciliation.run(services, run_id)  # a failed run is raised: the job fails, RQ keeps it
-    found = log_drift(services, run_id)
-    log.info("scheduled reconciliation finished", schedule=schedule, run_id=run_id, status=status, drifted=found)
+    with structlog.contextvars.bound_contextvars(schedule=schedule, run_id=run_id):  # on every line meanwhile
+        log.info("scheduled reconciliation started", slot=iso(slot), changed_since=iso(scope.changed_since))
+        status = reconciliation.run(services, run_id)  # a failed run is raised: the job fails, RQ keeps it
+        found = log_drift(services, run_id)
+        log.info("scheduled reconciliation finished", status=status, drifted=found)
     return status
 
 

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from domain import reconciliations
 from domain.reconciliations import Scope
 from tests.stripe_events import T0, customer, event
-from workers import reconciliation, scheduled
+from workers import jobs, reconciliation, scheduled
 
 NIGHTLY, WEEKLY = "0 3 * * *", "0 4 * * 0"
 AT_3 = datetime(2026, 12, 2, 3, 0, 0, 250_000, tzinfo=UTC)  # a job the clock enqueued at 03:00:00.25
@@ -138,3 +138,13 @@ def test_a_failed_run_fails_the_job_and_keeps_its_trigger(services, stripe_api):
 def test_an_unknown_schedule_is_refused(services):
     with pytest.raises(ValueError, match="unknown schedule"):
         scheduled.run_scheduled(services, "hourly", NIGHTLY, AT_3)
+
+
+def test_the_job_function_outside_rq_takes_the_slot_of_now(services, stripe_api):
+    """workers.jobs.run_scheduled, as the worker calls it; outside an RQ job its slot is the latest before now."""
+    yearly = "0 0 1 1 *"
+    assert jobs.run_scheduled("weekly", yearly) == "succeeded"
+    assert jobs.run_scheduled("weekly", yearly) is None
+    assert [run["trigger"] for run in _runs(services)] == ["weekly"]
+    this_year = datetime(datetime.now(UTC).year, 1, 1, tzinfo=UTC)
+    assert services.redis.exists(scheduled.slot_key("weekly", this_year))
