@@ -132,16 +132,15 @@ def left_over(database_url: str, dataset: Dataset) -> list[tuple[str, str, str]]
 
 
 def run_report(database_url: str, run_id: str) -> dict:
-    """A run's row, and its drift items: the rows of reconciliation_drift when the run wrote any, else the
-    `drift` column (the report before drift items became rows)."""
+    """A run's row, and its drift items: the rows of reconciliation_drift (migration 0010), or the `drift`
+    column of the runs that still wrote it (before the run loop wrote rows; migration 0011 drops it)."""
     with psycopg.connect(database_url) as conn:
         columns = {r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'reconciliation_runs'")}
-        extra = [c for c in ("resumed", "progress", "cursor") if c in columns]
-        row = conn.execute("SELECT status, checked, fixed, drift, error, "
-                           "extract(epoch FROM finished_at - started_at)"
-                           f"{''.join(', ' + c for c in extra)} "
-                           "FROM reconciliation_runs WHERE id = %s", (run_id,)).fetchone()
+        wanted = [c for c in ("resumed", "progress", "cursor", "drift") if c in columns]
+        row = conn.execute("SELECT status, checked, fixed, error, extract(epoch FROM finished_at - started_at)"
+                           f"{''.join(', ' + c for c in wanted)} FROM reconciliation_runs WHERE id = %s",
+                           (run_id,)).fetchone()
         if row is None:
             raise SystemExit(f"no reconciliation run {run_id}")
         items = []
@@ -150,12 +149,12 @@ def run_report(database_url: str, run_id: str) -> dict:
                      for a, o, f, loc, s, fx in conn.execute(
                         "SELECT account, object, field, local, stripe, fixed FROM reconciliation_drift "
                         "WHERE run_id = %s ORDER BY seq", (run_id,))]
-    status, checked, fixed, drift, error, seconds, *rest = row
+    status, checked, fixed, error, seconds, *rest = row
     report = {"status": status, "checked": checked, "fixed": fixed, "error": error,
-              "seconds": float(seconds) if seconds is not None else None,
-              **dict(zip(extra, rest, strict=True))}
+              "seconds": float(seconds) if seconds is not None else None, **dict(zip(wanted, rest, strict=True))}
+    drift = report.pop("drift", None) or []
     report["items"] = items or [dict(item) for item in drift]
-    report["source"] = "reconciliation_drift" if items else "reconciliation_runs.drift"
+    report["source"] = "reconciliation_drift" if items or not drift else "reconciliation_runs.drift"
     return report
 
 
