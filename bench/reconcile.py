@@ -1,6 +1,7 @@
 """A full fixing reconciliation of 100,000 objects against a rate-limited fake Stripe, in one command.
 
     python bench/reconcile.py [--objects 100000 | --sizes 10000,100000] [--rate 100] [--kill-at 0.5] [--keep]
+                              [--profile DIR]
 
 Per size:
 1. Starts the lean fake Stripe (bench/lean_stripe.py, its own process): the objects of
@@ -28,6 +29,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,15 +136,19 @@ def prepare(dataset: Dataset) -> dict:
     return {"rows": rows, "before": snapshot(DATABASE_URL), "seconds": time.perf_counter() - started}
 
 
-def cli_run(fake: FakeStripe, rate: float, log: Path) -> dict:
-    """`teachery-sync reconcile --json`: its report's run id, wall time, peak RSS."""
+def cli_run(fake: FakeStripe, rate: float, log: Path, profile: Path | None = None) -> dict:
+    """`teachery-sync reconcile --json`: its report's run id, wall time, peak RSS (with `profile`, sampled by
+    py-spy, waits included, into profile/round-reconcile-<pid>.txt)."""
     with open(log, "w") as err:
         started = time.perf_counter()
         proc = subprocess.Popen([CLI, "reconcile", "--json"], cwd=ROOT, env=service_env(fake, rate),
                                 stdout=subprocess.PIPE, stderr=err, text=True)
         rss = PeakRss(proc.pid)
         rss.start()
+        spy = spy_on(proc.pid, profile) if profile else None
         out, _ = proc.communicate()
+        if spy:
+            spy.wait(timeout=60)
         wall = time.perf_counter() - started
     peak = rss.stop()
     try:
@@ -150,6 +156,16 @@ def cli_run(fake: FakeStripe, rate: float, log: Path) -> dict:
     except ValueError:
         raise SystemExit(f"reconcile printed no JSON (exit {proc.returncode}); its stderr: {log}") from None
     return {"id": body["id"], "exit": proc.returncode, "wall": wall, "peak": peak}
+
+
+def spy_on(pid: int, out_dir: Path) -> subprocess.Popen:
+    """py-spy on one process until it exits (`pip install py-spy`), idle samples included: waits on Stripe
+    and PostgreSQL show."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}") or "py-spy"
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "100", "--idle", "--format", "raw",
+                             "--nonblocking", "-o", str(out_dir / f"round-reconcile-{pid}.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def job_run(fake: FakeStripe, rate: float, dataset: Dataset, kill_at: float, timeout: float) -> dict:
@@ -278,7 +294,8 @@ def print_run(title: str, dataset: Dataset, rate: float, wall: float, peak: int,
     return ratio
 
 
-def one_size(objects: int, rate: float, kill_at: float | None, keep: bool, timeout: float) -> dict:
+def one_size(objects: int, rate: float, kill_at: float | None, keep: bool, timeout: float,
+             profile: Path | None = None) -> dict:
     dataset = Dataset(objects)
     fake = FakeStripe(objects, rate)
     LOGS.mkdir(exist_ok=True)
@@ -287,13 +304,17 @@ def one_size(objects: int, rate: float, kill_at: float | None, keep: bool, timeo
         print(f"\n== {dataset.total:,} objects, fake Stripe {fake.url}, {rate:g} requests/s per account; seeded "
               f"{prepared['rows']} in {prepared['seconds']:.1f} s")
         fake.reset()
-        run = cli_run(fake, rate, LOGS / f"reconcile-{objects}.log")
+        run = cli_run(fake, rate, LOGS / f"reconcile-{objects}.log", profile / str(objects) if profile else None)
         report = run_report(DATABASE_URL, run["id"])
         verdict = check(dataset, prepared, report)
         ratio = print_run("reconcile --json", dataset, rate, run["wall"], run["peak"], report, verdict,
                           fake_figures(fake.stats()))
         result = {"objects": dataset.total, "peak": run["peak"], "ratio": ratio, "wall": run["wall"],
                   "status": report["status"]}
+        if profile:
+            from ingest import print_top  # the same table as bench/ingest.py --profile (files round*.txt)
+
+            print_top(profile / str(objects))
         if kill_at is not None:
             result["kill"] = kill_and_resume(fake, rate, dataset, kill_at, timeout, report)
         return result
@@ -342,11 +363,13 @@ def main() -> None:
                         "share of the objects checked (0.5), then a new worker")
     parser.add_argument("--keep", action="store_true", help="leave the fake Stripe up (and the database as it is)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the job run")
+    parser.add_argument("--profile", type=Path, help="sample the reconcile process with py-spy (pip install py-spy) "
+                        "into this folder and print the functions with most samples")
     args = parser.parse_args()
     if args.kill_at is not None and not 0 < args.kill_at < 1:
         parser.error("--kill-at is a share of the objects: between 0 and 1")
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.objects]
-    results = [one_size(n, args.rate, args.kill_at, args.keep, args.timeout) for n in sizes]
+    results = [one_size(n, args.rate, args.kill_at, args.keep, args.timeout, args.profile) for n in sizes]
     print("\nRECONCILE " + "; ".join(
         f"{r['objects']:,} objects: {r['status']}, {r['wall']:.1f} s = {r['ratio']:.2f}x the floor, "
         f"peak RSS {r['peak'] / MIB:.0f} MiB"
