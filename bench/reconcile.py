@@ -241,7 +241,7 @@ def fake_figures(stats: dict) -> dict:
     for key, n in reads.get("page", {}).items():
         _, kind, _ = key.split("|")
         reread[kind] += max(0, n - 1)
-    return {"requests": stats["requests"], "rejected": sum(stats["rejected"].values()),
+    return {"requests": stats["requests"], "rejected": stats["rejected"] or 0,
             "after_first": sum(stats["rejected_after_first"].values()),
             "ignored_retry_after": sum(stats["ignored_retry_after"].values()),
             "page_reads": sum(reads.get("page", {}).values()), "reread": dict(reread),

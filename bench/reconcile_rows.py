@@ -154,7 +154,8 @@ def run_report(database_url: str, run_id: str) -> dict:
               "seconds": float(seconds) if seconds is not None else None, **dict(zip(wanted, rest, strict=True))}
     drift = report.pop("drift", None) or []
     report["items"] = items or [dict(item) for item in drift]
-    report["source"] = "reconciliation_drift" if items or not drift else "reconciliation_runs.drift"
+    report["source"] = ("reconciliation_drift" if items else "reconciliation_runs.drift" if drift
+                        else "neither (no drift item recorded)")
     return report
 
 
