@@ -80,6 +80,10 @@ class FakeStripe:
     def stats(self) -> dict:
         return self.call("GET", "/_bench/stats")
 
+    def cpu(self) -> float:
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
@@ -323,11 +327,13 @@ def one_size(objects: int, rate: float, kill_at: float | None, keep: bool, timeo
         print(f"\n== {dataset.total:,} objects, fake Stripe {fake.url}, {rate:g} requests/s per account; seeded "
               f"{prepared['rows']} in {prepared['seconds']:.1f} s")
         fake.reset()
+        cpu = fake.cpu()
         run = cli_run(fake, rate, LOGS / f"reconcile-{objects}.log", profile / str(objects) if profile else None)
         report = run_report(DATABASE_URL, run["id"])
         verdict = check(dataset, prepared, report)
         ratio = print_run("reconcile --json", dataset, rate, run["wall"], run["peak"], report, verdict,
                           fake_figures(fake.stats()))
+        print(f"  the fake Stripe's own CPU during the run: {fake.cpu() - cpu:.2f} s (it must not be the bottleneck)")
         result = {"objects": dataset.total, "peak": run["peak"], "ratio": ratio, "wall": run["wall"],
                   "status": report["status"]}
         if profile:
