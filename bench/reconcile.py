@@ -206,6 +206,10 @@ def job_run(fake: FakeStripe, rate: float, dataset: Dataset, kill_at: float, tim
     finally:
         for proc in (*workers, web):
             kill_tree(proc, signal.SIGTERM)
+            if proc.poll() is None:
+                print(f"  {' '.join(proc.args[1:3])} (pid {proc.pid}) did not stop within 30 s of SIGTERM: killed "
+                      f"(its log is in {LOGS})")
+                kill_tree(proc)
         for f in logs:
             f.close()
     out["peak"] = rss.stop()
