@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -215,6 +216,11 @@ class Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.requests = 0
         self.reset()
+
+    def handle_error(self, request, client_address):
+        """A client that went away (a SIGKILLed worker) is expected here: say nothing; anything else as usual."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def next_request(self) -> int:
         with self.lock:
