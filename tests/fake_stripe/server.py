@@ -25,6 +25,7 @@ import copy
 import itertools
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -80,11 +81,22 @@ def _lists(node):
 
 
 class Held:
-    """GET requests of one path, held: `asked` is set when one arrives, which then waits for release()."""
+    """GET requests of one path, held: `asked` is set when one arrives, which then waits for release().
+    With `after`, that many GETs of the path are answered at once first."""
 
-    def __init__(self):
+    def __init__(self, after: int = 0):
         self.asked = threading.Event()
         self.released = threading.Event()
+        self._passes = after
+        self._lock = threading.Lock()
+
+    def holds_next(self) -> bool:
+        """Whether the GET arriving now is held (else it is one of the first `after`)."""
+        with self._lock:
+            if self._passes > 0:
+                self._passes -= 1
+                return False
+            return True
 
     def release(self) -> None:
         self.released.set()
@@ -104,6 +116,7 @@ class FakeStripe:
         for held in getattr(self, "holds", {}).values():
             held.release()  # let the requests of the last test go
         self.holds: dict[str, Held] = {}
+        self.delays: dict[str, float] = {}  # path -> seconds every GET of it waits before it is answered
         with self.lock:
             self.api_version = api_version
             self.now = now
@@ -154,11 +167,15 @@ class FakeStripe:
                     copied.pop("account", None)
                 self.api_events.append((account, copied))
 
-    def hold(self, path: str) -> Held:
-        """Hold every GET of `path` until the returned Held is released (so that the process that asked
-        stays busy for as long as a test needs); then answer it as usual."""
-        held = self.holds[path] = Held()
+    def hold(self, path: str, *, after: int = 0) -> Held:
+        """Hold every GET of `path` (after the first `after` of them) until the returned Held is released
+        (so that the process that asked stays busy for as long as a test needs); then answer it as usual."""
+        held = self.holds[path] = Held(after)
         return held
+
+    def slow(self, path: str, seconds: float) -> None:
+        """Make every GET of `path` take `seconds` longer (a long run, at a pace a test can watch)."""
+        self.delays[path] = seconds
 
     @property
     def calls(self) -> list[dict]:
@@ -533,9 +550,11 @@ class FakeStripe:
         account = headers.get("Stripe-Account") or None
         key = headers.get("Idempotency-Key")
         held = self.holds.get(path) if method == "GET" else None
-        if held is not None:  # outside the lock: the other requests go on meanwhile
+        if held is not None and held.holds_next():  # outside the lock: the other requests go on meanwhile
             held.asked.set()
             held.released.wait(120)
+        if method == "GET" and self.delays.get(path):
+            time.sleep(self.delays[path])
         with self.lock:
             # params: as Stripe reads them (nested); form: the pairs as sent (a[b]=c), query: the raw query
             self.requests.append({"method": method, "path": path, "account": account, "idempotency_key": key,
@@ -643,16 +662,19 @@ class FakeStripe:
 
     def _list(self, kind, params, account, path):
         """Newest first; filtered by every non-paging parameter; without `status`, subscriptions leave out
-        canceled ones (`status=all` lists every one); deleted customers are retrievable but never listed."""
+        canceled ones (`status=all` lists every one); deleted customers are retrievable but never listed.
+        Only the page's objects are copied and shaped, so that a list of thousands answers quickly."""
         items = [(self.order[(a, k, i)], o) for (a, k, i), o in self.objects.items()
                  if a == account and k == kind and not o.get("deleted")]
-        items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-(t[1].get("created") or 0), -t[0]))]
+        items = [o for _, o in sorted(items, key=lambda t: (-(t[1].get("created") or 0), -t[0]))]
         filters = dict(params)
         if kind == "subscription":
             status = filters.pop("status", None)
             items = [o for o in items if o["status"] == status or status == "all"
                      or status is None and o["status"] != "canceled"]
-        return self._page([o for o in items if _listed(o, filters)], params, path)
+        page = self._page([o for o in items if _listed(o, filters)], params, path)
+        page["data"] = [self._shaped(o, account) for o in page["data"]]
+        return page
 
     def _page(self, items, params, url):
         limit = min(int(params.get("limit") or 10), self.page_size)
