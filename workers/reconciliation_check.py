@@ -39,10 +39,11 @@ def check_page(services: Services, run: Run, tally: Tally, page: Page) -> list[d
     """Check one page; returns its drift items found now (before fixing)."""
     api_account = to_api(page.account)
     objects = {obj["id"]: obj for obj in page.objects}
-    gone = [{"object": object_id, "field": "exists", "local": True, "stripe": False} for object_id in page.gone]
     with services.pool.connection() as conn:
-        local = reconciliations.local_rows(conn, page.kind, page.account, list(objects))
+        local = reconciliations.local_rows(conn, page.kind, page.account, [*objects, *page.gone])
         found = {oid: items for oid, obj in objects.items() if (items := differences(page.kind, obj, local.get(oid)))}
+        gone = [{"object": object_id, "field": "exists", "local": object_id in local, "stripe": False}
+                for object_id in page.gone]  # recorded, never fixed: nothing of Stripe's to apply
         items = [item for its in found.values() for item in its] + gone
         with conn.transaction():
             drift_rows.record(conn, run.id, api_account, page.kind, items)
