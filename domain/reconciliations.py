@@ -143,11 +143,6 @@ def requeue_abandoned(conn) -> list[str]:
     return requeued
 
 
-def applying(conn, dry_run_id: str) -> str | None:
-    """The run applying this dry run that is queued or running, if any."""
-    return fetch_value(conn, Q.applying, {"id": dry_run_id})
-
-
 # --- our side of the comparison: the compared fields, keyed by Stripe id --------------------------
 
 LOCAL = {kind: getattr(Q, f"local_{kind}") for kind in ("customer", "subscription", "charge", "refund")}

@@ -64,11 +64,6 @@ WHERE id = %(id)s
 -- name: running
 SELECT id FROM reconciliation_runs WHERE status = 'running'
 
--- name: applying
--- The run applying this dry run that is queued or running.
-SELECT id FROM reconciliation_runs WHERE applies = %(id)s AND status IN ('queued', 'running')
-ORDER BY created_at LIMIT 1
-
 -- name: hold
 -- A job running a reconciliation holds this session-level lock on a connection of its own; PostgreSQL
 -- releases it when that connection goes, so a run left `running` by a killed worker is found: nobody
