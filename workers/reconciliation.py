@@ -127,6 +127,6 @@ def _reconcile(services: Services, run: Run, report: Report) -> None:
     report("objects checked", tally.checked, total)
     for page in run_pages(services, run):
         check_page(services, run, tally, page)
-        if total is not None and tally.checked > total:
-            total = None  # the guess was short: a count from now on
+        if total is not None:
+            total = max(total, tally.checked)  # a guess from our row counts: Stripe may hold more
         report("objects checked", tally.checked, total)

@@ -90,10 +90,11 @@ def print_wide(*renderables) -> None:
 
 
 class RateColumn(ProgressColumn):
-    """Items per second, as rich measures them from the updates."""
+    """Items per second since the task started (as the API's `rate`)."""
 
     def render(self, task) -> Text:
-        return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="progress.data.speed")
+        speed = task.completed / task.elapsed if task.elapsed else None
+        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
 
 
 @contextmanager

@@ -306,6 +306,8 @@ def test_the_command_runs_the_same_reconciliation_and_prints_its_report(services
     dry = cli("--dry-run", "--json")
 
     assert dry.exit_code == 0, dry.output
+    progress = dry.stderr.splitlines()[-1]  # the bar's last state: objects checked of the guess, rate, ETA
+    assert "objects checked" in progress and " 5/5 " in progress and "/s" in progress and "ETA" in progress
     report = json.loads(dry.stdout)
     assert list(report) == REPORT_KEYS and _drift(report) == EXPECTED_DRIFT and report["dry_run"] is True
     assert _rows(services) == before
