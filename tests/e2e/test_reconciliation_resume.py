@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.stripe_events import T0, charge, customer
+from tests.stripe_events import T0, charge, customer, iso
 from tests.worker_processes import kill_group, start_worker, wait_for
 
 CUSTOMERS, CHARGES = 1000, 300  # 10 and 3 pages
@@ -97,3 +97,38 @@ def test_a_run_killed_mid_run_is_resumed_by_the_next_worker(admin, run_worker, s
     status, after = admin("POST", "/reconciliations", {"dry_run": True})
     run_worker()
     assert admin("GET", f"/reconciliations/{after['id']}")[1]["drift_count"] == 0
+
+
+@pytest.mark.e2e
+def test_a_run_killed_while_fixing_a_page_keeps_its_drift_and_marks_it_fixed_when_resumed(
+        admin, stripe_api, tmp_path):
+    # Charges since T0 whose customers (older) we have never seen: fixing each fetches its customer.
+    stripe_api.put(*(customer(f"cus_Mid{i:04d}", email=f"m{i}@example.com", name=f"M {i}", created=T0 - 10 - i)
+                     for i in range(100)),
+                   *(charge(f"ch_Mid{i:04d}", customer=f"cus_Mid{i:04d}", amount=500 + i, created=T0 + i,
+                            metadata={"course_id": "course_mid"}) for i in range(100)))
+    held = stripe_api.hold("/v1/customers/cus_Mid0050")  # the 50th fix of the page (newest first) waits
+    status, run = admin("POST", "/reconciliations", {"since": iso(T0)})
+    worker = start_worker(tmp_path / "first.log", stripe_url=stripe_api.url)
+    try:
+        assert held.asked.wait(60), (tmp_path / "first.log").read_text()
+        midway = admin("GET", f"/reconciliations/{run['id']}")[1]
+        assert (midway["drift_count"], midway["fixed"], midway["checked"]) == (100, 0, 0)  # cursor not moved yet
+    finally:
+        kill_group(worker)
+    stripe_api.holds.clear()
+    held.release()
+
+    second = start_worker(tmp_path / "second.log", stripe_url=stripe_api.url)
+    try:
+        assert wait_for(lambda: admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "succeeded", 60), \
+            (tmp_path / "second.log").read_text()
+    finally:
+        kill_group(second)
+
+    report = _whole(admin, run["id"])
+    assert report["resumed"] == 1 and report["checked"] == 100 and report["fixed"] == report["drift_count"] == 100
+    assert _items(report) == [(f"ch_Mid{i:04d}", "exists", "False", "True", True) for i in reversed(range(100))]
+    assert len(_lists(stripe_api, "/v1/charges")) == 2  # the page it was fixing, read again
+    fetched = [c["path"] for c in stripe_api.calls if c["path"].startswith("/v1/customers/cus_Mid")]
+    assert len(fetched) == len(set(fetched)) + 1  # each customer fetched once; the held one twice
