@@ -129,15 +129,22 @@ def hold(conn, run_id: str) -> None:
     conn.execute(Q.hold, {"id": run_id})
 
 
+MAX_RESUMES = 5  # a run whose worker dies more often than this (a page that kills it, say) ends failed
+
+
 def requeue_abandoned(conn) -> list[str]:
     """Put back in the queue (resumed + 1) the runs marked running whose job is gone (nobody holds their
-    lock); the caller enqueues their jobs again, and the next worker resumes each from its cursor."""
+    lock); the caller enqueues their jobs again, and the next worker resumes each from its cursor. A run
+    resumed MAX_RESUMES times already ends failed instead."""
     requeued = []
     for run_id in fetch_column(conn, Q.running):
         if fetch_value(conn, Q.try_hold, {"id": run_id}):
             try:
-                if fetch_value(conn, Q.requeue, {"id": run_id}):
+                outcome = fetch_value(conn, Q.requeue, {"id": run_id, "max": MAX_RESUMES})
+                if outcome == "queued":
                     requeued.append(run_id)
+                elif outcome == "gave up":
+                    finish(conn, run_id, "failed", f"its worker stopped {MAX_RESUMES + 1} times before it finished")
             finally:
                 conn.execute(Q.release, {"id": run_id})
     return requeued

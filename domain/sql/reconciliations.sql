@@ -51,10 +51,12 @@ UPDATE reconciliation_runs SET cursor = %(cursor)s, checked = %(checked)s, progr
 WHERE id = %(id)s
 
 -- name: requeue
--- A run whose worker stopped goes back to the queue, to be resumed from its cursor.
-UPDATE reconciliation_runs SET status = 'queued', resumed = resumed + 1
+-- A run whose worker stopped goes back to the queue, to be resumed from its cursor (unless it was resumed
+-- `max` times already: then it is answered 'gave up', and left to be ended failed).
+UPDATE reconciliation_runs SET status = CASE WHEN resumed < %(max)s THEN 'queued' ELSE status END,
+    resumed = resumed + CASE WHEN resumed < %(max)s THEN 1 ELSE 0 END
 WHERE id = %(id)s AND status = 'running'
-RETURNING id
+RETURNING CASE WHEN status = 'queued' THEN 'queued' ELSE 'gave up' END
 
 -- name: finish
 UPDATE reconciliation_runs SET status = %(status)s, finished_at = now(), error = %(error)s,

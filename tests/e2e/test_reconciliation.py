@@ -377,3 +377,11 @@ def test_a_run_left_running_by_a_killed_worker_is_queued_again(services, admin):
     report = admin("GET", f"/reconciliations/{run_id}")[1]
     assert (report["status"], report["resumed"], report["finished_at"]) == ("queued", 1, None)
     assert reconciliation_queue(services.queue).job_ids == [f"reconciliation-{run_id}"]
+    # A run whose workers keep dying is given up after MAX_RESUMES resumes.
+    with services.pool.connection() as conn:
+        conn.execute("UPDATE reconciliation_runs SET status = 'running', resumed = %s WHERE id = %s",
+                     (reconciliations.MAX_RESUMES, run_id))
+    sweep_stranded(services)
+    report = admin("GET", f"/reconciliations/{run_id}")[1]
+    assert (report["status"], report["resumed"]) == ("failed", reconciliations.MAX_RESUMES), report
+    assert report["error"] == f"its worker stopped {reconciliations.MAX_RESUMES + 1} times before it finished"
