@@ -61,3 +61,8 @@ def seen(conn, run_id: str, account: str, kind: str, ids: list[str]) -> set[str]
     if not ids:
         return set()
     return set(fetch_column(conn, Q.seen, {"run": run_id, "account": account, "kind": kind, "ids": ids}))
+
+
+def forget_seen(conn, run_id: str) -> None:
+    """Drop a finished run's seen objects (they serve only while it runs)."""
+    conn.execute(Q.forget, {"run": run_id})

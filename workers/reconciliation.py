@@ -12,6 +12,7 @@ import psycopg
 import structlog
 from rq.job import Job
 
+from domain import reconciliation_drift as drift_rows
 from domain import reconciliations
 from domain.errors import first_line
 from domain.reconciliations import NotApplicable, Run, Scope
@@ -112,10 +113,12 @@ def _run_held(services: Services, run_id: str, report: Report) -> str:
     except BaseException as exc:  # the job never leaves a run `running` (timeouts and Ctrl-C included)
         with services.pool.connection() as conn:
             reconciliations.finish(conn, run_id, "failed", first_line(exc))
+            drift_rows.forget_seen(conn, run_id)
         log.warning("reconciliation failed", run_id=run_id, error=f"{type(exc).__name__}: {first_line(exc)}")
         raise
     with services.pool.connection() as conn:
         reconciliations.finish(conn, run_id, "succeeded")
+        drift_rows.forget_seen(conn, run_id)
     return "succeeded"
 
 

@@ -49,3 +49,7 @@ ON CONFLICT DO NOTHING
 -- Which of these objects the run has listed or read already.
 SELECT object FROM reconciliation_seen
 WHERE run_id = %(run)s AND account = %(account)s AND kind = %(kind)s AND object = ANY(%(ids)s)
+
+-- name: forget
+-- A finished run's seen objects: needed only while it runs (or may be resumed).
+DELETE FROM reconciliation_seen WHERE run_id = %(run)s

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 OTHER = "cus_ReconOther"
 
 
-def test_a_changed_since_run_rereads_once_each_object_an_event_named(send, stripe_api, profile):
+def test_a_changed_since_run_rereads_once_each_object_an_event_named(services, send, stripe_api, profile):
     in_sync(send, stripe_api)
     in_sync(send, stripe_api, cus=OTHER, name="Other", suffix="o")
     stripe_api.put(jenny("Jenny Renamed"), monthly(pause=PAUSED), jenny("Other Renamed", OTHER))
@@ -41,3 +41,5 @@ def test_a_changed_since_run_rereads_once_each_object_an_event_named(send, strip
     assert reads.count(f"/v1/customers/{CUS}") == 1  # named by 152 events over two pages: read once
     events = [parse_qs(c["query"]) for c in stripe_api.calls_to("/v1/events")]
     assert len(events) == 2 and all(q["created[gte]"] == [str(since)] for q in events)
+    with services.pool.connection() as conn:  # what the run read is kept only while it runs
+        assert conn.execute("SELECT count(*) FROM reconciliation_seen").fetchone()[0] == 0
