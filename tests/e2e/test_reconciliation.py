@@ -173,6 +173,24 @@ def test_a_customer_deleted_in_stripe_is_marked_and_kept(send, stripe_api, recon
     assert [e["access"] for e in now["enrollments"]] == ["active"]
 
 
+def test_customers_stripe_no_longer_lists_are_found_page_by_page(admin, run_worker, stripe_api, reconcile):
+    """The unlisted phase reads our live customers missing from the run's listing by keyset pages of 100."""
+    many = [customer(f"cus_Gone{i:04d}", email=f"g{i}@example.com", name=f"G {i}", created=T0 + i) for i in range(250)]
+    stripe_api.put(*many)
+    assert reconcile()["fixed"] == 250  # our records of them
+    stripe_api.put(*(deleted_customer(f"cus_Gone{i:04d}") for i in range(0, 250, 2)))  # 125 deleted in Stripe
+    stripe_api.calls.clear()
+
+    report = reconcile(dry_run=True)
+
+    assert report["drift_count"] == 125 and report["checked"] == 250
+    assert [d["object"] for d in report["drift"]] == [f"cus_Gone{i:04d}" for i in range(0, 250, 2)]  # id order
+    assert {d["field"] for d in report["drift"]} == {"deleted_in_stripe"}
+    asked = [c["path"] for c in stripe_api.calls if c["path"].startswith("/v1/customers/")]
+    assert sorted(asked) == [f"/v1/customers/cus_Gone{i:04d}" for i in range(0, 250, 2)]  # only the unlisted
+    assert reconcile()["fixed"] == 125
+
+
 def test_connected_accounts_are_never_mixed(send, stripe_api, reconcile, profile):
     in_sync(send, stripe_api)  # the platform: in step
     in_sync(send, stripe_api, account=ACCT, name="Jenny At Creator")  # the same ids in a connected account
