@@ -25,7 +25,6 @@ import copy
 import itertools
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -116,7 +115,6 @@ class FakeStripe:
         for held in getattr(self, "holds", {}).values():
             held.release()  # let the requests of the last test go
         self.holds: dict[str, Held] = {}
-        self.delays: dict[str, float] = {}  # path -> seconds every GET of it waits before it is answered
         with self.lock:
             self.api_version = api_version
             self.now = now
@@ -175,10 +173,6 @@ class FakeStripe:
         (so that the process that asked stays busy for as long as a test needs); then answer it as usual."""
         held = self.holds[path] = Held(after)
         return held
-
-    def slow(self, path: str, seconds: float) -> None:
-        """Make every GET of `path` take `seconds` longer (a long run, at a pace a test can watch)."""
-        self.delays[path] = seconds
 
     @property
     def calls(self) -> list[dict]:
@@ -556,8 +550,6 @@ class FakeStripe:
         if held is not None and held.holds_next():  # outside the lock: the other requests go on meanwhile
             held.asked.set()
             held.released.wait(120)
-        if method == "GET" and self.delays.get(path):
-            time.sleep(self.delays[path])
         with self.lock:
             # params: as Stripe reads them (nested); form: the pairs as sent (a[b]=c), query: the raw query
             self.requests.append({"method": method, "path": path, "account": account, "idempotency_key": key,
