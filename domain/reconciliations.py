@@ -6,6 +6,7 @@ from datetime import datetime
 
 from psycopg.types.json import Jsonb
 
+from domain.accounts import in_scope, to_api, to_key
 from domain.sql import fetch_all, fetch_column, fetch_one, fetch_value, load
 
 Q = load("reconciliations")
@@ -29,16 +30,21 @@ class Run:
     account: str | None
     customer: str | None
     since: datetime | None
+    changed_since: datetime | None
+    applies: str | None  # the dry run whose drift this run fixes
+    trigger: str  # admin, cli, nightly, weekly
     started_at: datetime | None
     finished_at: datetime | None
     checked: int
     fixed: int
-    drift: list
+    cursor: dict | None  # where the run is: {"account", "kind", "after"}; None before its first page
+    progress: dict  # objects checked, by account ("platform" or acct_…) and kind
+    resumed: int
     error: str | None
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.account, self.customer, self.since)
+        return Scope(self.account, self.customer, self.since, self.changed_since)
 
 
 # At most one run per scope at a time. A run's scope is (account, customer, since, dry_run), compared
@@ -55,6 +61,14 @@ class ScopeBusy(Exception):
         self.run_id = run_id
 
 
+class NotApplicable(Exception):
+    """Only a succeeded dry run can be applied."""
+
+    def __init__(self, run_id: str, kind: str, status: str):
+        super().__init__(f"reconciliation {run_id} is a {status} {kind}: only a succeeded dry run can be applied")
+        self.run_id = run_id
+
+
 class TooManyQueued(Exception):
     """The queued-runs limit is reached."""
 
@@ -63,12 +77,13 @@ class TooManyQueued(Exception):
         self.limit = limit
 
 
-def create(conn, scope: Scope, dry_run: bool, *, max_queued: int | None = None, trigger: str = "admin") -> str:
-    """A queued run; returns its id. ScopeBusy when a run of this scope is queued or running;
-    TooManyQueued when `max_queued` runs are queued already. (Checked and inserted under one lock.)
-    `trigger`: what started it (admin, cli, nightly, weekly)."""
+def create(conn, scope: Scope, dry_run: bool, *, max_queued: int | None = None, trigger: str = "admin",
+           applies: str | None = None) -> str:
+    """A queued run; returns its id. ScopeBusy when a run of this scope is queued or running (a run
+    applying a dry run: one applying the same dry run); TooManyQueued when `max_queued` runs are queued
+    already. (Checked and inserted under one lock.)"""
     params = {"dry_run": dry_run, "account": scope.account, "customer": scope.customer, "since": scope.since,
-              "changed_since": scope.changed_since, "trigger": trigger}
+              "changed_since": scope.changed_since, "applies": applies, "trigger": trigger}
     with conn.transaction():
         conn.execute(Q.lock_runs)
         busy = fetch_value(conn, Q.active_in_scope, params)
@@ -98,9 +113,11 @@ def get(conn, run_id: str) -> Run | None:
     return fetch_one(conn, Run, Q.get, {"id": run_id})
 
 
-def save(conn, run_id: str, *, checked: int, fixed: int, drift: list[dict]) -> None:
-    """Record the report so far."""
-    conn.execute(Q.save, {"id": run_id, "checked": checked, "fixed": fixed, "drift": Jsonb(drift)})
+def advance(conn, run_id: str, *, cursor: dict, checked: int, progress: dict, fixed: int) -> None:
+    """Record where the run is (in the transaction of the page's drift): its cursor, the objects checked
+    (in all and by account and kind) and `fixed` more items fixed."""
+    conn.execute(Q.advance, {"id": run_id, "cursor": Jsonb(cursor), "checked": checked,
+                             "progress": Jsonb(progress), "fixed": fixed})
 
 
 def finish(conn, run_id: str, status: str, error: str | None = None) -> None:
@@ -112,17 +129,25 @@ def hold(conn, run_id: str) -> None:
     conn.execute(Q.hold, {"id": run_id})
 
 
-def fail_abandoned(conn) -> list[str]:
-    """End as failed the runs marked running whose job is gone (nobody holds their lock)."""
-    ended = []
+MAX_RESUMES = 5  # a run whose worker dies more often than this (a page that kills it, say) ends failed
+
+
+def requeue_abandoned(conn) -> list[str]:
+    """Put back in the queue (resumed + 1) the runs marked running whose job is gone (nobody holds their
+    lock); the caller enqueues their jobs again, and the next worker resumes each from its cursor. A run
+    resumed MAX_RESUMES times already ends failed instead."""
+    requeued = []
     for run_id in fetch_column(conn, Q.running):
         if fetch_value(conn, Q.try_hold, {"id": run_id}):
             try:
-                finish(conn, run_id, "failed", "the worker running it stopped before the run finished")
-                ended.append(run_id)
+                outcome = fetch_value(conn, Q.requeue, {"id": run_id, "max": MAX_RESUMES})
+                if outcome == "queued":
+                    requeued.append(run_id)
+                elif outcome == "gave up":
+                    finish(conn, run_id, "failed", f"its worker stopped {MAX_RESUMES + 1} times before it finished")
             finally:
                 conn.execute(Q.release, {"id": run_id})
-    return ended
+    return requeued
 
 
 # --- our side of the comparison: the compared fields, keyed by Stripe id --------------------------
@@ -137,6 +162,28 @@ def local_rows(conn, kind: str, account: str, ids: list[str]) -> dict[str, dict]
     return {row.pop("id"): row for row in fetch_all(conn, dict, LOCAL[kind], {"a": account, "ids": ids})}
 
 
-def unlisted_customers(conn, account: str, customer: str | None, listed: list[str]) -> list[str]:
-    """Customers we hold as live that a Stripe listing did not show (deleted in Stripe, perhaps)."""
-    return fetch_column(conn, Q.unlisted_customers, {"a": account, "cus": customer, "listed": listed})
+def unlisted_customers(conn, run_id: str, account: str, customer: str | None, after: str,
+                       limit: int = 100) -> list[str]:
+    """Customers we hold as live that the run's listing did not show (deleted in Stripe, perhaps): `limit`
+    of them after `after`, in id order."""
+    return fetch_column(conn, Q.unlisted_customers, {"run": run_id, "a": account, "cus": customer, "after": after,
+                                                     "limit": limit})
+
+
+def local_counts(conn, accounts: list[str], since: datetime | None) -> dict[str, int]:
+    """How many rows of each kind we hold in these accounts (created since `since`): a run's size, guessed."""
+    return fetch_one(conn, dict, Q.local_counts, {"a": accounts, "since": int(since.timestamp()) if since else 0})
+
+
+def estimate_left(conn, run: Run) -> int | None:
+    """How many objects the run has left to check, guessed from our own row counts of the accounts it has
+    not finished, less what it checked of the one it is in; None for the scopes a count cannot guess (one
+    customer, changed since, applying a dry run)."""
+    if run.customer or run.changed_since or run.applies:
+        return None
+    at = to_key(run.cursor.get("account")) if run.cursor else None
+    accounts = [account for account in in_scope(conn, run.account) if at is None or account >= at]
+    left = sum(local_counts(conn, accounts, run.since).values())
+    if at is not None:
+        left -= sum((run.progress.get(to_api(at) or "platform") or {}).values())
+    return max(left, 0)

@@ -4,11 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from domain import reconciliations as runs
-from domain.reconciliations import MAX_QUEUED_RUNS, ScopeBusy, TooManyQueued
+from domain.reconciliations import MAX_QUEUED_RUNS, NotApplicable, ScopeBusy, TooManyQueued
 from webhooks import current
 from webhooks.errors import ApiError
-from webhooks.parsing import json_body
-from webhooks.schemas import ReconciliationReport
+from webhooks.parsing import from_query, json_body
+from webhooks.reconciliation_report import report
+from webhooks.schemas import DriftPage
 from workers import reconciliation
 from workers.commands import CommandRefused, ReconciliationAsked
 
@@ -30,6 +31,28 @@ def start_reconciliation():
         return jsonify({"error": str(exc), "id": exc.run_id}), 409
     except TooManyQueued as exc:
         return jsonify({"error": str(exc)}), 429, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return _queued(services, run_id)
+
+
+@bp.post("/reconciliations/<id:run_id>/apply")
+def apply_reconciliation(run_id: str):
+    """A fixing run of a finished dry run's drift: 202 {"id"} of the new run."""
+    services = current.services()
+    try:
+        new_id = reconciliation.create_applying(services, run_id, max_queued=MAX_QUEUED_RUNS)
+    except NotApplicable as exc:
+        return jsonify({"error": str(exc)}), 409
+    except ScopeBusy as exc:  # a run applying it is queued or running: here is the one
+        return jsonify({"error": f"a run applying reconciliation {run_id} is already queued or running: "
+                                 f"{exc.run_id}", "id": exc.run_id}), 409
+    except TooManyQueued as exc:
+        return jsonify({"error": str(exc)}), 429, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if new_id is None:
+        raise ApiError(f"reconciliation {run_id} not found", 404)
+    return _queued(services, new_id)
+
+
+def _queued(services, run_id: str):
     try:
         reconciliation.enqueue(services, run_id)
     except Exception:
@@ -39,8 +62,10 @@ def start_reconciliation():
 
 @bp.get("/reconciliations/<id:run_id>")
 def get_reconciliation(run_id: str):
+    """The run's report with a page of its drift (`limit`, `drift_after`)."""
+    asked = from_query(DriftPage)
     with current.services().pool.connection() as conn:
         run = runs.get(conn, run_id)
-    if run is None:
-        raise ApiError(f"reconciliation {run_id} not found", 404)
-    return jsonify(ReconciliationReport.model_validate(run).answer())
+        if run is None:
+            raise ApiError(f"reconciliation {run_id} not found", 404)
+        return jsonify(report(conn, run, after=asked.drift_after, limit=asked.limit))

@@ -7,6 +7,7 @@ sent by Flask's JSON provider as before. The webhook path (webhooks/fast_path.py
 """
 from __future__ import annotations
 
+import base64
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -230,8 +231,40 @@ class Drift(Answer):
     fixed: bool | None = None
 
 
+def _drift_limit(text: str) -> int:
+    if not _limit(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def drift_cursor(seq: int) -> str:
+    """The opaque `next_drift_after` of a report page that ends at drift item `seq`."""
+    return base64.urlsafe_b64encode(f"drift:{seq}".encode()).decode().rstrip("=")
+
+
+def drift_seq(cursor: str) -> int:
+    """The drift item a `drift_after` cursor names (ValueError when it is not one this API answered)."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(cursor) from None
+    match = re.fullmatch(r"drift:([0-9]{1,18})", text)
+    if match is None:
+        raise ValueError(cursor)
+    return int(match.group(1))
+
+
+class DriftPage(BaseModel):
+    """GET /admin/api/reconciliations/{id}: which page of the drift (`seq` order)."""
+    limit: Annotated[int, Query(_drift_limit, empty=500,
+                                message="limit must be a whole number from 1 to 1000, in digits 0-9")] = 500
+    drift_after: Annotated[int, Query(drift_seq, empty=0, message="drift_after must be a next_drift_after "
+                                      "value this API answered")] = 0
+
+
 class ReconciliationReport(Answer):
-    """GET /admin/api/reconciliations/{id}: the run's scope, progress and drift; `error` when it failed."""
+    """GET /admin/api/reconciliations/{id}: the run's scope, progress and a page of its drift; `error` when
+    it failed; `rate` (objects/s) and `eta_seconds` while it runs."""
     id: str
     status: str  # queued, running, succeeded, failed
     dry_run: bool
@@ -240,8 +273,19 @@ class ReconciliationReport(Answer):
     finished_at: IsoTime
     checked: int
     fixed: int
-    drift: list[Drift]
+    drift: list[Drift] = []
     error: str | None = None
+    drift_count: int = 0
+    next_drift_after: str | None = None  # the next page's drift_after; null on the last page
+    progress: dict[str, dict[str, int]] = {}
+    resumed: int = 0
+    trigger: str = "admin"
+    applies: str | None = None  # the dry run this run applies
+    rate: float | None = None
+    eta_seconds: float | None = None
 
     def answer(self, **options) -> dict:
-        return super().answer(exclude=None if self.status == "failed" else {"error"}, **options)
+        hidden = set() if self.status == "failed" else {"error"}
+        if self.status != "running":
+            hidden |= {"rate", "eta_seconds"}
+        return super().answer(exclude=hidden, **options)

@@ -1,42 +1,55 @@
 """Reconciliation runs: compare our records with Stripe's objects, report the drift, and fix it.
 
-Per account in scope: list customers, charges, refunds and subscriptions from Stripe, compare the
-fields we keep with our rows, then (unless a dry run) fix the drift (workers/drift.py).
-Afterwards the drifted objects are compared again: an item is `fixed` when it no longer differs (a
-refund fixed can also fix its charge's amount_refunded).
+A run streams: it reads Stripe a page at a time (workers/reconciliation_pages.py) and checks each page
+(workers/reconciliation_check.py: compare, record the drift rows, fix unless a dry run, compare again),
+recording its cursor as it goes; a run whose worker died is queued again by the sweep and resumed from
+its cursor. A run may also apply a dry run: re-read the dry run's drifted objects and fix what still
+differs.
 """
 from __future__ import annotations
-
-from datetime import datetime
 
 import psycopg
 import structlog
 from rq.job import Job
 
-from domain import reconciliations, run_history
-from domain.accounts import in_scope, to_api
+from domain import reconciliation_drift as drift_rows
+from domain import reconciliations
 from domain.errors import first_line
-from domain.reconciliations import Run, Scope
+from domain.reconciliations import NotApplicable, Run, Scope
 from workers.commands import Report, quiet
-from workers.drift import KINDS, compare_account, fix_account
 from workers.queueing import reconciliation_queue
+from workers.reconciliation_check import Tally, check_page
+from workers.reconciliation_pages import run_pages
 from workers.services import Services
-from workers.stripe_api import NotFound, StripeUnavailable, paginate
-from workers.stripe_objects import integer
+from workers.stripe_api import StripeUnavailable
 
 log = structlog.get_logger(__name__)
 
 RUN_RECONCILIATION = "workers.jobs.run_reconciliation"
-LISTS = {"customer": "/v1/customers", "charge": "/v1/charges", "refund": "/v1/refunds",
-         "subscription": "/v1/subscriptions"}
 
 
 # --- starting a run ------------------------------------------------------------------------------
 
-def create(services: Services, scope: Scope, dry_run: bool, *, max_queued: int | None = None) -> str:
+def create(services: Services, scope: Scope, dry_run: bool, *, max_queued: int | None = None,
+           trigger: str = "admin") -> str:
     """A queued run row; returns its id (reconciliations.ScopeBusy, TooManyQueued: see there)."""
     with services.pool.connection() as conn:
-        return reconciliations.create(conn, scope, dry_run, max_queued=max_queued)
+        return reconciliations.create(conn, scope, dry_run, max_queued=max_queued, trigger=trigger)
+
+
+def create_applying(services: Services, dry_run_id: str, *, max_queued: int | None = None,
+                    trigger: str = "admin") -> str | None:
+    """A queued fixing run of a finished dry run's drift (its account and customer scope); None when there
+    is no such run; NotApplicable when it is not a succeeded dry run; ScopeBusy when a run applying it
+    is queued or running."""
+    with services.pool.connection() as conn:
+        dry = reconciliations.get(conn, dry_run_id)
+        if dry is None:
+            return None
+        if not dry.dry_run or dry.status != "succeeded":
+            raise NotApplicable(dry_run_id, "dry run" if dry.dry_run else "fixing run", dry.status)
+        return reconciliations.create(conn, Scope(dry.account, dry.customer), False, max_queued=max_queued,
+                                      trigger=trigger, applies=dry.id)
 
 
 def job_id(run_id: str) -> str:
@@ -56,6 +69,16 @@ def enqueue(services: Services, run_id: str) -> None:
         raise
 
 
+def requeue_abandoned(services: Services) -> list[str]:
+    """Queue again the runs left running by a worker that stopped (nobody holds their lock), with their
+    job's own id: the next worker resumes each from its cursor."""
+    with services.pool.connection() as conn:
+        requeued = reconciliations.requeue_abandoned(conn)
+    for run_id in requeued:
+        enqueue(services, run_id)
+    return requeued
+
+
 def fail_lost(services: Services, older_than_seconds: int = 60) -> list[str]:
     """End as failed the queued runs whose job Redis no longer holds (lost with Redis's data): else their
     scope would stay busy for ever."""
@@ -72,7 +95,7 @@ def fail_lost(services: Services, older_than_seconds: int = 60) -> list[str]:
 def run(services: Services, run_id: str, report: Report = quiet) -> str:
     """Run a queued reconciliation to its end; returns its final status. A crash ends it failed, then raises."""
     with psycopg.connect(services.settings.database_url, autocommit=True) as holder:
-        reconciliations.hold(holder, run_id)  # taken before the run is marked running; see fail_abandoned
+        reconciliations.hold(holder, run_id)  # taken before the run is marked running; see requeue_abandoned
         return _run_held(services, run_id, report)
 
 
@@ -90,95 +113,23 @@ def _run_held(services: Services, run_id: str, report: Report) -> str:
     except BaseException as exc:  # the job never leaves a run `running` (timeouts and Ctrl-C included)
         with services.pool.connection() as conn:
             reconciliations.finish(conn, run_id, "failed", first_line(exc))
+            drift_rows.forget_seen(conn, run_id)
         log.warning("reconciliation failed", run_id=run_id, error=f"{type(exc).__name__}: {first_line(exc)}")
         raise
     with services.pool.connection() as conn:
         reconciliations.finish(conn, run_id, "succeeded")
+        drift_rows.forget_seen(conn, run_id)
     return "succeeded"
 
 
 def _reconcile(services: Services, run: Run, report: Report) -> None:
+    tally = Tally(run.checked, dict(run.progress or {}))
     with services.pool.connection() as conn:
-        accounts = in_scope(conn, run.account)
-    checked, drift = 0, []
-    for account in accounts:
-        stripe_objects = fetch_objects(services.stripe, account, run.scope, report)
-        _deleted_unlisted(services, account, run.scope, stripe_objects["customer"])
-        found = compare_account(services, account, stripe_objects)
-        checked += sum(len(objs) for objs in stripe_objects.values())
-        if found and not run.dry_run:
-            fix_account(services, account, stripe_objects, found, report)
-        drift += [item for items in found.values() for item in items]
-        with services.pool.connection() as conn:
-            _record_drift_rows(conn, run.id, account, stripe_objects, found)
-            reconciliations.save(conn, run.id, checked=checked, fixed=sum(1 for d in drift if d["fixed"]),
-                                 drift=drift)
-
-
-def _record_drift_rows(conn, run_id: str, account: str, stripe_objects: dict, found: dict[str, list[dict]]) -> None:
-    """The account's drift items as rows of reconciliation_drift too (the scheduled runs' log, the metrics)."""
-    for kind in KINDS:
-        run_history.record_drift(conn, run_id, account, kind,
-                                 [item for oid in stripe_objects[kind] if oid in found for item in found[oid]])
-
-
-# --- Stripe's side ----------------------------------------------------------------------------------
-
-def fetch_objects(stripe, account: str, scope: Scope, report: Report) -> dict[str, dict[str, dict]]:
-    """Stripe's customers, charges, refunds and subscriptions in scope for one account, by kind and id."""
-    api_account = to_api(account)
-    label = f"{api_account or 'platform'}: reading Stripe"
-    created = {"created": {"gte": int(scope.since.timestamp())}} if scope.since else {}
-    by_customer = {"customer": scope.customer} if scope.customer else {}
-    found: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
-
-    def take(kind: str, objects) -> None:
-        for obj in objects:
-            if isinstance(obj.get("id"), str):
-                found[kind][obj["id"]] = obj
-                report(label, sum(len(v) for v in found.values()), None)
-
-    if scope.customer:
-        take("customer", _one_customer(stripe, api_account, scope))
-    else:
-        take("customer", paginate(stripe, LISTS["customer"], account=api_account, **created))
-    take("charge", paginate(stripe, LISTS["charge"], account=api_account, **by_customer, **created))
-    if scope.customer:  # Stripe lists refunds by charge, not by customer
-        for charge_id in list(found["charge"]):
-            take("refund", paginate(stripe, LISTS["refund"], account=api_account, charge=charge_id, **created))
-    else:
-        take("refund", paginate(stripe, LISTS["refund"], account=api_account, **created))
-    take("subscription", paginate(stripe, LISTS["subscription"], account=api_account, status="all",
-                                  **by_customer, **created))
-    return found
-
-
-def _one_customer(stripe, api_account: str | None, scope: Scope) -> list[dict]:
-    try:
-        obj = stripe.retrieve("customer", scope.customer, account=api_account)
-    except NotFound:
-        return []
-    return [obj] if _created_since(obj, scope.since) else []
-
-
-def _created_since(obj: dict, since: datetime | None) -> bool:
-    return since is None or obj.get("deleted") is True or integer(obj.get("created")) >= since.timestamp()
-
-
-def _deleted_unlisted(services: Services, account: str, scope: Scope, listed: dict[str, dict]) -> None:
-    """Customers we hold as live that Stripe no longer lists: ask for each; a deletion stub joins the list.
-
-    Only without `since` (a `since` listing leaves older customers out on purpose)."""
-    if scope.since is not None:
-        return
-    with services.pool.connection() as conn:
-        missing = reconciliations.unlisted_customers(conn, account, scope.customer, list(listed))
-    for cus_id in missing:
-        try:
-            obj = services.stripe.retrieve("customer", cus_id, account=to_api(account))
-        except NotFound:
-            continue
-        if obj.get("deleted") is True:
-            listed[cus_id] = obj
-
-
+        left = reconciliations.estimate_left(conn, run)
+    total = None if left is None else run.checked + left
+    report("objects checked", tally.checked, total)
+    for page in run_pages(services, run):
+        check_page(services, run, tally, page)
+        if total is not None:
+            total = max(total, tally.checked)  # a guess from our row counts: Stripe may hold more
+        report("objects checked", tally.checked, total)

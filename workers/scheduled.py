@@ -19,6 +19,7 @@ from itertools import groupby
 import structlog
 from croniter import croniter
 
+from domain import reconciliation_drift as drift_rows
 from domain import reconciliations, run_history
 from domain.reconciliations import Scope, ScopeBusy
 from domain.times import iso
@@ -88,34 +89,34 @@ def log_drift(services: Services, run_id: str) -> int:
     """One line per drifted object the run found (its fields, and whether each was fixed); how many objects."""
     objects = 0
     # The rows come in the report's order, an object's fields one after the other.
-    for _, rows in groupby(_drift_rows(services, run_id), key=lambda row: (row.account, row.object)):
+    for _, rows in groupby(_drift_rows(services, run_id), key=lambda row: (row["account"], row["object"])):
         _log_object(run_id, list(rows))
         objects += 1
     return objects
 
 
-def _drift_rows(services: Services, run_id: str) -> Iterator[run_history.DriftRow]:
+def _drift_rows(services: Services, run_id: str) -> Iterator[dict]:
     """The run's drift rows, read page by page."""
     after = 0
     while True:
         with services.pool.connection() as conn:
-            page = run_history.drift_page(conn, run_id, after, DRIFT_PAGE)
+            page = drift_rows.page(conn, run_id, after, DRIFT_PAGE)
         if not page:
             return
         yield from page
-        after = page[-1].seq
+        after = page[-1]["seq"]
 
 
-def _log_object(run_id: str, fields: list[run_history.DriftRow]) -> None:
+def _log_object(run_id: str, fields: list[dict]) -> None:
     row = fields[0]
-    log.warning("reconciliation found drift", origin="reconciliation", run_id=run_id, account=row.account,
-                kind=row.kind, object=row.object, fixed=all(f.fixed for f in fields),
-                fields={f.field: _values(f) for f in fields})
+    log.warning("reconciliation found drift", origin="reconciliation", run_id=run_id, account=row["account"],
+                kind=row["kind"], object=row["object"], fixed=all(f["fixed"] for f in fields),
+                fields={f["field"]: _values(f) for f in fields})
 
 
-def _values(row: run_history.DriftRow) -> dict:
+def _values(row: dict) -> dict:
     """A field's values for the log line, but for a customer's name and email: those are customer data,
     and logs travel further and are kept longer than the run's report, which shows them (admin API)."""
-    if row.field in CUSTOMER_DATA:
-        return {"fixed": row.fixed}
-    return {"local": row.local, "stripe": row.stripe, "fixed": row.fixed}
+    if row["field"] in CUSTOMER_DATA:
+        return {"fixed": row["fixed"]}
+    return {"local": row["local"], "stripe": row["stripe"], "fixed": row["fixed"]}

@@ -13,7 +13,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue, SimpleWorker, worker_registration
 
-from domain import ledger, reconciliations
+from domain import ledger
 from workers import draining, reconciliation
 from workers.queueing import QUEUE_NAME, enqueue_attempt, ensure_drain
 from workers.services import Services
@@ -37,10 +37,9 @@ def sweep_stranded(services: Services, *, older_than_seconds: int = 60) -> int:
         ensure_drain(services.queue)  # one job drains them all
     if rows:
         log.info("enqueued events due for an attempt", count=len(rows))
-    with services.pool.connection() as conn:
-        ended = reconciliations.fail_abandoned(conn)
-    if ended:
-        log.warning("reconciliation runs left running by a stopped worker ended as failed", runs=ended)
+    resumed = reconciliation.requeue_abandoned(services)
+    if resumed:
+        log.warning("reconciliation runs left running by a stopped worker queued again, to resume", runs=resumed)
     lost = reconciliation.fail_lost(services)
     if lost:
         log.warning("queued reconciliation runs whose job was lost ended as failed", runs=lost)

@@ -2,8 +2,8 @@
 -- Used by domain/reconciliations.py.
 
 -- name: create
-INSERT INTO reconciliation_runs (dry_run, account, customer, since, changed_since, trigger)
-VALUES (%(dry_run)s, %(account)s, %(customer)s, %(since)s, %(changed_since)s, %(trigger)s)
+INSERT INTO reconciliation_runs (dry_run, account, customer, since, changed_since, applies, trigger)
+VALUES (%(dry_run)s, %(account)s, %(customer)s, %(since)s, %(changed_since)s, %(applies)s, %(trigger)s)
 RETURNING id
 
 -- name: lock_runs
@@ -11,11 +11,13 @@ RETURNING id
 SELECT pg_advisory_xact_lock(hashtext('reconciliation-runs'))
 
 -- name: active_in_scope
--- A run of exactly this scope (null = "every") that is queued or running.
+-- A run of exactly this scope (null = "every") that is queued or running; a run applying a dry run is
+-- of that dry run's scope only.
 SELECT id FROM reconciliation_runs
 WHERE status IN ('queued', 'running')
   AND account IS NOT DISTINCT FROM %(account)s AND customer IS NOT DISTINCT FROM %(customer)s
-  AND since IS NOT DISTINCT FROM %(since)s AND dry_run = %(dry_run)s
+  AND since IS NOT DISTINCT FROM %(since)s AND changed_since IS NOT DISTINCT FROM %(changed_since)s
+  AND applies IS NOT DISTINCT FROM %(applies)s AND dry_run = %(dry_run)s
 ORDER BY created_at LIMIT 1
 
 -- name: count_queued
@@ -30,17 +32,31 @@ RETURNING id
 SELECT id FROM reconciliation_runs WHERE status = 'queued' AND created_at < now() - make_interval(secs => %(s)s)
 
 -- name: claim
--- Only a queued run starts: a second copy of its job finds it running or finished and does nothing.
-UPDATE reconciliation_runs SET status = 'running', started_at = now()
+-- Only a queued run starts: a second copy of its job finds it running or finished and does nothing. A
+-- resumed run keeps its first start.
+UPDATE reconciliation_runs SET status = 'running', started_at = COALESCE(started_at, now())
 WHERE id = %(id)s AND status = 'queued'
-RETURNING id, status, dry_run, account, customer, since, started_at, finished_at, checked, fixed, drift, error
+RETURNING id, status, dry_run, account, customer, since, changed_since, applies, trigger, started_at, finished_at,
+       checked, fixed, cursor, progress, resumed, error
 
 -- name: get
-SELECT id, status, dry_run, account, customer, since, started_at, finished_at, checked, fixed, drift, error
+SELECT id, status, dry_run, account, customer, since, changed_since, applies, trigger, started_at, finished_at,
+       checked, fixed, cursor, progress, resumed, error
 FROM reconciliation_runs WHERE id = %(id)s
 
--- name: save
-UPDATE reconciliation_runs SET checked = %(checked)s, fixed = %(fixed)s, drift = %(drift)s WHERE id = %(id)s
+-- name: advance
+-- Where the run is, in the transaction that records a page's drift: resumed from here.
+UPDATE reconciliation_runs SET cursor = %(cursor)s, checked = %(checked)s, progress = %(progress)s,
+    fixed = fixed + %(fixed)s
+WHERE id = %(id)s
+
+-- name: requeue
+-- A run whose worker stopped goes back to the queue, to be resumed from its cursor (unless it was resumed
+-- `max` times already: then it is answered 'gave up', and left to be ended failed).
+UPDATE reconciliation_runs SET status = CASE WHEN resumed < %(max)s THEN 'queued' ELSE status END,
+    resumed = resumed + CASE WHEN resumed < %(max)s THEN 1 ELSE 0 END
+WHERE id = %(id)s AND status = 'running'
+RETURNING CASE WHEN status = 'queued' THEN 'queued' ELSE 'gave up' END
 
 -- name: finish
 UPDATE reconciliation_runs SET status = %(status)s, finished_at = now(), error = %(error)s,
@@ -81,8 +97,20 @@ SELECT stripe_refund_id AS id, amount, status, stripe_created FROM refunds
 WHERE account = %(a)s AND stripe_refund_id = ANY(%(ids)s)
 
 -- name: unlisted_customers
--- Customers we hold as live that a Stripe listing did not show (deleted in Stripe, perhaps).
-SELECT stripe_customer_id FROM customers
-WHERE account = %(a)s AND NOT deleted_in_stripe
-  AND (%(cus)s::text IS NULL OR stripe_customer_id = %(cus)s) AND NOT stripe_customer_id = ANY(%(listed)s)
-ORDER BY stripe_customer_id
+-- Customers we hold as live that the run's listing did not show (deleted in Stripe, perhaps), a page
+-- after `after` in id order (the listing's ids are the run's reconciliation_seen rows).
+SELECT c.stripe_customer_id FROM customers c
+WHERE c.account = %(a)s AND NOT c.deleted_in_stripe
+  AND (%(cus)s::text IS NULL OR c.stripe_customer_id = %(cus)s) AND c.stripe_customer_id > %(after)s
+  AND NOT EXISTS (SELECT 1 FROM reconciliation_seen s WHERE s.run_id = %(run)s AND s.account = %(a)s
+                  AND s.kind = 'customer' AND s.object = c.stripe_customer_id)
+ORDER BY c.stripe_customer_id
+LIMIT %(limit)s
+
+-- name: local_counts
+-- How many rows of each kind we hold in these accounts (created since, when given): a run's size, guessed.
+SELECT (SELECT count(*) FROM customers WHERE account = ANY(%(a)s) AND stripe_created >= %(since)s) AS customer,
+       (SELECT count(*) FROM payments WHERE account = ANY(%(a)s) AND stripe_created >= %(since)s) AS charge,
+       (SELECT count(*) FROM refunds WHERE account = ANY(%(a)s) AND stripe_created >= %(since)s) AS refund,
+       (SELECT count(*) FROM subscriptions WHERE account = ANY(%(a)s) AND stripe_created >= %(since)s)
+           AS subscription

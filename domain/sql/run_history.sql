@@ -27,14 +27,3 @@ ORDER BY account, finished_at DESC
 SELECT run_id, account, count(DISTINCT object) AS objects FROM reconciliation_drift
 WHERE run_id = ANY(%(runs)s)
 GROUP BY run_id, account
-
--- name: drift_page
--- A run's drift rows after `after` (a seq), in the report's order.
-SELECT seq, account, kind, object, field, local, stripe, fixed FROM reconciliation_drift
-WHERE run_id = %(run_id)s AND seq > %(after)s
-ORDER BY seq LIMIT %(limit)s
-
--- name: record_drift
-INSERT INTO reconciliation_drift (run_id, account, kind, object, field, local, stripe, fixed)
-VALUES (%(run_id)s, %(account)s, %(kind)s, %(object)s, %(field)s, %(local)s, %(stripe)s, %(fixed)s)
-ON CONFLICT (run_id, object, field) DO UPDATE SET fixed = EXCLUDED.fixed

@@ -12,11 +12,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from domain.db import redact, redact_url
 from domain.errors import first_line, one_line
@@ -86,13 +89,23 @@ def print_wide(*renderables) -> None:
         console.print(renderable)
 
 
+class RateColumn(ProgressColumn):
+    """Items per second since the task started (as the API's `rate`)."""
+
+    def render(self, task) -> Text:
+        speed = task.completed / task.elapsed if task.elapsed else None
+        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
+
+
 @contextmanager
-def progress_bar() -> Iterator[Callable[[str, int, int | None], None]]:
+def progress_bar(*, rate: bool = False) -> Iterator[Callable[[str, int, int | None], None]]:
     """A rich progress display on stderr behind the plain `report(label, done, total)` callback the services
-    take: one bar per label; a label without a total shows a count and a spinner. On stderr (with the logs),
-    so that stdout carries only the summary or report."""
+    take: one bar per label; a label without a total shows a count and a spinner; with `rate`, the items
+    per second and the time left (when the total is known) too. On stderr (with the logs), so that stdout
+    carries only the summary or report."""
+    pace = (RateColumn(), TextColumn("ETA"), TimeRemainingColumn()) if rate else ()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+                  TimeElapsedColumn(), *pace, console=Console(stderr=True)) as bar:
         tasks: dict[str, int] = {}
 
         def report(label: str, done: int, total: int | None = None) -> None:

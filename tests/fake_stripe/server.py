@@ -105,11 +105,22 @@ class RateLimit:
 
 
 class Held:
-    """GET requests of one path, held: `asked` is set when one arrives, which then waits for release()."""
+    """GET requests of one path, held: `asked` is set when one arrives, which then waits for release().
+    With `after`, that many GETs of the path are answered at once first."""
 
-    def __init__(self):
+    def __init__(self, after: int = 0):
         self.asked = threading.Event()
         self.released = threading.Event()
+        self._passes = after
+        self._lock = threading.Lock()
+
+    def holds_next(self) -> bool:
+        """Whether the GET arriving now is held (else it is one of the first `after`)."""
+        with self._lock:
+            if self._passes > 0:
+                self._passes -= 1
+                return False
+            return True
 
     def release(self) -> None:
         self.released.set()
@@ -134,6 +145,8 @@ class FakeStripe:
             self.now = now
             self.objects: dict[tuple, dict] = {}  # (account, kind, id) -> object
             self.order: dict[tuple, int] = {}
+            self._version = 0  # bumped by every object kept: the list caches below are rebuilt after it
+            self._cache: dict[tuple, tuple] = {}
             self.api_events: list[tuple] = []  # (account, event as the Events API shows it): GET /v1/events
             self._pending: list[dict] = []  # what the test has not taken yet
             self.requests: list[dict] = []
@@ -170,6 +183,7 @@ class FakeStripe:
         if key not in self.order:
             self.order[key] = len(self.order)
         self.objects[key] = obj
+        self._version += 1
         return obj
 
     def put(self, *objects: dict, account=None) -> None:
@@ -188,10 +202,10 @@ class FakeStripe:
                     copied.pop("account", None)
                 self.api_events.append((account, copied))
 
-    def hold(self, path: str) -> Held:
-        """Hold every GET of `path` until the returned Held is released (so that the process that asked
-        stays busy for as long as a test needs); then answer it as usual."""
-        held = self.holds[path] = Held()
+    def hold(self, path: str, *, after: int = 0) -> Held:
+        """Hold every GET of `path` (after the first `after` of them) until the returned Held is released
+        (so that the process that asked stays busy for as long as a test needs); then answer it as usual."""
+        held = self.holds[path] = Held(after)
         return held
 
     @property
@@ -568,7 +582,7 @@ class FakeStripe:
         account = headers.get("Stripe-Account") or None
         key = headers.get("Idempotency-Key")
         held = self.holds.get(path) if method == "GET" else None
-        if held is not None:  # outside the lock: the other requests go on meanwhile
+        if held is not None and held.holds_next():  # outside the lock: the other requests go on meanwhile
             held.asked.set()
             held.released.wait(120)
         with self.lock:
@@ -684,23 +698,56 @@ class FakeStripe:
         event.pop("account", None)
         return event
 
+    def _cached(self, key: tuple, build):
+        """build(), kept until an object is kept or removed (objects change in place otherwise, and
+        neither a listing's order nor a refund's charge does)."""
+        stamp = (self._version, len(self.objects))
+        cached = self._cache.get(key)
+        if cached is None or cached[0] != stamp:
+            cached = self._cache[key] = (stamp, build())
+        return cached[1]
+
     def _refunds_of(self, account, charge_id):
-        items = [copy.deepcopy(o) for (a, k, _), o in self.objects.items()
-                 if a == account and k == "refund" and o["charge"] == charge_id]
+        def by_charge():
+            index: dict[str, list[dict]] = {}
+            for (a, k, _), o in self.objects.items():
+                if a == account and k == "refund":
+                    index.setdefault(o["charge"], []).append(o)
+            return index
+        items = [copy.deepcopy(o) for o in self._cached(("refunds", account), by_charge).get(charge_id, [])]
         return sorted(items, key=lambda o: -(o.get("created") or 0))
+
+    def _newest_first(self, account, kind) -> tuple[list[dict], dict[str, int]]:
+        """The account's objects of one kind, newest first, and each id's position there."""
+        def build():
+            items = [(self.order[(a, k, i)], o) for (a, k, i), o in self.objects.items() if a == account and k == kind]
+            items = [o for _, o in sorted(items, key=lambda t: (-(t[1].get("created") or 0), -t[0]))]
+            return items, {o["id"]: n for n, o in enumerate(items)}
+        return self._cached(("list", account, kind), build)
 
     def _list(self, kind, params, account, path):
         """Newest first; filtered by every non-paging parameter; without `status`, subscriptions leave out
-        canceled ones (`status=all` lists every one); deleted customers are retrievable but never listed."""
-        items = [(self.order[(a, k, i)], o) for (a, k, i), o in self.objects.items()
-                 if a == account and k == kind and not o.get("deleted")]
-        items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-(t[1].get("created") or 0), -t[0]))]
+        canceled ones (`status=all` lists every one); deleted customers are retrievable but never listed.
+        The order is kept between requests and a page starts at its `starting_after` object's place, so
+        that listing thousands of objects page by page answers quickly."""
+        items, place = self._newest_first(account, kind)
         filters = dict(params)
-        if kind == "subscription":
-            status = filters.pop("status", None)
-            items = [o for o in items if o["status"] == status or status == "all"
-                     or status is None and o["status"] != "canceled"]
-        return self._page([o for o in items if _listed(o, filters)], params, path)
+        status = filters.pop("status", None) if kind == "subscription" else None
+        limit = min(int(params.get("limit") or 10), self.page_size)
+        after = params.get("starting_after")
+        start = (place[after] + 1 if after in place else len(items)) if after else 0
+        found = []
+        for obj in itertools.islice(items, start, None):
+            if obj.get("deleted") or not _listed(obj, filters):
+                continue
+            if kind == "subscription" and not (obj["status"] == status or status == "all"
+                                               or status is None and obj["status"] != "canceled"):
+                continue
+            found.append(obj)
+            if len(found) > limit:
+                break
+        return {"object": "list", "data": [self._shaped(o, account) for o in found[:limit]],
+                "has_more": len(found) > limit, "url": path}
 
     def _page(self, items, params, url):
         limit = min(int(params.get("limit") or 10), self.page_size)

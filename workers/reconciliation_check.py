@@ -1,0 +1,71 @@
+"""Checking one page of Stripe objects in a run: compare with our rows, record the drift, fix it (unless a
+dry run), compare again and mark what is fixed, and move the run's cursor and progress.
+
+A page's drift rows are inserted before its fixes (so that a fix the run made is never lost from its
+report); the cursor, `checked`, `progress` and the `fixed` marks are written in one transaction after
+them. A worker that dies in between leaves the cursor before the page: the next one reads the page
+again, finds the drift rows there (kept once), fixes only what still differs, and marks the items of the
+page's objects that no longer differ as fixed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain import reconciliation_drift as drift_rows
+from domain import reconciliations
+from domain.accounts import to_api
+from domain.reconciliations import Run
+from workers.commands import FixObject
+from workers.drift import differences, fix_object
+from workers.reconciliation_pages import Page
+from workers.services import Services
+
+
+@dataclass
+class Tally:
+    """What the run has checked so far (as recorded with its cursor)."""
+    checked: int
+    progress: dict  # {"platform" or acct_…: {kind: objects checked}}
+
+    def add(self, page: Page) -> None:
+        label = to_api(page.account) or "platform"
+        counts = self.progress.setdefault(label, {})
+        checked = len(page.objects) + len(page.gone)
+        counts[page.kind] = counts.get(page.kind, 0) + checked
+        self.checked += checked
+
+
+def check_page(services: Services, run: Run, tally: Tally, page: Page) -> list[dict]:
+    """Check one page; returns its drift items found now (before fixing)."""
+    api_account = to_api(page.account)
+    objects = {obj["id"]: obj for obj in page.objects}
+    with services.pool.connection() as conn:
+        local = reconciliations.local_rows(conn, page.kind, page.account, [*objects, *page.gone])
+        found = {oid: items for oid, obj in objects.items() if (items := differences(page.kind, obj, local.get(oid)))}
+        gone = [{"object": object_id, "field": "exists", "local": object_id in local, "stripe": False}
+                for object_id in page.gone]  # recorded, never fixed: nothing of Stripe's to apply
+        items = [item for its in found.values() for item in its] + gone
+        with conn.transaction():
+            drift_rows.record(conn, run.id, api_account, page.kind, items)
+            if run.dry_run:
+                _advance(conn, run, tally, page, fixed=0)
+                return items
+    for object_id in found:
+        fix_object(services, FixObject(page.account, page.kind, objects[object_id]))
+    with services.pool.connection() as conn, conn.transaction():
+        unfixed = [oid for oid in dict.fromkeys(r["object"] for r in drift_rows.recorded(
+            conn, run.id, api_account, list(objects)) if not r["fixed"]) if oid in objects]
+        local = reconciliations.local_rows(conn, page.kind, page.account, unfixed)
+        still = {(oid, d["field"]) for oid in unfixed for d in differences(page.kind, objects[oid], local.get(oid))}
+        fixed = drift_rows.mark_fixed(conn, run.id, api_account, unfixed, still)
+        _advance(conn, run, tally, page, fixed=fixed)
+    return items
+
+
+def _advance(conn, run: Run, tally: Tally, page: Page, *, fixed: int) -> None:
+    tally.add(page)
+    if page.seen:
+        drift_rows.see(conn, run.id, page.account, page.kind, page.seen)
+    reconciliations.advance(conn, run.id, cursor={"account": to_api(page.account), "kind": page.phase,
+                                                  "after": page.after},
+                            checked=tally.checked, progress=tally.progress, fixed=fixed)
