@@ -324,14 +324,14 @@ class FakeStripe:
             if self.basil:
                 invoice["parent"] = {"type": "subscription_details", "quote_details": None,
                                      "subscription_details": {"metadata": meta, "subscription": sub_id}}
+                paid_by = self._keep(account, {"id": new_id("inpay"), "object": "invoice_payment",
+                                               "amount_paid": amount, "amount_requested": amount,
+                                               "created": self.now, "currency": "usd", "invoice": in_id,
+                                               "is_default": True, "livemode": False,
+                                               "payment": {"type": "payment_intent", "payment_intent": pi_id},
+                                               "status": "paid", "status_transitions": {"paid_at": self.now}})
                 invoice["payments"] = {"object": "list", "has_more": False, "url": "/v1/invoice_payments",
-                                       "data": [{"id": new_id("inpay"), "object": "invoice_payment",
-                                                 "amount_paid": amount, "amount_requested": amount,
-                                                 "created": self.now, "currency": "usd", "invoice": in_id,
-                                                 "is_default": True, "livemode": False,
-                                                 "payment": {"type": "payment_intent", "payment_intent": pi_id},
-                                                 "status": "paid",
-                                                 "status_transitions": {"paid_at": self.now}}]}
+                                       "data": [copy.deepcopy(paid_by)]}
                 line["parent"] = {"type": "subscription_item_details",
                                   "subscription_item_details": {"subscription": sub_id,
                                                                 "subscription_item": item["id"]}}
@@ -667,11 +667,19 @@ PAGING = ("limit", "starting_after", "ending_before", "expand", "created")
 
 
 def _listed(obj: dict, params: dict) -> bool:
-    """Whether a list request's filters (`created[gte]` and field=value) keep obj."""
+    """Whether a list request's filters (`created[gte]`, field=value and nested ones such as
+    `payment[payment_intent]=pi_…`) keep obj."""
     created = params.get("created")
     if isinstance(created, dict) and created.get("gte") and (obj.get("created") or 0) < int(created["gte"]):
         return False
-    return all(str(obj.get(k)) == v for k, v in params.items() if k not in PAGING and isinstance(v, str))
+    return _matches(obj, {k: v for k, v in params.items() if k not in PAGING})
+
+
+def _matches(obj, params: dict) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    return all(_matches(obj.get(k), v) if isinstance(v, dict) else str(obj.get(k)) == v
+               for k, v in params.items() if isinstance(v, (str, dict)))
 
 
 class _Handler(BaseHTTPRequestHandler):
