@@ -26,9 +26,9 @@ from workers.commands import FixObject, Report
 from workers.context import Change, Waiting
 from workers.handlers.charges import snapshot_refund
 from workers.handlers.customers import snapshot_customer
-from workers.handlers.imports import apply_placeholder, import_charge, placeholder_state
+from workers.handlers.imports import apply_placeholder, import_charge, import_subscription, placeholder_state
 from workers.handlers.refunds import refund_status
-from workers.handlers.subscriptions import snapshot_subscription, state_of
+from workers.handlers.subscriptions import state_of
 from workers.processing import CONFLICTS
 from workers.services import Services
 from workers.stripe_api import NotFound, StripeRejected
@@ -39,7 +39,7 @@ log = structlog.get_logger(__name__)
 # The order of fixes: owners before what they own; placeholders last (a charge fixed may take one over).
 KINDS = ("customer", "charge", "refund", "subscription", "payment")
 FIXES = {"customer": snapshot_customer, "charge": import_charge, "refund": snapshot_refund,
-         "subscription": snapshot_subscription, "payment": apply_placeholder}
+         "subscription": import_subscription, "payment": apply_placeholder}
 UNFIXABLE = (Waiting, NotFound, StripeRejected, ValueError, *CONFLICTS)
 
 

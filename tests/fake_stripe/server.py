@@ -648,6 +648,10 @@ class FakeStripe:
                  if a == account and k == kind and not o.get("deleted")]
         items = [self._shaped(o, account) for _, o in sorted(items, key=lambda t: (-(t[1].get("created") or 0), -t[0]))]
         filters = dict(params)
+        if kind == "invoice" and "subscription" in filters:  # basil moved it to parent.subscription_details
+            sub_id = filters.pop("subscription")
+            items = [o for o in items if sub_id in (o.get("subscription"), ((o.get("parent") or {}).get(
+                "subscription_details") or {}).get("subscription"))]
         if kind == "subscription":
             status = filters.pop("status", None)
             items = [o for o in items if o["status"] == status or status == "all"
