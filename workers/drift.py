@@ -13,6 +13,7 @@ older than any later Stripe event, which still wins (docs/rules.md, rule 9).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import structlog
@@ -86,14 +87,21 @@ def local_rows(conn, kind: str, account: str, objects: list[dict]) -> dict[str, 
     return reconciliations.local_rows(conn, kind, account, [obj["id"] for obj in objects])
 
 
-def read_placeholders(services: Services, account: str, scope: Scope, charges: dict[str, dict]) -> dict[str, dict]:
-    """The `payment` kind's Stripe side: the payment intent (else invoice) of every placeholder in scope that
-    none of these listed charges matched, as Stripe answers it now, by id (one GET each; a placeholder
-    whose object Stripe no longer has is left out)."""
+def matched_placeholders(services: Services, account: str, charges: Iterable[dict]) -> list[int]:
+    """Our row ids of the placeholders these listed charges are compared with (a loop reading charges page
+    by page gathers them per page, for read_placeholders)."""
     with services.pool.connection() as conn:
-        matched = [row["row_id"] for row in local_rows(conn, "charge", account, list(charges.values())).values()
-                   if row["stripe_charge_id"] is None]
-        ids = reconciliations.placeholders(conn, account, scope, matched)
+        return [row["row_id"] for row in local_rows(conn, "charge", account, list(charges)).values()
+                if row["stripe_charge_id"] is None]
+
+
+def read_placeholders(services: Services, account: str, scope: Scope, matched: Iterable[int]) -> dict[str, dict]:
+    """The `payment` kind's Stripe side, read once every charge in scope is listed: the payment intent (else
+    invoice) of every placeholder in scope that no listed charge matched (`matched`: matched_placeholders),
+    as Stripe answers it now, by id (one GET each; a placeholder whose object Stripe no longer has is left
+    out)."""
+    with services.pool.connection() as conn:
+        ids = reconciliations.placeholders(conn, account, scope, list(matched))
     found = {}
     for object_id in ids:
         kind = "payment_intent" if object_id.startswith("pi_") else "invoice"

@@ -18,7 +18,7 @@ from domain.accounts import in_scope, to_api
 from domain.errors import first_line
 from domain.reconciliations import Run, Scope
 from workers.commands import Report, quiet
-from workers.drift import KINDS, compare_account, fix_account, read_placeholders
+from workers.drift import KINDS, compare_account, fix_account, matched_placeholders, read_placeholders
 from workers.queueing import reconciliation_queue
 from workers.services import Services
 from workers.stripe_api import NotFound, StripeUnavailable, paginate
@@ -104,7 +104,8 @@ def _reconcile(services: Services, run: Run, report: Report) -> None:
     for account in accounts:
         stripe_objects = fetch_objects(services.stripe, account, run.scope, report)
         _deleted_unlisted(services, account, run.scope, stripe_objects["customer"])
-        stripe_objects["payment"] = read_placeholders(services, account, run.scope, stripe_objects["charge"])
+        matched = matched_placeholders(services, account, stripe_objects["charge"].values())
+        stripe_objects["payment"] = read_placeholders(services, account, run.scope, matched)
         found = compare_account(services, account, stripe_objects)
         checked += sum(len(objs) for objs in stripe_objects.values())
         if found and not run.dry_run:
