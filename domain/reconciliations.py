@@ -18,6 +18,7 @@ class Scope:
     account: str | None = None  # acct_…; None: the platform and every known account
     customer: str | None = None  # cus_…
     since: datetime | None = None
+    changed_since: datetime | None = None  # objects an event named since this time (the nightly run)
 
 
 @dataclass
@@ -62,10 +63,12 @@ class TooManyQueued(Exception):
         self.limit = limit
 
 
-def create(conn, scope: Scope, dry_run: bool, *, max_queued: int | None = None) -> str:
+def create(conn, scope: Scope, dry_run: bool, *, max_queued: int | None = None, trigger: str = "admin") -> str:
     """A queued run; returns its id. ScopeBusy when a run of this scope is queued or running;
-    TooManyQueued when `max_queued` runs are queued already. (Checked and inserted under one lock.)"""
-    params = {"dry_run": dry_run, "account": scope.account, "customer": scope.customer, "since": scope.since}
+    TooManyQueued when `max_queued` runs are queued already. (Checked and inserted under one lock.)
+    `trigger`: what started it (admin, cli, nightly, weekly)."""
+    params = {"dry_run": dry_run, "account": scope.account, "customer": scope.customer, "since": scope.since,
+              "changed_since": scope.changed_since, "trigger": trigger}
     with conn.transaction():
         conn.execute(Q.lock_runs)
         busy = fetch_value(conn, Q.active_in_scope, params)

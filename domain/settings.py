@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass, fields, replace
+from datetime import UTC
 
 STRIPE_API_BASE = "https://api.stripe.com"
 LOG_FORMATS = ("json", "console")
@@ -32,6 +34,9 @@ class Settings:
     log_format: str | None = None  # json or console; None: the command's default (json; console under `dev`)
     log_level: str = "info"
     access_log: bool = True  # gunicorn's request lines (never for a stored webhook or a 2xx health probe)
+    stripe_max_requests_per_second: float = 25.0  # per Stripe account, every process together (test mode's limit)
+    reconcile_schedule: str = "0 3 * * *"  # the clock's nightly run (cron, UTC); "" turns it off
+    reconcile_full_schedule: str = "0 4 * * 0"  # the clock's weekly full run (cron, UTC); "" turns it off
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:
@@ -52,6 +57,8 @@ class Settings:
         access_log = (env.get("ACCESS_LOG") or "on").lower()
         if access_log not in SWITCHES:
             raise ConfigError(f"ACCESS_LOG must be on or off, got {access_log!r}")
+        max_rate = _positive_number("STRIPE_MAX_REQUESTS_PER_SECOND", env.get("STRIPE_MAX_REQUESTS_PER_SECOND"),
+                                    cls.stripe_max_requests_per_second)
         database_url = env.get("DATABASE_URL") or cls.database_url
         redis_url = env.get("REDIS_URL") or cls.redis_url
         from domain.db import dsn_problem, redis_url_problem
@@ -72,6 +79,9 @@ class Settings:
             log_format=log_format,
             log_level=log_level,
             access_log=SWITCHES[access_log],
+            stripe_max_requests_per_second=max_rate,
+            reconcile_schedule=_schedule(env, "RECONCILE_SCHEDULE", cls.reconcile_schedule),
+            reconcile_full_schedule=_schedule(env, "RECONCILE_FULL_SCHEDULE", cls.reconcile_full_schedule),
         )
 
     def __repr__(self) -> str:
@@ -116,6 +126,49 @@ class Settings:
                 "STRIPE_WEBHOOK_SECRET is not set: set it to your endpoint's signing secret (whsec_…); "
                 "several may be given comma-separated while rotating"
             )
+
+
+def _positive_number(name: str, raw: str | None, default: float) -> float:
+    """A setting that must be a finite number above zero (unset or empty: the default)."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw) if raw.isascii() else math.nan  # float() would read "٢٥" as 25
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number (requests per second), got {raw!r}")
+    return value
+
+
+def _schedule(env, key: str, default: str) -> str:
+    """A cron schedule setting: unset is the default, empty (or blanks) turns it off, else five fields."""
+    value = env.get(key)
+    if value is None:
+        return default
+    value = " ".join(value.split())
+    if value and (problem := cron_problem(value)):
+        raise ConfigError(f"{key} must be a cron expression of five fields (minute hour day month weekday, UTC) "
+                          f"such as {default!r}, or empty to turn it off; {value!r} {problem}")
+    return value
+
+
+def cron_problem(expression: str) -> str | None:
+    """What is wrong with a five-field cron expression, or None."""
+    from datetime import datetime
+
+    from croniter import croniter
+    from croniter.croniter import CroniterBadDateError, CroniterError
+
+    if len(expression.split()) != 5:
+        return f"has {len(expression.split())} field(s)"
+    try:
+        croniter(expression, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError:  # "0 3 30 2 *" parses, yet February 30 never comes
+        return "never comes (no such date)"
+    except CroniterError as exc:
+        return f"is not valid: {exc}"
+    return None
 
 
 def _masked(value):

@@ -1,8 +1,8 @@
 """`teachery-sync dev`: the whole service on one machine, in one process tree.
 
 Embedded PostgreSQL and Redis when DATABASE_URL / REDIS_URL are unset (data kept under the dev
-directory), migrations, then the Procfile's web and worker under honcho until Ctrl-C or SIGTERM,
-after which everything is stopped in order: web and worker, then Redis, then PostgreSQL.
+directory), migrations, then the Procfile's web, worker and clock under honcho until Ctrl-C or SIGTERM,
+after which everything is stopped in order: web, worker and clock, then Redis, then PostgreSQL.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from teachery_sync.embedded import (
 )
 
 PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
-PROCESSES = ("web", "worker")  # the Procfile's long-running lines (dev applies the migrations itself)
+PROCESSES = ("web", "worker", "clock")  # the Procfile's long-running lines (dev applies the migrations itself)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 
 
@@ -180,7 +180,7 @@ def _relative(path: Path) -> str:
 
 
 def _procfile_commands() -> dict[str, str]:
-    """The Procfile's web and worker command lines."""
+    """The Procfile's web, worker and clock command lines."""
     try:
         procfile = parse_procfile(PROCFILE.read_text()).processes
     except OSError as exc:
@@ -191,7 +191,7 @@ def _procfile_commands() -> dict[str, str]:
 
 def _run_processes(commands: dict[str, str], environ, env: Mapping[str, str], options: DevOptions, base: str,
                    started: float, out: DevPrinter) -> int:
-    """The Procfile's web and worker under honcho: output prefixed per process, Ctrl-C / SIGTERM stop both.
+    """The Procfile's web, worker and clock under honcho: output prefixed per process, Ctrl-C / SIGTERM stop all.
     0 when stopped by a signal; else the status of the process that stopped first (1 if 0)."""
     child_env = {"LOG_FORMAT": "console", **environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1",
                  "PORT": str(options.port), "WEB_HOST": options.host, "WEB_CONCURRENCY": str(options.web_workers),

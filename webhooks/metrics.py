@@ -9,8 +9,9 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from domain import ledger
+from domain import ledger, run_history
 from webhooks import current
+from webhooks.stripe_metrics import StripeRateCollector
 from workers.services import Services
 
 bp = Blueprint("metrics", __name__)
@@ -40,9 +41,43 @@ class LedgerCollector:
         yield jobs
 
 
+class ReconciliationCollector:
+    """What the reconciliation runs found and when the last one of every account succeeded (alert when
+    that is older than about two days: the nightly run has not succeeded since)."""
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    def collect(self):
+        with self.services.pool.connection() as conn:
+            drifted = run_history.drift_objects_by_account(conn)
+            successes = run_history.last_full_successes(conn)
+        objects = GaugeMetricFamily(
+            "teachery_reconciliation_drift_objects",
+            "Objects found drifted by the latest succeeded reconciliation run that covered the account",
+            labels=["account"])
+        for account, count in sorted(drifted.items()):
+            objects.add_metric([account or "platform"], count)
+        yield objects
+        if successes:
+            yield GaugeMetricFamily(
+                "teachery_reconciliation_last_success_timestamp",
+                "Unix time the latest succeeded fixing run of every account finished",
+                value=max(successes.values()).timestamp())
+        by_trigger = GaugeMetricFamily(
+            "teachery_reconciliation_last_success_by_trigger_timestamp",
+            "Unix time the latest succeeded fixing run of every account finished, by what started it",
+            labels=["trigger"])
+        for trigger, finished_at in sorted(successes.items()):
+            by_trigger.add_metric([trigger], finished_at.timestamp())
+        yield by_trigger
+
+
 @bp.get("/metrics")
 def metrics():
     registry = CollectorRegistry()
     registry.register(LedgerCollector(current.services()))
+    registry.register(StripeRateCollector(current.services()))
+    registry.register(ReconciliationCollector(current.services()))
     # PostgreSQL or Redis down: their errors propagate to the app's handlers, a JSON 503 (webhooks/errors.py).
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -5,8 +5,12 @@ never from here: a plain `rq worker` has none, and its jobs fail saying so.
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from rq import get_current_job
+
 from domain.ledger import AttemptKind
-from workers import draining, reconciliation
+from workers import draining, reconciliation, scheduled
 from workers.processing import apply_event
 from workers.queueing import drain_started
 from workers.services import Services
@@ -44,3 +48,11 @@ def drain() -> int:
 def run_reconciliation(run_id: str) -> str:
     """Run a queued reconciliation (workers/reconciliation.py); its final status."""
     return reconciliation.run(services(), run_id)
+
+
+def run_scheduled(schedule: str, cron: str) -> str | None:
+    """The clock's nightly or weekly reconciliation (workers/scheduled.py), for the slot this job was
+    enqueued for; its final status, None when skipped."""
+    job = get_current_job()
+    enqueued_at = job.enqueued_at if job is not None and job.enqueued_at else datetime.now(UTC)
+    return scheduled.run_scheduled(services(), schedule, cron, enqueued_at)

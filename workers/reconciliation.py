@@ -13,7 +13,7 @@ import psycopg
 import structlog
 from rq.job import Job
 
-from domain import reconciliations
+from domain import reconciliations, run_history
 from domain.accounts import in_scope, to_api
 from domain.errors import first_line
 from domain.reconciliations import Run, Scope
@@ -112,8 +112,16 @@ def _reconcile(services: Services, run: Run, report: Report) -> None:
             fix_account(services, account, stripe_objects, found, report)
         drift += [item for items in found.values() for item in items]
         with services.pool.connection() as conn:
+            _record_drift_rows(conn, run.id, account, stripe_objects, found)
             reconciliations.save(conn, run.id, checked=checked, fixed=sum(1 for d in drift if d["fixed"]),
                                  drift=drift)
+
+
+def _record_drift_rows(conn, run_id: str, account: str, stripe_objects: dict, found: dict[str, list[dict]]) -> None:
+    """The account's drift items as rows of reconciliation_drift too (the scheduled runs' log, the metrics)."""
+    for kind in KINDS:
+        run_history.record_drift(conn, run_id, account, kind,
+                                 [item for oid in stripe_objects[kind] if oid in found for item in found[oid]])
 
 
 # --- Stripe's side ----------------------------------------------------------------------------------

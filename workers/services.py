@@ -36,3 +36,4 @@ class Services:
     def close(self) -> None:
         self.pool.close()
         self.redis.close()
+        self.stripe.close()

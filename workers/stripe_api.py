@@ -3,15 +3,26 @@
 Stripe errors become one of three decisions here, in one place: NotFound (the object does not
 exist), StripeUnavailable (try again later: network, 5xx, rate limit, no key) and
 StripeRejected (Stripe refused the request as made: a 4xx other than 404/429).
+
+Every call first takes a slot of its account's rate (workers/rate_limit.py, shared by every process)
+and waits for it. A 429 (the rate limit, or a `lock_timeout` on an object) is waited out and the call
+tried again, up to MAX_RATE_LIMIT_WAIT seconds of waiting in all; then StripeUnavailable.
 """
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterator
 
 import stripe
 
 from domain.db import redact_url
+from workers.rate_limit import RateLimiter
+
+MAX_RATE_LIMIT_WAIT = 60.0  # seconds one call may spend waiting for the rate limit before giving up
+FIRST_BACKOFF = 0.5  # seconds after a 429 that says no Retry-After, doubled after each one
+MAX_BACKOFF = 8.0
 
 
 class StripeUnavailable(Exception):
@@ -41,17 +52,42 @@ PATHS = {
 }
 
 
-class StripeApi:
-    """A thin client over stripe-python's StripeClient that returns dicts."""
+_DefaultHttpClient = type(stripe.new_default_http_client())
 
-    def __init__(self, api_key: str | None, api_base: str, *, max_network_retries: int = 1):
+
+class _HttpClient(_DefaultHttpClient):
+    """stripe-python's own HTTP client, minus its retry of a 429: its `_should_retry` retries a 429 that
+    says `Stripe-Should-Retry: true` (lock timeouts) up to max_network_retries times, at its own pace and
+    past the shared limiter; StripeApi.request waits those out itself, so the two never multiply."""
+
+    def _should_retry(self, response, api_connection_error, num_retries, max_network_retries):
+        if response is not None and response[1] == 429:
+            return False
+        return super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
+
+
+class StripeApi:
+    """A thin client over stripe-python's StripeClient that returns dicts.
+
+    limiter: the shared per-account rate (built by the composition root); without one, calls are not
+    throttled, and a 429 is still waited out and retried."""
+
+    def __init__(self, api_key: str | None, api_base: str, *, max_network_retries: int = 1,
+                 limiter: RateLimiter | None = None, max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT):
         self.api_key = api_key
         self.api_base = api_base
         self._client = None
         self._retries = max_network_retries
+        self.limiter = limiter
+        self.max_rate_limit_wait = max_rate_limit_wait
 
     def __repr__(self) -> str:
         return f"StripeApi(api_base={redact_url(self.api_base)!r}, api_key={'***' if self.api_key else None!r})"
+
+    def close(self) -> None:
+        """Close the limiter's Redis connections (the HTTP client holds nothing worth closing)."""
+        if self.limiter is not None:
+            self.limiter.close()
 
     @property
     def configured(self) -> bool:
@@ -65,25 +101,57 @@ class StripeApi:
                 self.api_key,
                 base_addresses={"api": self.api_base},
                 max_network_retries=self._retries,
+                http_client=_HttpClient(),
             )
         return self._client
 
     def request(self, method: str, path: str, *, account: str | None = None,
                 idempotency_key: str | None = None, **params) -> dict:
-        """One API call; the answer as a dict."""
-        options = {}
+        """One API call, in its account's rate, with 429s waited out; the answer as a dict."""
         if account:
             params["stripe_account"] = account
         if idempotency_key:
             params["idempotency_key"] = idempotency_key
+        client = self._stripe()  # no key: StripeUnavailable before any slot is taken
+        waited, pause, limited = 0.0, 0.0, 0  # pause: the last 429's wait, still to be waited out
+        last: stripe.RateLimitError | None = None
+        while True:
+            most = self.max_rate_limit_wait - waited
+            wait = self._wait_for_slot(account, most, pause)
+            if wait is None:
+                raise StripeUnavailable(f"Stripe rate limit: no slot within {self.max_rate_limit_wait:g} s "
+                                        f"(waited {waited:.1f} s; 429 answers: {limited})") from last
+            if wait > 0:
+                time.sleep(wait)
+                waited += wait
+            try:
+                return self._send(client, method, path, params)
+            except stripe.RateLimitError as exc:
+                limited, last = limited + 1, exc
+                pause = pause_after(exc, limited)
+                # A lock timeout concerns one object, not the account's rate: only this call waits.
+                if self.limiter is not None:
+                    self.limiter.block(account, pause, shared=_error_code(exc) != "lock_timeout")
+
+    def _wait_for_slot(self, account: str | None, most: float, pause: float) -> float | None:
+        """Seconds to wait before the next try: for a slot of the account's rate, and at least the last
+        429's pause. None when that is over `most` seconds."""
+        if pause > most:
+            return None
+        if self.limiter is None:
+            return pause
+        wait = self.limiter.reserve(account, most=most, pausing=pause)
+        return None if wait is None else max(wait, pause)
+
+    def _send(self, client: stripe.StripeClient, method: str, path: str, params: dict) -> dict:
         try:
-            response = self._stripe().raw_request(method, path, **params, **options)
+            response = client.raw_request(method, path, **params)
+        except stripe.RateLimitError:
+            raise  # waited out and retried by request()
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 raise NotFound(exc.user_message or str(exc)) from exc
             raise StripeRejected(exc.user_message or str(exc), exc.http_status, exc.code) from exc
-        except stripe.RateLimitError as exc:
-            raise StripeUnavailable(f"Stripe rate limit: {exc.user_message or exc}") from exc
         except stripe.APIConnectionError as exc:
             raise StripeUnavailable(f"cannot reach the Stripe API at {redact_url(self.api_base)}") from exc
         except stripe.APIError as exc:
@@ -109,6 +177,27 @@ class StripeApi:
     def retrieve(self, kind: str, object_id: str, *, account: str | None = None, **params) -> dict:
         """GET one object by id (kind is the Stripe `object` name)."""
         return self.request("get", PATHS[kind].format(id=object_id), account=account, **params)
+
+
+def _error_code(exc: stripe.StripeError) -> str | None:
+    """The error's `code` (stripe-python builds a RateLimitError without it: read it from the body)."""
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    return exc.code or error.get("code")
+
+
+def pause_after(exc: stripe.RateLimitError, attempt: int) -> float:
+    """How long to wait after a 429: its Retry-After when it says one, else exponential backoff from
+    FIRST_BACKOFF with jitter (half to all of it)."""
+    headers = {str(k).lower(): v for k, v in (exc.headers or {}).items()}
+    try:
+        retry_after = float(headers.get("retry-after", ""))
+    except ValueError:  # absent, or an HTTP date (Stripe sends seconds)
+        retry_after = None
+    if retry_after is not None and retry_after >= 0:
+        return min(retry_after, MAX_RATE_LIMIT_WAIT)
+    backoff = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1))
+    return backoff * random.uniform(0.5, 1.0)
 
 
 def paginate(api: StripeApi, path: str, *, account: str | None = None, **params) -> Iterator[dict]:

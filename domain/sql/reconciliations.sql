@@ -2,8 +2,8 @@
 -- Used by domain/reconciliations.py.
 
 -- name: create
-INSERT INTO reconciliation_runs (dry_run, account, customer, since)
-VALUES (%(dry_run)s, %(account)s, %(customer)s, %(since)s)
+INSERT INTO reconciliation_runs (dry_run, account, customer, since, changed_since, trigger)
+VALUES (%(dry_run)s, %(account)s, %(customer)s, %(since)s, %(changed_since)s, %(trigger)s)
 RETURNING id
 
 -- name: lock_runs

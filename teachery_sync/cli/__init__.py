@@ -13,7 +13,7 @@ from teachery_sync.cli.dev import dev, trigger
 from teachery_sync.cli.helpers import postgres_unreachable, redis_unreachable
 from teachery_sync.cli.jobs import jobs
 from teachery_sync.cli.ledger import events
-from teachery_sync.cli.serve import migrate, web, worker
+from teachery_sync.cli.serve import clock, migrate, web, worker
 from teachery_sync.cli.sync import backfill, reconcile
 from teachery_sync.logs import configure_logging
 
@@ -56,5 +56,5 @@ def main(ctx):
     _configure_logging(ctx.invoked_subcommand)
 
 
-for command in (migrate, web, worker, events, jobs, dev, trigger, backfill, reconcile):
+for command in (migrate, web, worker, clock, events, jobs, dev, trigger, backfill, reconcile):
     main.add_command(command)

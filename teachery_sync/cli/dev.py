@@ -34,7 +34,7 @@ from trigger.scenarios import (
 @click.option("--dev-dir", default=".dev", show_default=True, type=click.Path(file_okay=False),
               help="where the embedded servers keep their data, and .dev/env")
 def dev(port, host, web_workers, redis_port, dev_dir):
-    """Run the whole service locally: database, Redis, migrations, web server and worker.
+    """Run the whole service locally: database, Redis, migrations, web server, worker and clock.
 
     With DATABASE_URL / REDIS_URL unset, starts an embedded PostgreSQL and Redis
     (`pip install -e '.[dev]'`) that keep their data in .dev/ between runs.

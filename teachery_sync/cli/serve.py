@@ -1,9 +1,10 @@
-"""`teachery-sync migrate`, `web` and `worker`: what a deployment runs (the Procfile's lines)."""
+"""`teachery-sync migrate`, `web`, `worker` and `clock`: what a deployment runs (the Procfile's lines)."""
 from __future__ import annotations
 
 import sys
 
 import click
+import redis
 
 from domain.db import DatabaseUnavailable
 from domain.migrate import migrate as apply_migrations
@@ -12,6 +13,7 @@ from teachery_sync.cli.helpers import (
     Failure,
     load_settings,
     open_services,
+    redis_unreachable,
     require_redis,
 )
 from teachery_sync.worker_command import WorkerError
@@ -85,3 +87,28 @@ def worker(burst, queues, supervised):
     except WorkerError as exc:
         raise Failure(str(exc)) from exc
     sys.exit(status)
+
+
+@click.command()
+def clock():
+    """Enqueue the scheduled reconciliation runs at their times (UTC) until stopped.
+
+    RECONCILE_SCHEDULE (default "0 3 * * *") is the nightly run of what changed since
+    the last full success; RECONCILE_FULL_SCHEDULE (default "0 4 * * 0") the weekly
+    full run; empty turns one off. The runs go on the reconciliation queue: a
+    `teachery-sync worker` runs them. Needs Redis only; waits out a Redis outage.
+
+    \b
+    Examples:
+      teachery-sync clock
+      RECONCILE_SCHEDULE="30 2 * * *" RECONCILE_FULL_SCHEDULE="" teachery-sync clock
+    """
+    from teachery_sync.clock import run as run_clock
+    from teachery_sync.clock import waiting_redis
+
+    settings = load_settings()
+    try:
+        redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis.RedisError as exc:  # at start, a one-line reason; later an outage is waited out
+        raise redis_unreachable(settings.redis_url, exc) from exc
+    run_clock(settings, waiting_redis(settings.redis_url))

@@ -167,9 +167,11 @@ def test_no_secret_in_any_output(own):
     # Command lines with bad URLs, each with a password in it.
     closed = free_port()
     bad = [
-        ({"REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{closed}/0"}, [("jobs", "failed"), ("worker", "--burst")]),
+        ({"REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{closed}/0"}, [("jobs", "failed"), ("worker", "--burst"),
+                                                                          ("clock",)]),
         ({"REDIS_URL": "http://x"}, [("events", "list"), ("worker", "--burst")]),
-        ({"REDIS_URL": f"http://user:{REDIS_PASSWORD}@x"}, [("events", "list"), ("web", "--port", str(closed))]),
+        ({"REDIS_URL": f"http://user:{REDIS_PASSWORD}@x"}, [("events", "list"), ("web", "--port", str(closed)),
+                                                           ("clock",)]),
         ({"DATABASE_URL": f"bob:{PG_PASSWORD}@127.0.0.1/db"}, [("events", "list"), ("migrate",), ("worker",)]),
         ({"DATABASE_URL": f"postgresql://bob:{PG_PASSWORD}@127.0.0.1:notaport/db"}, [("events", "list"),
                                                                                     ("migrate",)]),

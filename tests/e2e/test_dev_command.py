@@ -174,7 +174,12 @@ def test_configured_servers_are_used_instead(tmp_path, configured_dev):
     dev = configured_dev
     assert "dev: using PostgreSQL from DATABASE_URL" in "".join(dev.output)
     assert not (tmp_path / ".dev" / "pg").exists() and not (tmp_path / ".dev" / "redis").exists()
+    # the Procfile's clock runs too (the schedules in UTC), and stops with the rest
+    if not any(line.startswith("clock ") and "clock started" in line for line in dev.output):
+        dev.wait_for("[teachery_sync.clock]", timeout=60)  # it may come after the web server is ready
     assert dev.stop() == 0
+    clock = [line for line in dev.output if line.startswith("clock ")]
+    assert "clock started" in clock[0] and "'next_at': '" in clock[0] and "clock stopped" in clock[-1], dev.output
 
 
 def test_one_line_per_event_received_and_applied_and_the_url_in_dev_env(tmp_path, bare_env, configured_dev):

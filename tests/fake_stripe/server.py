@@ -13,9 +13,10 @@ Object shapes follow the API version given to the fake (2020-03-02 … 2025-03-3
   `current_period_*` on subscription items instead of the subscription.
 
 A test can also put objects as they are in Stripe (`put`, `put_event` for the Events API), make
-every request answer 503 (`down`), one request fail (`fail_next`), the key be refused
+every request answer 503 (`down`), one request fail (`fail_next`), an account answer 429 beyond a
+request rate (`limit_rate`, a token bucket like Stripe's, with `Retry-After` or without), the key be refused
 (`api_key_revoked`), GETs of a path wait until released (`hold`), and read what was asked (`calls`,
-`calls_to`, `writes`). Lists are newest first, in pages of `limit` (at most `page_size`).
+`calls_to`, `writes`; each request records its `status` and arrival time `at`, time.monotonic()). Lists are newest first, in pages of `limit` (at most `page_size`).
 
 The fake has its own clock (`now`), advanced by `tick()` on every change; never the wall clock.
 """
@@ -25,6 +26,7 @@ import copy
 import itertools
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -45,9 +47,11 @@ def new_id(prefix: str) -> str:
 
 
 class StripeError(Exception):
-    def __init__(self, status: int, type_: str, message: str, code: str | None = None):
+    def __init__(self, status: int, type_: str, message: str, code: str | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.status, self.type, self.message, self.code = status, type_, message, code
+        self.headers = headers or {}  # sent with the answer (Retry-After, Stripe-Should-Retry)
 
     def body(self) -> dict:
         return {"error": {"type": self.type, "message": self.message, "code": self.code}}
@@ -77,6 +81,27 @@ def _lists(node):
             return node["__list__"]
         return {k: _lists(v) for k, v in node.items()}
     return node
+
+
+class RateLimit:
+    """One account's request rate, as Stripe enforces it: a token bucket holding one second of the rate;
+    a request without a token is answered 429, with `Retry-After` (whole seconds) unless it is None."""
+
+    def __init__(self, per_second: float, retry_after: int | None = 1, tokens: float | None = None):
+        self.per_second, self.retry_after = per_second, retry_after
+        self.tokens = per_second if tokens is None else tokens
+        self.last = time.monotonic()
+
+    def take(self) -> StripeError | None:
+        now = time.monotonic()
+        self.tokens = min(self.per_second, self.tokens + (now - self.last) * self.per_second)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return None
+        headers = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        return StripeError(429, "invalid_request_error", "Request rate limit exceeded (fake).", "rate_limit",
+                           headers)
 
 
 class Held:
@@ -118,6 +143,15 @@ class FakeStripe:
             self.api_key_revoked = False  # True: every request answers 401, as for a rolled key
             self.down = False  # True: every request answers 503 (Stripe-Should-Retry: false)
             self.page_size = page_size  # the most a list page holds, whatever `limit` asks
+            self.rate_limits: dict = {}  # account -> RateLimit (see limit_rate)
+
+    def limit_rate(self, account, per_second: float, *, retry_after: int | None = 1,
+                   tokens: float | None = None) -> RateLimit:
+        """Answer 429 to this account's requests beyond `per_second` (burst: one second of it). `tokens`:
+        what the bucket holds now (0: as if someone else had just spent the account's second)."""
+        with self.lock:
+            limit = self.rate_limits[account] = RateLimit(per_second, retry_after, tokens)
+            return limit
 
     @property
     def basil(self) -> bool:
@@ -524,7 +558,8 @@ class FakeStripe:
 
     # --- the HTTP API ------------------------------------------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, dict]:
+    def handle(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, dict, dict]:
+        """The answer to one request: status, body and the headers it adds."""
         split = urlsplit(raw_path)
         path = split.path
         query = _nest(parse_qsl(split.query, keep_blank_values=True))
@@ -538,22 +573,35 @@ class FakeStripe:
             held.released.wait(120)
         with self.lock:
             # params: as Stripe reads them (nested); form: the pairs as sent (a[b]=c), query: the raw query
-            self.requests.append({"method": method, "path": path, "account": account, "idempotency_key": key,
-                                  "params": form if method != "GET" else query, "form": dict(pairs),
-                                  "query": split.query})
+            record = {"method": method, "path": path, "account": account, "idempotency_key": key,
+                      "params": form if method != "GET" else query, "form": dict(pairs),
+                      "query": split.query, "at": time.monotonic(), "status": None}
+            self.requests.append(record)
+            status, answer, extra = self._route_checked(method, path, headers, query, form, account, key)
+            record["status"] = status
+            return status, answer, extra
+
+    def _route_checked(self, method, path, headers, query, form, account, key) -> tuple[int, dict, dict]:
+        """The answer, after the checks Stripe makes first (outage, rate limit, key, a failure asked for)."""
+        with self.lock:
             if self.down:
-                return 503, StripeError(503, "api_error", "Stripe is down (fake)").body()
+                return 503, StripeError(503, "api_error", "Stripe is down (fake)").body(), {}
+            limit = self.rate_limits.get(account)
+            refused = limit.take() if limit is not None else None
+            if refused is not None:
+                return refused.status, refused.body(), refused.headers
             api_key = (headers.get("Authorization") or "").removeprefix("Bearer ")
             if self.api_key_revoked or not api_key.startswith("sk_"):
                 # Stripe's own wording: the key with all but its prefix and last four characters masked.
                 masked = api_key[:8] + "*" * max(len(api_key) - 12, 0) + api_key[-4:]
-                return 401, StripeError(401, "invalid_request_error", f"Invalid API Key provided: {masked}").body()
+                return 401, StripeError(401, "invalid_request_error",
+                                        f"Invalid API Key provided: {masked}").body(), {}
             for i, (m, prefix, error) in enumerate(self.fail_next):
                 if m == method and path.startswith(prefix):
                     del self.fail_next[i]
-                    return error.status, error.body()
+                    return error.status, error.body(), error.headers
             if method == "POST" and key and (account, key) in self._replies:
-                return self._replies[(account, key)]
+                return *self._replies[(account, key)], {}
             try:
                 answer = 200, self._route(method, path, query if method in ("GET", "DELETE") else form, account, key)
             except StripeError as exc:
@@ -564,7 +612,7 @@ class FakeStripe:
                                           "resource_missing").body()
             if method == "POST" and key:
                 self._replies[(account, key)] = answer
-            return answer
+            return *answer, {}
 
     def _route(self, method, path, params, account, key) -> dict:
         parts = path.strip("/").split("/")
@@ -693,12 +741,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, answer = self.server.fake.handle(self.command, self.path, self.headers, body)
+        status, answer, extra = self.server.fake.handle(self.command, self.path, self.headers, body)
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         if status >= 400 and status not in (409, 429) and (status < 500 or self.server.fake.down):
             self.send_header("Stripe-Should-Retry", "false")  # as Stripe says it: stripe-python gives up at once
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Request-Id", new_id("req"))
         self.end_headers()
