@@ -104,12 +104,18 @@ def read_placeholders(services: Services, account: str, scope: Scope, matched: I
         ids = reconciliations.placeholders(conn, account, scope, list(matched))
     found = {}
     for object_id in ids:
-        kind = "payment_intent" if object_id.startswith("pi_") else "invoice"
         try:
-            found[object_id] = services.stripe.retrieve(kind, object_id, account=to_api(account))
+            found[object_id] = read_object(services, account, "payment", object_id)
         except NotFound:
             log.warning("reconciliation: Stripe has no such object", object=object_id)
     return found
+
+
+def read_object(services: Services, account: str, kind: str, object_id: str) -> dict:
+    """Stripe's current object of one drift item (of a `payment` item: its pi_… or in_…), for a fix of it."""
+    if kind == "payment":
+        kind = "payment_intent" if object_id.startswith("pi_") else "invoice"
+    return services.stripe.retrieve(kind, object_id, account=to_api(account))
 
 
 def compare_account(services: Services, account: str, stripe_objects: dict) -> dict[str, list[dict]]:

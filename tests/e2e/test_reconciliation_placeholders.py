@@ -138,6 +138,9 @@ def test_a_placeholder_stripe_has_no_charge_for_is_compared_with_its_intent_or_i
     fixed = reconcile()
 
     assert fixed["drift"][0]["fixed"] is True
+    with services.pool.connection() as conn:  # the run's drift rows (the scheduled runs' log) name the kind
+        assert conn.execute("SELECT kind, object, fixed FROM reconciliation_drift WHERE run_id = %s",
+                            (fixed["id"],)).fetchall() == [("payment", now["id"], True)]
     [payment] = profile(CUS)["payments"]
     assert (payment["stripe_charge_id"], payment["status"], payment["amount"]) == (None, ours, 2500)
     assert profile(CUS)["enrollments"] == access  # a payment that did not go through revokes nothing (rule 3)
