@@ -29,6 +29,12 @@ def grant_for_purchase(conn, account: str, customer_id: str, course_id: str, at:
     return fetch_value(conn, Q.grant_for_purchase, {"c": customer_id, "course": course_id, "at": at}) is not None
 
 
+def date_back_grant(conn, customer_id: str, course_id: str, at: datetime) -> None:
+    """Date an active access back to an older purchase of it (a reconciliation importing purchases
+    newest first)."""
+    conn.execute(Q.date_back_grant, {"c": customer_id, "course": course_id, "at": at})
+
+
 def lock(conn, customer_id: str, course_id: str) -> Enrollment | None:
     return fetch_one(conn, Enrollment, Q.lock_enrollment, {"c": customer_id, "course": course_id})
 

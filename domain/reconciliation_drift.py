@@ -63,6 +63,11 @@ def seen(conn, run_id: str, account: str, kind: str, ids: list[str]) -> set[str]
     return set(fetch_column(conn, Q.seen, {"run": run_id, "account": account, "kind": kind, "ids": ids}))
 
 
+def seen_all(conn, run_id: str, account: str, kind: str) -> list[str]:
+    """Every object of one kind the run has seen in an account (for kinds that stay few)."""
+    return fetch_column(conn, Q.seen_all, {"run": run_id, "account": account, "kind": kind})
+
+
 def forget_seen(conn, run_id: str) -> None:
     """Drop a finished run's seen objects (they serve only while it runs)."""
     conn.execute(Q.forget, {"run": run_id})

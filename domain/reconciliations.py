@@ -152,11 +152,24 @@ def requeue_abandoned(conn) -> list[str]:
 
 # --- our side of the comparison: the compared fields, keyed by Stripe id --------------------------
 
-LOCAL = {kind: getattr(Q, f"local_{kind}") for kind in ("customer", "subscription", "charge", "refund")}
+LOCAL = {kind: getattr(Q, f"local_{kind}") for kind in ("customer", "subscription", "refund", "payment")}
+
+
+@dataclass(frozen=True)
+class ChargeRef:
+    """A Stripe charge as our side of the comparison looks it up: by its id, or (succeeded only) by the
+    placeholder of its payment intent or invoice."""
+    id: str
+    payment_intent: str | None = None
+    invoice: str | None = None
+    succeeded: bool = False
 
 
 def local_rows(conn, kind: str, account: str, ids: list[str]) -> dict[str, dict]:
-    """Our rows of one kind (customer, subscription, charge, refund) for these Stripe ids."""
+    """Our rows of one kind (customer, subscription, charge, refund, payment) for these Stripe ids (a
+    `payment` is a payment intent or invoice id; charges by id only: see local_charges)."""
+    if kind == "charge":
+        return local_charges(conn, account, [ChargeRef(i) for i in ids])
     if not ids:
         return {}
     return {row.pop("id"): row for row in fetch_all(conn, dict, LOCAL[kind], {"a": account, "ids": ids})}
@@ -187,3 +200,20 @@ def estimate_left(conn, run: Run) -> int | None:
     if at is not None:
         left -= sum((run.progress.get(to_api(at) or "platform") or {}).values())
     return max(left, 0)
+
+
+def local_charges(conn, account: str, charges: list[ChargeRef]) -> dict[str, dict]:
+    """Our payment of each charge: its own row, else the placeholder a succeeded charge takes over."""
+    if not charges:
+        return {}
+    params = {"a": account, "ids": [c.id for c in charges], "pis": [c.payment_intent for c in charges],
+              "invs": [c.invoice for c in charges], "adopt": [c.succeeded for c in charges]}
+    return {row.pop("id"): row for row in fetch_all(conn, dict, Q.local_charge, params)}
+
+
+def placeholders(conn, account: str, scope: Scope, matched: list[int], after: str = "",
+                 limit: int = 100) -> list[str]:
+    """Payment intent (else invoice) ids of the payments we hold without a charge, in scope, but the
+    rows in `matched` (placeholders a listed charge was compared with): `limit` of them after `after`."""
+    return fetch_column(conn, Q.placeholders, {"a": account, "cus": scope.customer, "since": scope.since,
+                                               "matched": matched, "after": after, "limit": limit})

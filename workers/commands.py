@@ -234,7 +234,7 @@ def quiet(*_) -> None:
 class FixObject:
     """Apply Stripe's current object over our record of it (a reconciliation fix)."""
     account: str  # storage key: '' is the platform
-    kind: str  # customer | charge | refund | subscription
+    kind: str  # customer | charge | refund | subscription | payment (a placeholder: obj is its intent or invoice)
     obj: dict
 
 

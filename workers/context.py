@@ -100,6 +100,18 @@ class Change:
             raise Waiting(invoice_id, f"waiting for the payments of invoice {invoice_id}: {exc}") from exc
         return [p for p in page.get("data", []) if isinstance(p, dict)]
 
+    def list_page(self, path: str, **filters) -> list[dict]:
+        """The first page (up to 100, newest first) of a Stripe list with these filters, with the change's
+        account: empty when Stripe refuses the request (a list this API version lacks); Waiting when
+        Stripe cannot be asked."""
+        try:
+            page = self.stripe.request("get", path, account=to_api(self.account), limit=100, **filters)
+        except (NotFound, StripeRejected):
+            return []
+        except StripeUnavailable as exc:
+            raise Waiting(path, f"waiting for {path}: {exc}") from exc
+        return [item for item in page.get("data") or [] if isinstance(item, dict)]
+
     def list_refunds(self, charge_id: str, *, adding_up_to: int) -> list[dict]:
         """The refunds of a charge, at least `adding_up_to` in all (what the charge reports refunded):
         `GET /v1/refunds?charge=`, or else the charge with its refunds expanded (Stripe stand-ins may

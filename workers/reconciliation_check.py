@@ -16,8 +16,8 @@ from domain import reconciliations
 from domain.accounts import to_api
 from domain.reconciliations import Run
 from workers.commands import FixObject
-from workers.drift import differences, fix_object
-from workers.reconciliation_pages import Page
+from workers.drift import differences, fix_object, local_rows
+from workers.reconciliation_pages import PLACEHOLDER, Page
 from workers.services import Services
 
 
@@ -40,7 +40,11 @@ def check_page(services: Services, run: Run, tally: Tally, page: Page) -> list[d
     api_account = to_api(page.account)
     objects = {obj["id"]: obj for obj in page.objects}
     with services.pool.connection() as conn:
-        local = reconciliations.local_rows(conn, page.kind, page.account, [*objects, *page.gone])
+        local = local_rows(conn, page.kind, page.account, page.objects)
+        local.update(reconciliations.local_rows(conn, page.kind, page.account, page.gone))
+        # the placeholders this page's charges are compared with: the placeholder phase leaves them out
+        matched = [str(row["row_id"]) for row in local.values() if page.kind == "charge"
+                   and row["stripe_charge_id"] is None]
         found = {oid: items for oid, obj in objects.items() if (items := differences(page.kind, obj, local.get(oid)))}
         gone = [{"object": object_id, "field": "exists", "local": object_id in local, "stripe": False}
                 for object_id in page.gone]  # recorded, never fixed: nothing of Stripe's to apply
@@ -48,24 +52,25 @@ def check_page(services: Services, run: Run, tally: Tally, page: Page) -> list[d
         with conn.transaction():
             drift_rows.record(conn, run.id, api_account, page.kind, items)
             if run.dry_run:
-                _advance(conn, run, tally, page, fixed=0)
+                _advance(conn, run, tally, page, fixed=0, matched=matched)
                 return items
     for object_id in found:
         fix_object(services, FixObject(page.account, page.kind, objects[object_id]))
     with services.pool.connection() as conn, conn.transaction():
         unfixed = [oid for oid in dict.fromkeys(r["object"] for r in drift_rows.recorded(
             conn, run.id, api_account, list(objects)) if not r["fixed"]) if oid in objects]
-        local = reconciliations.local_rows(conn, page.kind, page.account, unfixed)
+        local = local_rows(conn, page.kind, page.account, [objects[oid] for oid in unfixed])
         still = {(oid, d["field"]) for oid in unfixed for d in differences(page.kind, objects[oid], local.get(oid))}
         fixed = drift_rows.mark_fixed(conn, run.id, api_account, unfixed, still)
-        _advance(conn, run, tally, page, fixed=fixed)
+        _advance(conn, run, tally, page, fixed=fixed, matched=matched)
     return items
 
 
-def _advance(conn, run: Run, tally: Tally, page: Page, *, fixed: int) -> None:
+def _advance(conn, run: Run, tally: Tally, page: Page, *, fixed: int, matched: list[str]) -> None:
     tally.add(page)
     if page.seen:
         drift_rows.see(conn, run.id, page.account, page.kind, page.seen)
+    drift_rows.see(conn, run.id, page.account, PLACEHOLDER, matched)
     reconciliations.advance(conn, run.id, cursor={"account": to_api(page.account), "kind": page.phase,
                                                   "after": page.after},
                             checked=tally.checked, progress=tally.progress, fixed=fixed)

@@ -3,9 +3,10 @@
 Per account (in key order, the platform first): a listing run reads the phases customer (the listing,
 or the one customer of a `customer` scope), unlisted (customers we hold as live that the listing did not
 show: each is asked for, a deletion stub is checked; without `since` only), charge, refund (per charge
-with `customer`) and subscription; a changed-since run reads the account's events since then and re-reads
-each object they name, once per run; a run applying a dry run re-reads the dry run's drifted objects,
-kind by kind. A page carries `after`, the cursor recorded once it is checked: the run resumes after it.
+with `customer`), subscription and payment (the placeholders no listed charge was compared with); a
+changed-since run reads the account's events since then and re-reads each object they name, once per run;
+a run applying a dry run re-reads the dry run's drifted objects, kind by kind. A page carries `after`, the
+cursor recorded once it is checked: the run resumes after it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from domain import reconciliations
 from domain.accounts import in_scope, to_api, to_key
 from domain.reconciliations import Run
 from workers.changed_objects import named
-from workers.drift import KINDS
+from workers.drift import KINDS, read_object
 from workers.services import Services
 from workers.stripe_api import NotFound
 from workers.stripe_objects import integer
@@ -25,7 +26,8 @@ from workers.stripe_pages import PAGE_SIZE, pages
 
 LISTS = {"customer": "/v1/customers", "charge": "/v1/charges", "refund": "/v1/refunds",
          "subscription": "/v1/subscriptions"}
-PHASES = ("customer", "unlisted", "charge", "refund", "subscription")  # a listing run's, per account
+PHASES = ("customer", "unlisted", "charge", "refund", "subscription", "payment")  # a listing run's, per account
+PLACEHOLDER = "placeholder"  # the seen rows' kind of our payments (row ids) a listed charge was compared with
 
 
 @dataclass
@@ -155,8 +157,26 @@ def _subscriptions(services: Services, run: Run, account: str, after: str | None
             yield Page(account, "subscription", "subscription", objects[-1]["id"], objects)
 
 
+def _placeholders(services: Services, run: Run, account: str, after: str | None) -> Iterator[Page]:
+    """The payments we hold only under a payment intent or invoice id that no listed charge was compared
+    with, by keyset pages of those ids: each intent or invoice as Stripe answers it now (kind `payment`)."""
+    after = after or ""
+    with services.pool.connection() as conn:
+        matched = [int(i) for i in drift_rows.seen_all(conn, run.id, account, PLACEHOLDER)]
+    while True:
+        with services.pool.connection() as conn:
+            ids = reconciliations.placeholders(conn, account, run.scope, matched, after, PAGE_SIZE)
+        if not ids:
+            return
+        objects = [obj for obj in (_retrieve(services, "payment", i, to_api(account)) for i in ids) if obj]
+        after = ids[-1]
+        yield Page(account, "payment", "payment", after, objects)
+        if len(ids) < PAGE_SIZE:
+            return
+
+
 PHASE_PAGES = {"customer": _customers, "unlisted": _unlisted, "charge": _charges, "refund": _refunds,
-               "subscription": _subscriptions}
+               "subscription": _subscriptions, "payment": _placeholders}
 
 
 # --- a changed-since run ---------------------------------------------------------------------------
@@ -186,8 +206,9 @@ def _changed(services: Services, run: Run, account: str, after: str | None) -> I
 
 
 def _retrieve(services: Services, kind: str, object_id: str, api_account: str | None) -> dict | None:
+    """Stripe's object now (a `payment`: its payment intent or invoice), None when Stripe has none."""
     try:
-        return services.stripe.retrieve(kind, object_id, account=api_account)
+        return read_object(services, to_key(api_account), kind, object_id)
     except NotFound:
         return None
 

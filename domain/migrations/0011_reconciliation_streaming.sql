@@ -7,7 +7,7 @@
 CREATE TABLE reconciliation_seen (
     run_id  text NOT NULL REFERENCES reconciliation_runs (id) ON DELETE CASCADE,
     account text NOT NULL,  -- '' = the platform's own account
-    kind    text NOT NULL,  -- customer, charge, refund, subscription
+    kind    text NOT NULL,  -- customer, charge, refund, subscription; placeholder: a payments row id
     object  text NOT NULL,  -- the Stripe id
     PRIMARY KEY (run_id, account, kind, object)
 );

@@ -37,6 +37,13 @@ VALUES (%(c)s, %(course)s, 'active', COALESCE(%(at)s, now()))
 ON CONFLICT (customer_id, course_id) DO NOTHING
 RETURNING id
 
+-- name: date_back_grant
+-- An imported purchase older than the one that granted access: the access dates from the first purchase,
+-- as it would had the purchases' events arrived in order. Only access no admin has revoked since.
+UPDATE enrollments SET granted_at = %(at)s
+WHERE customer_id = %(c)s AND course_id = %(course)s AND access = 'active' AND revoked_at IS NULL
+  AND granted_at > %(at)s
+
 -- name: lock_enrollment
 SELECT customer_id, course_id, access, granted_at, revoked_at
 FROM enrollments WHERE customer_id = %(c)s AND course_id = %(course)s FOR UPDATE

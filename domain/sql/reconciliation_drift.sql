@@ -50,6 +50,11 @@ ON CONFLICT DO NOTHING
 SELECT object FROM reconciliation_seen
 WHERE run_id = %(run)s AND account = %(account)s AND kind = %(kind)s AND object = ANY(%(ids)s)
 
+-- name: seen_all
+-- Every object of one kind the run has recorded as seen in an account (a few: the placeholders its
+-- charges matched).
+SELECT object FROM reconciliation_seen WHERE run_id = %(run)s AND account = %(account)s AND kind = %(kind)s
+
 -- name: forget
 -- A finished run's seen objects: needed only while it runs (or may be resumed).
 DELETE FROM reconciliation_seen WHERE run_id = %(run)s

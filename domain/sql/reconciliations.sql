@@ -89,8 +89,42 @@ SELECT stripe_subscription_id AS id, status, pause_collection, cancel_at_period_
 FROM subscriptions WHERE account = %(a)s AND stripe_subscription_id = ANY(%(ids)s)
 
 -- name: local_charge
-SELECT stripe_charge_id AS id, amount, currency, charge_status AS status, amount_refunded, stripe_created
-FROM payments WHERE account = %(a)s AND stripe_charge_id = ANY(%(ids)s)
+-- Our payment of each Stripe charge (ids, with the charge's payment intent, invoice and whether it
+-- succeeded, element by element): the charge's own row, else, for a succeeded charge, the placeholder
+-- (a payment without a charge yet) of its payment intent or of its invoice (the one the charge names or
+-- a payload taught us, payment_links), as lock_for_charge finds the row a charge takes over.
+SELECT DISTINCT ON (w.id) w.id, p.id AS row_id, p.stripe_charge_id, p.amount, p.currency,
+       p.charge_status AS status, p.amount_refunded, p.stripe_created
+FROM unnest(%(ids)s::text[], %(pis)s::text[], %(invs)s::text[], %(adopt)s::bool[]) AS w(id, pi, inv, adopt)
+LEFT JOIN LATERAL (SELECT l.invoice_id FROM payment_links l
+                   WHERE l.account = %(a)s AND l.object_id IN (w.id, w.pi) AND l.invoice_id IS NOT NULL
+                   LIMIT 1) known ON true
+JOIN payments p ON p.account = %(a)s AND (
+      p.stripe_charge_id = w.id
+   OR (w.adopt AND p.stripe_charge_id IS NULL
+       AND (p.stripe_payment_intent_id = w.pi OR p.stripe_invoice_id = COALESCE(w.inv, known.invoice_id))))
+ORDER BY w.id, (p.stripe_charge_id IS NOT NULL) DESC, (p.stripe_payment_intent_id IS NOT NULL) DESC, p.id
+
+-- name: local_payment
+-- Our payment of a payment intent or invoice (the `payment` kind: placeholders), whether still a
+-- placeholder or taken over by its charge since: a succeeded one first.
+SELECT DISTINCT ON (w.id) w.id, p.id AS row_id, p.stripe_charge_id, p.amount, p.charge_status AS status,
+       p.stripe_created
+FROM unnest(%(ids)s::text[]) AS w(id)
+JOIN payments p ON p.account = %(a)s AND (p.stripe_payment_intent_id = w.id OR p.stripe_invoice_id = w.id)
+ORDER BY w.id, (p.charge_status = 'succeeded') DESC, (p.stripe_charge_id IS NOT NULL) DESC, p.id
+
+-- name: placeholders
+-- The payments we hold only under a payment intent or invoice (no charge yet), in scope, but for the
+-- rows listed charges matched: the payment intent's id, else the invoice's, a page after `after` in id order.
+SELECT COALESCE(stripe_payment_intent_id, stripe_invoice_id) AS object FROM payments
+WHERE account = %(a)s AND stripe_charge_id IS NULL
+  AND (%(cus)s::text IS NULL OR stripe_customer_id = %(cus)s)
+  AND (%(since)s::timestamptz IS NULL OR created >= %(since)s)
+  AND NOT id = ANY(%(matched)s::bigint[])
+  AND COALESCE(stripe_payment_intent_id, stripe_invoice_id) > %(after)s
+ORDER BY 1
+LIMIT %(limit)s
 
 -- name: local_refund
 SELECT stripe_refund_id AS id, amount, status, stripe_created FROM refunds

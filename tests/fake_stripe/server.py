@@ -372,14 +372,14 @@ class FakeStripe:
             if self.basil:
                 invoice["parent"] = {"type": "subscription_details", "quote_details": None,
                                      "subscription_details": {"metadata": meta, "subscription": sub_id}}
+                paid_by = self._keep(account, {"id": new_id("inpay"), "object": "invoice_payment",
+                                               "amount_paid": amount, "amount_requested": amount,
+                                               "created": self.now, "currency": "usd", "invoice": in_id,
+                                               "is_default": True, "livemode": False,
+                                               "payment": {"type": "payment_intent", "payment_intent": pi_id},
+                                               "status": "paid", "status_transitions": {"paid_at": self.now}})
                 invoice["payments"] = {"object": "list", "has_more": False, "url": "/v1/invoice_payments",
-                                       "data": [{"id": new_id("inpay"), "object": "invoice_payment",
-                                                 "amount_paid": amount, "amount_requested": amount,
-                                                 "created": self.now, "currency": "usd", "invoice": in_id,
-                                                 "is_default": True, "livemode": False,
-                                                 "payment": {"type": "payment_intent", "payment_intent": pi_id},
-                                                 "status": "paid",
-                                                 "status_transitions": {"paid_at": self.now}}]}
+                                       "data": [copy.deepcopy(paid_by)]}
                 line["parent"] = {"type": "subscription_item_details",
                                   "subscription_item_details": {"subscription": sub_id,
                                                                 "subscription_item": item["id"]}}
@@ -733,12 +733,17 @@ class FakeStripe:
         items, place = self._newest_first(account, kind)
         filters = dict(params)
         status = filters.pop("status", None) if kind == "subscription" else None
+        # basil moved an invoice's subscription to parent.subscription_details
+        sub_id = filters.pop("subscription", None) if kind == "invoice" else None
         limit = min(int(params.get("limit") or 10), self.page_size)
         after = params.get("starting_after")
         start = (place[after] + 1 if after in place else len(items)) if after else 0
         found = []
         for obj in itertools.islice(items, start, None):
             if obj.get("deleted") or not _listed(obj, filters):
+                continue
+            if sub_id and sub_id not in (obj.get("subscription"), ((obj.get("parent") or {}).get(
+                    "subscription_details") or {}).get("subscription")):
                 continue
             if kind == "subscription" and not (obj["status"] == status or status == "all"
                                                or status is None and obj["status"] != "canceled"):
@@ -762,11 +767,19 @@ PAGING = ("limit", "starting_after", "ending_before", "expand", "created")
 
 
 def _listed(obj: dict, params: dict) -> bool:
-    """Whether a list request's filters (`created[gte]` and field=value) keep obj."""
+    """Whether a list request's filters (`created[gte]`, field=value and nested ones such as
+    `payment[payment_intent]=pi_…`) keep obj."""
     created = params.get("created")
     if isinstance(created, dict) and created.get("gte") and (obj.get("created") or 0) < int(created["gte"]):
         return False
-    return all(str(obj.get(k)) == v for k, v in params.items() if k not in PAGING and isinstance(v, str))
+    return _matches(obj, {k: v for k, v in params.items() if k not in PAGING})
+
+
+def _matches(obj, params: dict) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    return all(_matches(obj.get(k), v) if isinstance(v, dict) else str(obj.get(k)) == v
+               for k, v in params.items() if isinstance(v, (str, dict)))
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -38,7 +38,7 @@ def record_checkout_session(ctx: EventContext) -> None:
     intent_id, sub_id, invoice_id = (ref(session.get(k)) for k in ("payment_intent", "subscription", "invoice"))
     course = metadata_course(session)
     if not course and sub_id:
-        course = _subscription_course(ctx, sub_id)
+        course = subscription_course_of(ctx, sub_id)
     learn_course(ctx, [session.get("id"), intent_id, sub_id, invoice_id], course)
     learn_billing(ctx, [intent_id], invoice_id, sub_id)
     customer = None
@@ -102,7 +102,7 @@ def record_invoice_payment(ctx: EventContext) -> None:
         charge_id, intent_id = (invoice_payment_attempts(paid) or [(None, None)])[0]
     course = invoice_course(invoice)
     if not course and sub_id:
-        course = _subscription_course(ctx, sub_id)
+        course = subscription_course_of(ctx, sub_id)
     learn_course(ctx, [invoice_id, sub_id, charge_id, intent_id], course)
     learn_billing(ctx, [charge_id, intent_id], invoice_id, sub_id)
     customer = None
@@ -128,7 +128,7 @@ def record_invoice_failure(ctx: EventContext) -> None:
     sub_id = invoice_subscription(invoice)
     course = invoice_course(invoice)
     if not course and sub_id:
-        course = _subscription_course(ctx, sub_id)
+        course = subscription_course_of(ctx, sub_id)
     attempts = invoice_attempts(invoice)
     if attempts is None:  # basil without `payments`: Stripe's list of the invoice's payments says it
         attempts = invoice_payment_attempts(ctx.list_invoice_payments(invoice_id))
@@ -162,7 +162,7 @@ def link_invoice_payment(ctx: EventContext) -> None:
     ), None)
 
 
-def _subscription_course(ctx: Change, sub_id: str) -> str | None:
+def subscription_course_of(ctx: Change, sub_id: str) -> str | None:
     """The course of a subscription: from our records, else fetched from Stripe (docs/rules.md, rule 7)."""
     known = courses.recall(ctx.conn, ctx.account, [sub_id])
     if known:
