@@ -85,7 +85,9 @@ def test_sigterm_stops_a_clock_waiting_for_redis(tmp_path, services):
             assert time.monotonic() - began < 10
         finally:
             kill_group(clock)
-    assert lines(log_path)[-1]["event"].startswith("clock stopped while Redis was unreachable"), log_path.read_text()
+    # which of its two last lines depends on whether the clock had touched Redis since the cut (it sleeps
+    # between slots): either way it stopped at once with status 0, which is the point
+    assert lines(log_path)[-1]["event"].startswith("clock stopped"), log_path.read_text()
 
 
 def test_a_malformed_schedule_or_no_redis_stops_the_clock_with_one_line(tmp_path):
