@@ -3,9 +3,11 @@ nightly run's starting point (the previous success that covered every account, l
 full run, one run per slot, a busy scope skipped, and one log line per drifted object."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import structlog
 from psycopg.rows import dict_row
 from structlog.testing import capture_logs
 
@@ -18,6 +20,15 @@ NIGHTLY, WEEKLY = "0 3 * * *", "0 4 * * 0"
 AT_3 = datetime(2026, 12, 2, 3, 0, 0, 250_000, tzinfo=UTC)  # a job the clock enqueued at 03:00:00.25
 SUNDAY_AT_4 = datetime(2026, 12, 6, 4, 0, 1, tzinfo=UTC)
 ACCT = "acct_1SchedCreator"
+
+
+@contextmanager
+def captured(monkeypatch):
+    """structlog's capture_logs, with the scheduled runs' logger made anew inside it: the module's own may
+    have been cached with the real configuration by an earlier test (cache_logger_on_first_use)."""
+    with capture_logs() as logs:
+        monkeypatch.setattr(scheduled, "log", structlog.get_logger(scheduled.__name__))
+        yield logs
 
 
 def _runs(services) -> list[dict]:
@@ -53,7 +64,7 @@ def test_nightly_without_a_previous_success_is_a_full_fixing_run(services, strip
     stripe_api.put(jenny("Jenny Renamed", "jenny@example.org"))  # both fields changed in the Dashboard
     stripe_api.put(jenny("Ada King", "ada@example.com", "cus_SchedAda"), account=ACCT)
     monkeypatch.setattr(scheduled, "DRIFT_PAGE", 1)
-    with capture_logs() as logs:
+    with captured(monkeypatch) as logs:
         assert scheduled.run_scheduled(services, "nightly", NIGHTLY, AT_3) == "succeeded"
     [run] = _runs(services)
     assert (run["trigger"], run["status"], run["dry_run"], run["account"], run["changed_since"]) == \
@@ -105,10 +116,10 @@ def test_weekly_is_a_full_run_whatever_came_before(services, stripe_api):
         ("weekly", None, None, None)
 
 
-def test_a_slot_runs_once_however_many_jobs_the_clocks_enqueued(services, stripe_api):
+def test_a_slot_runs_once_however_many_jobs_the_clocks_enqueued(services, stripe_api, monkeypatch):
     """Two clocks enqueue one job each for 03:00; the second finds the slot taken. The next night is a new slot."""
     assert scheduled.run_scheduled(services, "nightly", NIGHTLY, AT_3) == "succeeded"
-    with capture_logs() as logs:
+    with captured(monkeypatch) as logs:
         assert scheduled.run_scheduled(services, "nightly", NIGHTLY, AT_3 + timedelta(seconds=2)) is None
     assert [line["event"] for line in logs] == ["scheduled reconciliation skipped: another job has this slot"]
     assert len(_runs(services)) == 1
@@ -117,10 +128,10 @@ def test_a_slot_runs_once_however_many_jobs_the_clocks_enqueued(services, stripe
     assert [run["trigger"] for run in _runs(services)] == ["nightly", "nightly", "weekly"]
 
 
-def test_a_scope_in_progress_is_skipped(services, stripe_api):
+def test_a_scope_in_progress_is_skipped(services, stripe_api, monkeypatch):
     with services.pool.connection() as conn:
         busy = reconciliations.create(conn, Scope(), False)  # queued by the admin API, not started yet
-    with capture_logs() as logs:
+    with captured(monkeypatch) as logs:
         assert scheduled.run_scheduled(services, "weekly", WEEKLY, SUNDAY_AT_4) is None
     [skipped] = [line for line in logs if line["event"].startswith("scheduled reconciliation skipped")]
     assert (skipped["log_level"], skipped["busy_run_id"]) == ("warning", busy)
