@@ -321,6 +321,11 @@ def print_run(title: str, dataset: Dataset, rate: float, wall: float, peak: int,
           f"{len(touched_['activity'])} objects with reconciliation activity; {len(touched_['updated_at_only'])} "
           "rows with only a new updated_at" + "".join(f"; {label}, e.g. {touched_[label][:2]}" for label in
                                                      ("rows", "activity", "updated_at_only") if touched_[label]))
+    asked = {a: n for a, n in fake["requests"].items() if a in ACCOUNTS}
+    if rate and asked:  # the fixes' own requests (objects we never saw, their payment intents, refunds) too
+        every = sum(asked.values()) / rate
+        print(f"  every request the run made ÷ rate, the accounts one after the other: {every:.2f} s "
+              f"(pages + what the fixes asked); wall = {wall / every:.2f}x that")
     print(f"  fake Stripe: requests {fake['requests']}; list pages read {fake['page_reads']:,}, filtered lists "
           f"{fake['filtered']}, single objects {fake['single']}; 429s {fake['rejected']}, after the first 429 "
           f"{fake['after_first']} (target 0), before a Retry-After had passed {fake['ignored_retry_after']}; "
