@@ -82,13 +82,17 @@ def _check(services: Services, run: Run, tally: Tally, page: Page, conn) -> list
     if run.dry_run or not found:  # nothing to fix: the drift rows and the cursor in one commit
         with conn.transaction():
             drift_rows.record(conn, run.id, api_account, page.kind, items)
-            fixed = 0 if run.dry_run else _mark_fixed(conn, run, page, objects)
+            # items to mark exist only where a worker died between a page's fixes and its cursor
+            fixed = _mark_fixed(conn, run, page, objects) if run.resumed and not run.dry_run else 0
             _advance(conn, run, tally, page, fixed=fixed, matched=matched)
         return items
     with conn.transaction():  # before the fixes: a fix the run made is never missing from its report
         drift_rows.record(conn, run.id, api_account, page.kind, items)
     for object_id in found:
-        fix_object(services, FixObject(page.account, page.kind, objects[object_id]), conn=conn)
+        # our row as just read, but a charge's: the fix of another charge of the page may take over the
+        # placeholder it was compared with
+        known = {"local": local.get(object_id)} if page.kind != "charge" else {}
+        fix_object(services, FixObject(page.account, page.kind, objects[object_id]), conn=conn, **known)
     with conn.transaction():
         _advance(conn, run, tally, page, fixed=_mark_fixed(conn, run, page, objects), matched=matched)
     return items
