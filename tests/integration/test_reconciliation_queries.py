@@ -71,3 +71,19 @@ def test_recompute_moves_updated_at_only_when_the_total_or_status_changes(servic
         assert payments.recompute(conn, pid) == (5000, "refunded")
         conn.commit()
         assert stamp() > changed
+
+
+def test_linking_a_course_finds_payments_by_index_whatever_the_id(services):
+    """payments.link_course matches by charge, payment intent, invoice or subscription id: each arm an index,
+    never a read of every payment of the account."""
+    with services.pool.connection() as conn:
+        conn.execute("INSERT INTO payments (account, stripe_charge_id, stripe_payment_intent_id, "
+                     "stripe_subscription_id) SELECT %s, 'ch_Q' || n, 'pi_Q' || n, "
+                     "CASE WHEN n %% 2 = 0 THEN 'sub_Q' || n END FROM generate_series(1, 3000) n", (ACCT,))
+        conn.execute("ANALYZE payments")
+        ids = ["sub_Q10", "pi_Q11", "ch_Q13", "in_Q0"]
+        plan = "\n".join(row[0] for row in conn.execute(
+            "EXPLAIN " + payments.Q.link_course, {"a": ACCT, "ids": ids, "course": "course_q"}))
+        assert "payments_subscription" in plan and "payments_pi" in plan, plan
+        linked = payments.link_course(conn, ACCT, ids, "course_q")
+        assert sorted(row.stripe_charge_id for row in linked) == ["ch_Q10", "ch_Q11", "ch_Q13"]
