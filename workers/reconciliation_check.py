@@ -15,7 +15,7 @@ page's objects that no longer differ as fixed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -80,7 +80,7 @@ def _check(services: Services, run: Run, tally: Tally, page: Page, conn) -> list
             for object_id in page.gone]  # recorded, never fixed: nothing of Stripe's to apply
     items = [item for its in found.values() for item in its] + gone
     if run.dry_run or not found:  # nothing to fix: the drift rows and the cursor in one commit
-        with _pipelined(conn), conn.transaction():  # its writes sent at once: one round trip, not five
+        with conn.transaction():
             drift_rows.record(conn, run.id, api_account, page.kind, items)
             # items to mark exist only where a worker died between a page's fixes and its cursor
             fixed = _mark_fixed(conn, run, page, objects) if run.resumed and not run.dry_run else 0
@@ -93,14 +93,9 @@ def _check(services: Services, run: Run, tally: Tally, page: Page, conn) -> list
         # placeholder it was compared with
         known = {"local": local.get(object_id)} if page.kind != "charge" else {}
         fix_object(services, FixObject(page.account, page.kind, objects[object_id]), conn=conn, **known)
-    with _pipelined(conn), conn.transaction():
+    with conn.transaction():
         _advance(conn, run, tally, page, fixed=_mark_fixed(conn, run, page, objects), matched=matched)
     return items
-
-
-def _pipelined(conn):
-    """psycopg's pipeline mode where libpq has it: statements sent without waiting for each answer."""
-    return conn.pipeline() if psycopg.Pipeline.is_supported() else nullcontext()
 
 
 def _mark_fixed(conn, run: Run, page: Page, objects: dict[str, dict]) -> int:
