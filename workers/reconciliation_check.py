@@ -15,7 +15,7 @@ page's objects that no longer differ as fixed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import psycopg
@@ -80,10 +80,12 @@ def _check(services: Services, run: Run, tally: Tally, page: Page, conn) -> list
             for object_id in page.gone]  # recorded, never fixed: nothing of Stripe's to apply
     items = [item for its in found.values() for item in its] + gone
     if run.dry_run or not found:  # nothing to fix: the drift rows and the cursor in one commit
-        with conn.transaction():
+        # items to mark exist only where a worker died between a page's fixes and its cursor
+        marking = bool(run.resumed) and not run.dry_run
+        # a page with nothing to record but its cursor is one UPDATE: no BEGIN and COMMIT around it
+        with conn.transaction() if items or page.seen or matched or marking else nullcontext():
             drift_rows.record(conn, run.id, api_account, page.kind, items)
-            # items to mark exist only where a worker died between a page's fixes and its cursor
-            fixed = _mark_fixed(conn, run, page, objects) if run.resumed and not run.dry_run else 0
+            fixed = _mark_fixed(conn, run, page, objects) if marking else 0
             _advance(conn, run, tally, page, fixed=fixed, matched=matched)
         return items
     with conn.transaction():  # before the fixes: a fix the run made is never missing from its report
