@@ -1,7 +1,7 @@
 """A Stripe list endpoint page by page, the next pages fetched in a background thread while the caller
 works on the current one (a run's wall time then approaches pages ÷ rate limit): up to AHEAD pages are
 read ahead, so that a page that takes the caller longer (one with fixes) does not leave the account's
-rate unused."""
+rate unused (the reader holds one more page while it waits to hand it over)."""
 from __future__ import annotations
 
 import queue
