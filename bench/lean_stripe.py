@@ -7,8 +7,9 @@ CPU or GIL). Every full list page (limit 100, `starting_after`, `status=all`) is
 start-up, keyed by (account, path, starting_after); a filtered list (`charge=`, `customer=`,
 `created[gte]=`, another `limit`) is assembled from the objects' pre-rendered bytes. Endpoints:
 `GET /v1/customers|charges|refunds|subscriptions` (newest first, `has_more`), `GET /v1/<kind>/{id}`
-(a deleted customer answers its deletion stub), `GET /v1/events` (an empty list). `Stripe-Account`
-selects the account (none: the platform, which holds nothing).
+(a deleted customer answers its deletion stub), `GET /v1/events` and `GET /v1/checkout/sessions` (empty
+lists), `GET /v1/payment_intents/{id}` (each charge's, derived from it). `Stripe-Account` selects the
+account (none: the platform, which holds nothing).
 
 Each account (the platform is one) gets a token bucket of R tokens refilled at R/s: a request beyond it
 answers 429 with Stripe's error body and `Retry-After`. Counted per account: requests, 429s, 429s
@@ -31,7 +32,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from stripe_dataset import KINDS, LIST_PATHS, Dataset
 
-RESOURCES = {path.rsplit("/", 1)[1]: kind for kind, path in LIST_PATHS.items()}
+RESOURCES = {**{path.rsplit("/", 1)[1]: kind for kind, path in LIST_PATHS.items()},
+             "payment_intents": "payment_intent"}  # retrieved only
 PAGE = 100
 PLATFORM = "platform"
 FAST_PARAMS = {"limit", "starting_after", "status"}
@@ -104,6 +106,10 @@ class Store:
                 self.pages[(account, path, after)] = page_bytes(
                     [self.objects[(account, kind, r[0])] for r in chunk], start + PAGE < len(rows), path)
                 after = chunk[-1][0] if chunk else None
+            if kind == "charge":  # each charge's payment intent: what importing a charge we never saw asks
+                for obj in objs:
+                    self.objects[(account, "payment_intent", obj["payment_intent"])] = json.dumps(
+                        payment_intent(obj), separators=(",", ":")).encode()
         for (account, cus_id), stub in dataset.deleted_customers().items():
             self.objects[(account, "customer", cus_id)] = json.dumps(stub).encode()
 
@@ -123,6 +129,14 @@ class Store:
         limit = max(1, min(int(params.get("limit") or 10), 100))
         return page_bytes([self.objects[(account, kind, r[0])] for r in rows[:limit]], len(rows) > limit,
                           LIST_PATHS[kind])
+
+
+def payment_intent(charge: dict) -> dict:
+    """The succeeded payment intent of a one-off charge (no invoice, the charge's course)."""
+    return {"id": charge["payment_intent"], "object": "payment_intent", "amount": charge["amount"],
+            "amount_received": charge["amount"], "currency": charge["currency"], "customer": charge["customer"],
+            "created": charge["created"], "invoice": None, "latest_charge": charge["id"], "livemode": False,
+            "metadata": dict(charge.get("metadata") or {}), "status": "succeeded"}
 
 
 def page_bytes(objects: list[bytes], has_more: bool, url: str) -> bytes:
@@ -177,8 +191,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.not_found()
         if parts[1] == "events" and len(parts) == 2:
             return self.answer(200, page_bytes([], False, "/v1/events"))
+        if parts[1:] == ["checkout", "sessions"]:  # the dataset's charges come from no Checkout Session
+            return self.answer(200, page_bytes([], False, split.path))
         kind = RESOURCES.get(parts[1])
-        if kind is None:
+        if kind is None or (len(parts) == 2 and kind not in LIST_PATHS):
             return self.not_found()
         if len(parts) == 3:
             raw = self.server.store.objects.get((account, kind, parts[2]))

@@ -93,17 +93,30 @@ def read_object(services: Services, account: str, kind: str, object_id: str) -> 
     return services.stripe.retrieve(kind, object_id, account=to_api(account))
 
 
-def fix_object(services: Services, cmd: FixObject) -> None:
+_READ = object()  # fix_object's `local` when the caller has not read it
+
+
+def fix_object(services: Services, cmd: FixObject, conn=None, local: dict | None = _READ) -> None:
     """Apply one Stripe object as a reconciliation, in its own transaction, stamped with the version second
-    of our row; an object that cannot be applied now is logged and left (the report shows it unfixed)."""
-    with services.pool.connection() as conn:
+    of our row; an object that cannot be applied now is logged and left (the report shows it unfixed).
+    `conn`: a connection to do it on (a run's own), else one of the pool's; `local`: our row as local_rows
+    just read it (None: we hold none), else it is read here."""
+    if conn is None:
+        with services.pool.connection() as pooled:
+            _fix(services, cmd, pooled, local)
+    else:
+        _fix(services, cmd, conn, local)
+
+
+def _fix(services: Services, cmd: FixObject, conn, local: dict | None) -> None:
+    if local is _READ:
         local = local_rows(conn, cmd.kind, cmd.account, [cmd.obj]).get(cmd.obj["id"])
         conn.commit()
-        stamp = local["stripe_created"] if local else 0
-        change = Change(conn, cmd.account, services.stripe, origin="reconciliation", stamp=stamp)
-        try:
-            with conn.transaction():
-                FIXES[cmd.kind](change, cmd.obj, (stamp, FETCHED))
-                change.flush()
-        except UNFIXABLE as exc:
-            log.warning("reconciliation could not fix", object=cmd.obj["id"], error=str(exc))
+    stamp = local["stripe_created"] if local else 0
+    change = Change(conn, cmd.account, services.stripe, origin="reconciliation", stamp=stamp)
+    try:
+        with conn.transaction():
+            FIXES[cmd.kind](change, cmd.obj, (stamp, FETCHED))
+            change.flush()
+    except UNFIXABLE as exc:
+        log.warning("reconciliation could not fix", object=cmd.obj["id"], error=str(exc))

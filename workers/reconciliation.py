@@ -18,7 +18,7 @@ from domain.errors import first_line
 from domain.reconciliations import NotApplicable, Run, Scope
 from workers.commands import Report, quiet
 from workers.queueing import reconciliation_queue
-from workers.reconciliation_check import Tally, check_page
+from workers.reconciliation_check import Tally, check_page, run_connection
 from workers.reconciliation_pages import run_pages
 from workers.services import Services
 from workers.stripe_api import StripeUnavailable
@@ -128,8 +128,9 @@ def _reconcile(services: Services, run: Run, report: Report) -> None:
         left = reconciliations.estimate_left(conn, run)
     total = None if left is None else run.checked + left
     report("objects checked", tally.checked, total)
-    for page in run_pages(services, run):
-        check_page(services, run, tally, page)
-        if total is not None:
-            total = max(total, tally.checked)  # a guess from our row counts: Stripe may hold more
-        report("objects checked", tally.checked, total)
+    with run_connection(services) as conn:
+        for page in run_pages(services, run):
+            check_page(services, run, tally, page, conn)
+            if total is not None:
+                total = max(total, tally.checked)  # a guess from our row counts: Stripe may hold more
+            report("objects checked", tally.checked, total)

@@ -10,7 +10,6 @@ tried again, up to MAX_RATE_LIMIT_WAIT seconds of waiting in all; then StripeUna
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Iterator
@@ -167,12 +166,13 @@ class StripeApi:
             if status and 400 <= status < 500 and status != 429:
                 raise StripeRejected(exc.user_message or str(exc), status, getattr(exc, "code", None)) from exc
             raise StripeUnavailable(f"Stripe API error: {exc}") from exc
-        # raw_request answers a StripeResponse; handlers work on plain dicts (StripeObject is no dict).
-        body = response.body if hasattr(response, "body") else str(response)
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise StripeUnavailable("Stripe answered with something that is not JSON") from exc
+        # raw_request answers a StripeResponse, whose body stripe-python has parsed already (an answer that
+        # is not JSON raised APIError above): its `data`, never the body parsed a second time. Handlers
+        # work on plain dicts (a StripeObject is no dict; `data` is dicts and lists).
+        data = getattr(response, "data", None)
+        if not isinstance(data, dict):
+            raise StripeUnavailable("Stripe answered with something that is not a JSON object")
+        return data
 
     def retrieve(self, kind: str, object_id: str, *, account: str | None = None, **params) -> dict:
         """GET one object by id (kind is the Stripe `object` name)."""

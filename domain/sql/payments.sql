@@ -79,15 +79,21 @@ stripe_created = %(v_created)s, stripe_rank = %(v_rank)s
 
 -- name: recompute
 -- A payment's refunded total and status, derived from its refunds: those in a {counted} status count.
+-- `updated_at` moves only when one of them changes (a refund applied again leaves the payment as it was).
 UPDATE payments p SET
-    amount_refunded = t.total,
-    status = CASE WHEN p.charge_status <> 'succeeded' THEN p.charge_status
+    amount_refunded = n.total,
+    status = n.status,
+    updated_at = CASE WHEN (p.amount_refunded, p.status) IS DISTINCT FROM (n.total, n.status) THEN now()
+                      ELSE p.updated_at END
+FROM (SELECT t.total,
+             CASE WHEN q.charge_status <> 'succeeded' THEN q.charge_status
                   WHEN t.total <= 0 THEN 'succeeded'
-                  WHEN t.total >= p.amount THEN 'refunded'
-                  ELSE 'partially_refunded' END,
-    updated_at = now()
-FROM (SELECT COALESCE(sum(amount) FILTER (WHERE status IN ({counted})), 0) AS total
-      FROM refunds WHERE payment_id = %(pid)s) t
+                  WHEN t.total >= q.amount THEN 'refunded'
+                  ELSE 'partially_refunded' END AS status
+      FROM payments q,
+           (SELECT COALESCE(sum(amount) FILTER (WHERE status IN ({counted})), 0) AS total
+            FROM refunds WHERE payment_id = %(pid)s) t
+      WHERE q.id = %(pid)s) n
 WHERE p.id = %(pid)s
 RETURNING p.amount_refunded, p.status
 
