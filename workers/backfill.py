@@ -15,7 +15,8 @@ from domain.times import iso
 from workers.commands import Backfill, Report, quiet
 from workers.queueing import enqueue_event
 from workers.services import Services
-from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable, paginate
+from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable
+from workers.stripe_pages import paginate
 
 RETENTION = timedelta(days=30)  # Stripe's Events API keeps events for 30 days
 CHUNK = 100  # events stored per transaction

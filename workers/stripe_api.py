@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 
 import stripe
 
@@ -198,16 +197,3 @@ def pause_after(exc: stripe.RateLimitError, attempt: int) -> float:
         return min(retry_after, MAX_RATE_LIMIT_WAIT)
     backoff = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1))
     return backoff * random.uniform(0.5, 1.0)
-
-
-def paginate(api: StripeApi, path: str, *, account: str | None = None, **params) -> Iterator[dict]:
-    """Every object of a Stripe list endpoint, page by page (newest first, as Stripe lists them)."""
-    cursor = None
-    while True:
-        page = api.request("get", path, account=account, limit=100, **params,
-                           **({"starting_after": cursor} if cursor else {}))
-        items = [item for item in page.get("data") or [] if isinstance(item, dict)]
-        yield from items
-        if not page.get("has_more") or not items:
-            return
-        cursor = items[-1]["id"]

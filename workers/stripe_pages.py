@@ -56,3 +56,9 @@ def pages(api: StripeApi, path: str, *, account: str | None = None, after: str |
                 return
     finally:
         stop.set()  # a request in flight ends on its own; nothing more is asked
+
+
+def paginate(api: StripeApi, path: str, *, account: str | None = None, **params) -> Iterator[dict]:
+    """Every object of a Stripe list endpoint, newest first (as Stripe lists them), one by one."""
+    for items, _ in pages(api, path, account=account, **params):
+        yield from items
