@@ -113,6 +113,11 @@ def get(conn, run_id: str) -> Run | None:
     return fetch_one(conn, Run, Q.get, {"id": run_id})
 
 
+def recent(conn, *, before: str | None = None, limit: int = 50) -> list[Run]:
+    """Runs newest first; `before`: the last run id of the previous page."""
+    return fetch_all(conn, Run, Q.recent, {"before": before, "limit": limit})
+
+
 def advance(conn, run_id: str, *, cursor: dict, checked: int, progress: dict, fixed: int) -> None:
     """Record where the run is (in the transaction of the page's drift): its cursor, the objects checked
     (in all and by account and kind) and `fixed` more items fixed."""

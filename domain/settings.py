@@ -11,7 +11,7 @@ STRIPE_API_BASE = "https://api.stripe.com"
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SWITCHES = {"on": True, "off": False, "1": True, "0": False, "true": True, "false": False}
-SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret")
+SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret", "console_secret_key")
 
 
 class ConfigError(Exception):
@@ -37,6 +37,9 @@ class Settings:
     stripe_max_requests_per_second: float = 25.0  # per Stripe account, every process together (test mode's limit)
     reconcile_schedule: str = "0 3 * * *"  # the clock's nightly run (cron, UTC); "" turns it off
     reconcile_full_schedule: str = "0 4 * * 0"  # the clock's weekly full run (cron, UTC); "" turns it off
+    console_idle_minutes: float = 30.0  # a console session ends after this long without a request
+    console_secret_key: str | None = None  # signs console session cookies; derived from the tokens when unset
+    auth_failure_limit: str = "20/minute"  # failed admin sign-ins/bearer tokens per client before 429s
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:
@@ -82,6 +85,10 @@ class Settings:
             stripe_max_requests_per_second=max_rate,
             reconcile_schedule=_schedule(env, "RECONCILE_SCHEDULE", cls.reconcile_schedule),
             reconcile_full_schedule=_schedule(env, "RECONCILE_FULL_SCHEDULE", cls.reconcile_full_schedule),
+            console_idle_minutes=_positive_number("CONSOLE_IDLE_MINUTES", env.get("CONSOLE_IDLE_MINUTES"),
+                                                  cls.console_idle_minutes),
+            console_secret_key=env.get("CONSOLE_SECRET_KEY") or None,
+            auth_failure_limit=_rate_limit(env, "AUTH_FAILURE_LIMIT", cls.auth_failure_limit),
         )
 
     def __repr__(self) -> str:
@@ -107,7 +114,8 @@ class Settings:
         import psycopg
         from psycopg.conninfo import conninfo_to_dict
 
-        found = [*self.webhook_secrets, self.stripe_api_key, self.admin_token, self.link_secret]
+        found = [*self.webhook_secrets, self.stripe_api_key, self.admin_token, self.link_secret,
+                 self.console_secret_key]
         with contextlib.suppress(psycopg.ProgrammingError):
             found.append(conninfo_to_dict(self.database_url).get("password"))
         try:
@@ -139,6 +147,18 @@ def _positive_number(name: str, raw: str | None, default: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number (requests per second), got {raw!r}")
     return value
+
+
+def _rate_limit(env, key: str, default: str) -> str:
+    """A rate in the limits library's words ("20/minute", "5 per 10 seconds")."""
+    from limits import parse
+
+    raw = (env.get(key) or default).strip()
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a rate such as 20/minute or 5 per 10 seconds, got {raw!r}") from None
+    return raw
 
 
 def _schedule(env, key: str, default: str) -> str:

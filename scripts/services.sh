@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer: start them when they are
-# installed but stopped, install them from Debian's packages when missing.
+# installed but stopped, install them from Debian's packages when missing; likewise chromium and its
+# driver for the browser tests.
 set -euo pipefail
 
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -38,3 +39,8 @@ if ! redis_up; then
   redis_up || { echo "Redis did not start" >&2; exit 1; }
 fi
 echo "PostgreSQL and Redis are up"
+
+# The browser tests (tests/browser) drive Debian's chromium through its chromedriver.
+if ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+  install_pkgs chromium chromium-driver
+fi

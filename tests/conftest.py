@@ -25,7 +25,7 @@ from workers import jobs
 from workers.queueing import QUEUES
 from workers.worker import EventWorker
 
-SUITES = ("unit", "integration", "e2e", "blackbox")
+SUITES = ("unit", "integration", "e2e", "blackbox", "browser")
 
 
 def pytest_collection_modifyitems(config, items):

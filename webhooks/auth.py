@@ -1,36 +1,81 @@
-"""Bearer-token protection for /admin/api/*: checked before anything else is looked at. The name of
-the token that matched is the request's actor (flask.g.actor), recorded on what the request does."""
+"""Who is asking: admin tokens for /admin/api/* (a bearer header) and for the console's sign-in.
+
+A token that matches names the request's actor (flask.g.actor), recorded on what the request does.
+Every token is looked up by one function, `match_token`, so that whatever a token may see (its scope)
+is decided in one place for the API and the console alike.
+"""
 from __future__ import annotations
 
+import hashlib
 import hmac
+from dataclasses import dataclass
 
 from flask import g, jsonify, request
 
 from domain.settings import Settings
 from webhooks import current
+from webhooks.auth_failures import AuthFailures
 
 ADMIN_PREFIX = "/admin/api"
 ADMIN_TOKEN_NAME = "admin"  # ADMIN_TOKEN alone is one unscoped token of this name
+DISABLED = "admin API disabled: set ADMIN_TOKEN to enable it"
 
 
-def admin_tokens(settings: Settings) -> dict[str, str]:
-    """The configured admin tokens by name."""
-    return {ADMIN_TOKEN_NAME: settings.admin_token} if settings.admin_token else {}
+@dataclass(frozen=True)
+class AdminToken:
+    name: str
+    secret: str
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the secret (kept in a console session, so that a changed token ends it)."""
+        return hashlib.sha256(self.secret.encode()).hexdigest()[:32]
+
+
+def admin_tokens(settings: Settings) -> tuple[AdminToken, ...]:
+    """The configured admin tokens."""
+    return (AdminToken(ADMIN_TOKEN_NAME, settings.admin_token),) if settings.admin_token else ()
+
+
+def match_token(settings: Settings, given: str) -> AdminToken | None:
+    """The token whose secret is `given` (compared in constant time), or None."""
+    found = None
+    for token in admin_tokens(settings):
+        if hmac.compare_digest(given.encode(), token.secret.encode()):
+            found = found or token
+    return found
+
+
+def token_named(settings: Settings, name: str, digest: str) -> AdminToken | None:
+    """The token a console session was signed in with, if it is still configured unchanged."""
+    for token in admin_tokens(settings):
+        if token.name == name and hmac.compare_digest(token.digest, digest):
+            return token
+    return None
+
+
+def failures() -> AuthFailures:
+    services = current.services()
+    return AuthFailures(services.redis, services.settings.auth_failure_limit)
 
 
 def require_admin_token():
     """An app-wide before_request hook for /admin/api/*, run before routing decides anything (so an
-    unknown admin path is 401 too): 503 when no token is configured, 401 unless a token matches."""
+    unknown admin path is 401 too): 503 when no token is configured, 429 for a client that failed too
+    often lately, 401 unless a token matches."""
     if request.path != ADMIN_PREFIX and not request.path.startswith(ADMIN_PREFIX + "/"):
         return None
-    tokens = admin_tokens(current.services().settings)
-    if not tokens:
-        return jsonify({"error": "admin API disabled: set ADMIN_TOKEN to enable it"}), 503
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    given = given.strip().encode()
-    matched = [name for name, token in tokens.items() if hmac.compare_digest(given, token.encode())]
-    if scheme.lower() != "bearer" or not matched:
+    settings = current.services().settings
+    if not admin_tokens(settings):
+        return jsonify({"error": DISABLED}), 503
+    guard = failures()
+    wait = guard.blocked_for(request.remote_addr)
+    if wait:
+        return guard.refusal(wait)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    token = match_token(settings, given.strip()) if scheme.lower() == "bearer" else None
+    if token is None:
+        guard.failed(request.remote_addr, "missing or wrong bearer token")
         return jsonify({"error": "missing or wrong bearer token"}), 401
-    g.actor = matched[0]
+    g.actor = token.name
     return None

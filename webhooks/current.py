@@ -11,3 +11,8 @@ EXTENSION = "teachery"
 def services() -> Services:
     """The services of the app handling this request."""
     return current_app.extensions[EXTENSION]
+
+
+def services_of(app) -> Services:
+    """The services of `app` (outside a request)."""
+    return app.extensions[EXTENSION]

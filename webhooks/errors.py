@@ -4,7 +4,7 @@ from __future__ import annotations
 import psycopg
 import redis
 import structlog
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import first_line
@@ -23,7 +23,10 @@ class ApiError(Exception):
 
 
 def error(message: str, status: int = 400):
-    return jsonify({"error": message}), status
+    """The error answer: JSON, or the page an installed `error_page` hook renders for a browser."""
+    page = current_app.extensions.get("error_page")
+    shown = page(message, status) if page else None
+    return shown if shown is not None else (jsonify({"error": message}), status)
 
 
 def _http_error(exc: HTTPException):
@@ -31,7 +34,8 @@ def _http_error(exc: HTTPException):
         404: f"not found: no such route, or no such id (ids in paths are {ID_RULE})",
         413: "request body too large (limit 1 MiB)",
     }
-    response = jsonify({"error": messages.get(exc.code, exc.description or exc.name)})
+    body, _ = error(messages.get(exc.code, exc.description or exc.name), exc.code)
+    response = current_app.make_response(body)
     response.status_code = exc.code
     for name, value in exc.get_headers(request.environ):  # e.g. Allow on a 405
         if name.lower() != "content-type":

@@ -153,3 +153,12 @@ SELECT (SELECT count(*) FROM customers WHERE account = ANY(%(a)s) AND stripe_cre
        (SELECT count(*) FROM refunds WHERE account = ANY(%(a)s) AND stripe_created >= %(since)s) AS refund,
        (SELECT count(*) FROM subscriptions WHERE account = ANY(%(a)s) AND stripe_created >= %(since)s)
            AS subscription
+
+-- name: recent
+-- The newest runs first, a page at a time: those created before %(before)s (a run id; null: the newest).
+SELECT id, status, dry_run, account, customer, since, changed_since, applies, trigger, started_at, finished_at,
+       checked, fixed, cursor, progress, resumed, error
+FROM reconciliation_runs
+WHERE %(before)s::text IS NULL
+   OR (created_at, id) < (SELECT created_at, id FROM reconciliation_runs WHERE id = %(before)s)
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s

@@ -40,16 +40,18 @@ def sign(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str
 class Service:
     """The running service: URLs, helpers to deliver events and call the admin API, and its processes."""
 
-    def __init__(self, fake_server: FakeStripeServer, logdir: Path):
+    def __init__(self, fake_server: FakeStripeServer, logdir: Path, *, database_url: str = DATABASE_URL,
+                 redis_url: str = REDIS_URL, env: dict | None = None):
         self.fake_server = fake_server
+        self.database_url, self.redis_url = database_url, redis_url
         self.fake = fake_server.fake
         self.logdir = logdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL,
+        self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "STRIPE_WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
                     "STRIPE_API_KEY": "sk_test_x", "STRIPE_API_BASE": fake_server.url,
-                    "TEACHERY_BASE_URL": "https://courses.example", "PYTHONUNBUFFERED": "1"}
+                    "TEACHERY_BASE_URL": "https://courses.example", "PYTHONUNBUFFERED": "1", **(env or {})}
         self.procs: list[subprocess.Popen] = []
         self.web: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None

@@ -1,0 +1,71 @@
+"""Browser fixtures: the real service (web, worker) against the fake Stripe, on a database and Redis db of
+their own (TEST_BROWSER_DATABASE_URL, TEST_BROWSER_REDIS_URL; defaults teachery_sync_browser and db 10),
+and one headless chromium for the session, signed out and on empty tables at each test's start."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.blackbox.service import ADMIN_TOKEN, Service
+from tests.browser.console import Console, start_chromium
+from tests.fake_stripe import FakeStripeServer
+from tests.support import truncate_all
+
+DATABASE_URL = os.environ.get("TEST_BROWSER_DATABASE_URL", "postgresql://root@127.0.0.1:5432/teachery_sync_browser")
+REDIS_URL = os.environ.get("TEST_BROWSER_REDIS_URL", "redis://127.0.0.1:6379/10")
+
+
+@pytest.fixture(scope="session")
+def site():
+    """The running service, for the browser."""
+    logdir = Path(tempfile.mkdtemp(prefix="teachery-browser-"))
+    with FakeStripeServer() as fake_server:
+        svc = Service(fake_server, logdir, database_url=DATABASE_URL, redis_url=REDIS_URL,
+                      env={"AUTH_FAILURE_LIMIT": "1000/minute"})
+        try:
+            done = svc.cli("migrate")
+            assert done.returncode == 0, done.stderr
+            truncate_all(DATABASE_URL)
+            redis.Redis.from_url(REDIS_URL).flushdb()
+            svc.start_web()
+            svc.start_worker()
+            yield svc
+        finally:
+            svc.stop_all()
+
+
+@pytest.fixture(scope="session")
+def driver():
+    chromium = start_chromium()
+    yield chromium
+    chromium.quit()
+
+
+@pytest.fixture
+def svc(site):
+    """The service with empty tables, a fresh fake Stripe and a live worker."""
+    site.ensure_worker()
+    truncate_all(DATABASE_URL)
+    redis.Redis.from_url(REDIS_URL).delete(*redis.Redis.from_url(REDIS_URL).keys("teachery:auth-failures*") or ["-"])
+    site.fake.reset()
+    return site
+
+
+@pytest.fixture
+def console(svc, driver):
+    """A signed-out browser at the service."""
+    driver.delete_all_cookies()
+    driver.get(svc.url + "/healthz")
+    driver.delete_all_cookies()
+    return Console(driver, svc.url, ADMIN_TOKEN)
+
+
+@pytest.fixture
+def signed_in(console):
+    console.sign_in()
+    console.find("nav .links")
+    return console

@@ -1,0 +1,49 @@
+"""Failed authentication, counted per client in Redis (every web process shares the count).
+
+A client whose tokens were wrong more often than AUTH_FAILURE_LIMIT allows (default 20 a minute) is
+answered 429 with Retry-After until its window ends, whatever it sends: guessing a token is slowed to
+that rate. The count uses the `limits` library's fixed window. Redis down: nothing is counted and
+nobody is refused for it (the request then meets Redis's own 503 where it needs Redis).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import redis
+import structlog
+from flask import jsonify
+from limits import parse
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+
+NAMESPACE = "teachery:auth-failures"
+
+
+class AuthFailures:
+    def __init__(self, client: redis.Redis, limit: str):
+        self.limit = parse(limit)
+        self.limiter = FixedWindowRateLimiter(
+            RedisStorage("redis://", connection_pool=client.connection_pool, key_prefix=NAMESPACE))
+
+    def blocked_for(self, who: str | None) -> int:
+        """Seconds until `who` may try again (0: it may now)."""
+        try:
+            if self.limiter.test(self.limit, who or "unknown"):
+                return 0
+            reset_at, _left = self.limiter.get_window_stats(self.limit, who or "unknown")
+        except redis.RedisError:
+            return 0
+        return max(1, math.ceil(reset_at - time.time()))
+
+    def failed(self, who: str | None, reason: str) -> None:
+        structlog.get_logger(__name__).warning("authentication refused", client=who, reason=reason)
+        try:
+            self.limiter.hit(self.limit, who or "unknown")
+        except redis.RedisError:
+            pass
+
+    @staticmethod
+    def refusal(wait: int):
+        answer = jsonify({"error": f"too many failed sign-ins from this client: retry in {wait} s"})
+        return answer, 429, {"Retry-After": str(wait)}

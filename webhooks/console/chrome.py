@@ -1,0 +1,70 @@
+"""What every console page shares: the ledger's failed and waiting counts in the header, the filters
+that print money and times, and HTML error pages for browsers (other callers keep JSON errors)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask, g, render_template, request
+
+from domain import ledger
+from webhooks import current
+from webhooks.console.session import in_console
+
+ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
+                "xof", "xpf"}
+
+
+def money(amount: int | None, currency: str | None) -> str:
+    """4900, "usd" → "49.00 USD" (Stripe's minor units; zero-decimal currencies as they are)."""
+    if amount is None:
+        return "—"
+    code = (currency or "").lower()
+    if code in ZERO_DECIMAL:
+        return f"{amount:,} {code.upper()}"
+    return f"{amount / 100:,.2f} {code.upper()}"
+
+
+def when(value) -> str:
+    """A time as people read it, in UTC: "2026-12-02 03:04 UTC" (ISO text or datetime)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def account_name(account: str | None) -> str:
+    """An account as the pages show it: its acct_… id, or "platform"."""
+    return account or "platform"
+
+
+def _ledger_counts() -> dict:
+    if not getattr(g, "actor", None):
+        return {}
+    try:
+        with current.services().pool.connection() as conn:
+            counts = ledger.status_counts(conn)
+    except Exception:  # the page still renders; the header says the counts are unknown
+        return {"unknown": True}
+    return {"failed": counts.get("failed", 0), "waiting": counts.get("waiting", 0)}
+
+
+def _error_page(message: str, status: int):
+    """For a browser on a console page: the HTML error page; else None (the caller answers JSON)."""
+    if not in_console(request.path):
+        return None
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    if best != "text/html":
+        return None
+    return render_template("console/error.html", status=status, message=message), status
+
+
+def install_chrome(app: Flask) -> None:
+    app.jinja_env.filters.update(money=money, when=when, account=account_name)
+    app.context_processor(lambda: {"ledger_counts": _ledger_counts(), "actor": getattr(g, "actor", None)})
+    app.extensions["error_page"] = _error_page
