@@ -7,6 +7,7 @@ nobody is refused for it (the request then meets Redis's own 503 where it needs 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -38,10 +39,8 @@ class AuthFailures:
 
     def failed(self, who: str | None, reason: str) -> None:
         structlog.get_logger(__name__).warning("authentication refused", client=who, reason=reason)
-        try:
+        with contextlib.suppress(redis.RedisError):
             self.limiter.hit(self.limit, who or "unknown")
-        except redis.RedisError:
-            pass
 
     @staticmethod
     def refusal(wait: int):
