@@ -39,7 +39,7 @@ class Settings:
     reconcile_full_schedule: str = "0 4 * * 0"  # the clock's weekly full run (cron, UTC); "" turns it off
     console_idle_minutes: float = 30.0  # a console session ends after this long without a request
     console_secret_key: str | None = None  # signs console session cookies; derived from the tokens when unset
-    auth_failure_limit: str = "20/minute"  # failed admin sign-ins/bearer tokens per client before 429s
+    auth_failure_limit: str = "30/minute"  # failed admin sign-ins/bearer tokens per client before 429s
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:

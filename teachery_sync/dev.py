@@ -156,7 +156,8 @@ def _display_host(host: str) -> str:
 
 
 def _print_banner(echo, base: str, env: Mapping[str, str], env_file: Path) -> None:
-    rows = [("webhook URL", f"{base}/webhooks/stripe"),
+    rows = [("console", f"{base}/admin/  (sign in with the ADMIN_TOKEN below)"),
+            ("webhook URL", f"{base}/webhooks/stripe"),
             ("admin API", f"{base}/admin/api/  (Authorization: Bearer $ADMIN_TOKEN)"),
             ("STRIPE_WEBHOOK_SECRET", env["STRIPE_WEBHOOK_SECRET"]),
             ("ADMIN_TOKEN", env["ADMIN_TOKEN"]),

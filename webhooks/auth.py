@@ -61,21 +61,21 @@ def failures() -> AuthFailures:
 
 def require_admin_token():
     """An app-wide before_request hook for /admin/api/*, run before routing decides anything (so an
-    unknown admin path is 401 too): 503 when no token is configured, 429 for a client that failed too
-    often lately, 401 unless a token matches."""
+    unknown admin path is 401 too): 503 when no token is configured; a matching token passes; anything
+    else is 401, or 429 for a client that failed too often lately (webhooks/auth_failures.py)."""
     if request.path != ADMIN_PREFIX and not request.path.startswith(ADMIN_PREFIX + "/"):
         return None
     settings = current.services().settings
     if not admin_tokens(settings):
         return jsonify({"error": DISABLED}), 503
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    token = match_token(settings, given.strip()) if scheme.lower() == "bearer" else None
+    if token is not None:
+        g.actor = token.name
+        return None
     guard = failures()
     wait = guard.blocked_for(request.remote_addr)
     if wait:
         return guard.refusal(wait)
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    token = match_token(settings, given.strip()) if scheme.lower() == "bearer" else None
-    if token is None:
-        guard.failed(request.remote_addr, "missing or wrong bearer token")
-        return jsonify({"error": "missing or wrong bearer token"}), 401
-    g.actor = token.name
-    return None
+    guard.failed(request.remote_addr, "missing or wrong bearer token")
+    return jsonify({"error": "missing or wrong bearer token"}), 401

@@ -1,8 +1,9 @@
 """Failed authentication, counted per client in Redis (every web process shares the count).
 
-A client whose tokens were wrong more often than AUTH_FAILURE_LIMIT allows (default 20 a minute) is
-answered 429 with Retry-After until its window ends, whatever it sends: guessing a token is slowed to
-that rate. The count uses the `limits` library's fixed window. Redis down: nothing is counted and
+A client whose tokens were wrong more often than AUTH_FAILURE_LIMIT allows (default 30 a minute) has
+its further wrong tokens answered 429 with Retry-After until its window ends; the right token still
+passes, so a script with a stale token in the same office never locks the real admins out. (Tokens are
+long random secrets: the limit bounds the load and the noise of guessing; keep ADMIN_TOKEN long.) The count uses the `limits` library's fixed window. Redis down: nothing is counted and
 nobody is refused for it (the request then meets Redis's own 503 where it needs Redis).
 """
 from __future__ import annotations
@@ -19,6 +20,13 @@ from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 
 NAMESPACE = "teachery:auth-failures"
+
+
+def forget_all(client: redis.Redis) -> None:
+    """Clear every client's count (tests, or an operator after an incident)."""
+    keys = list(client.scan_iter(match=NAMESPACE + ":*"))
+    if keys:
+        client.delete(*keys)
 
 
 class AuthFailures:

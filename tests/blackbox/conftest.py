@@ -12,6 +12,7 @@ import requests
 from tests.blackbox.service import DATABASE_URL, REDIS_URL, Service
 from tests.fake_stripe import FakeStripeServer
 from tests.support import truncate_all
+from webhooks.auth_failures import forget_all
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +39,7 @@ def svc(service):
     """The service with empty tables, a fresh fake Stripe and a live worker."""
     service.ensure_worker()
     truncate_all(DATABASE_URL)
+    forget_all(redis.Redis.from_url(REDIS_URL))  # each test starts with no failed sign-ins counted
     service.fake.reset()
     yield service
     # Leave nothing half-applied for the next test: a service that cannot settle fails this test's teardown

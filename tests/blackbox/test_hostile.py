@@ -164,3 +164,15 @@ def test_admin_api_auth_unknown_ids_and_methods(svc):
     # And the service is still fine.
     assert requests.get(svc.url + "/healthz", timeout=5).status_code == 200
     assert requests.get(svc.url + "/readyz", timeout=5).status_code == 200
+
+
+def test_repeated_wrong_tokens_answer_429_yet_the_right_token_passes(svc):
+    """Guessing is slowed per client (AUTH_FAILURE_LIMIT, 30 a minute by default); the real admins are not
+    locked out by it."""
+    url = svc.url + "/admin/api/customers?q=a"
+    answers = [requests.get(url, headers={"Authorization": f"Bearer guess-{i}"}, timeout=10) for i in range(35)]
+    codes = [r.status_code for r in answers]
+    assert codes[:30] == [401] * 30 and set(codes[30:]) == {429}, codes
+    assert 0 < int(answers[-1].headers["Retry-After"]) <= 60
+    assert answers[-1].json()["error"].startswith("too many failed")
+    assert requests.get(url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10).status_code == 200

@@ -14,6 +14,7 @@ from tests.blackbox.service import ADMIN_TOKEN, Service
 from tests.browser.console import Console, start_chromium
 from tests.fake_stripe import FakeStripeServer
 from tests.support import truncate_all
+from webhooks.auth_failures import forget_all
 
 DATABASE_URL = os.environ.get("TEST_BROWSER_DATABASE_URL", "postgresql://root@127.0.0.1:5432/teachery_sync_browser")
 REDIS_URL = os.environ.get("TEST_BROWSER_REDIS_URL", "redis://127.0.0.1:6379/10")
@@ -24,8 +25,7 @@ def site():
     """The running service, for the browser."""
     logdir = Path(tempfile.mkdtemp(prefix="teachery-browser-"))
     with FakeStripeServer() as fake_server:
-        svc = Service(fake_server, logdir, database_url=DATABASE_URL, redis_url=REDIS_URL,
-                      env={"AUTH_FAILURE_LIMIT": "1000/minute"})
+        svc = Service(fake_server, logdir, database_url=DATABASE_URL, redis_url=REDIS_URL)
         try:
             done = svc.cli("migrate")
             assert done.returncode == 0, done.stderr
@@ -50,7 +50,7 @@ def svc(site):
     """The service with empty tables, a fresh fake Stripe and a live worker."""
     site.ensure_worker()
     truncate_all(DATABASE_URL)
-    redis.Redis.from_url(REDIS_URL).delete(*redis.Redis.from_url(REDIS_URL).keys("teachery:auth-failures*") or ["-"])
+    forget_all(redis.Redis.from_url(REDIS_URL))
     site.fake.reset()
     return site
 
