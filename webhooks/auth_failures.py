@@ -3,7 +3,8 @@
 A client whose tokens were wrong more often than AUTH_FAILURE_LIMIT allows (default 30 a minute) has
 its further wrong tokens answered 429 with Retry-After until its window ends; the right token still
 passes, so a script with a stale token in the same office never locks the real admins out. (Tokens are
-long random secrets: the limit bounds the load and the noise of guessing; keep ADMIN_TOKEN long.) The count uses the `limits` library's fixed window. Redis down: nothing is counted and
+long random secrets: the limit bounds the load and the noise of guessing; keep ADMIN_TOKEN long.)
+The count uses the `limits` library's fixed window. Redis down: nothing is counted and
 nobody is refused for it (the request then meets Redis's own 503 where it needs Redis).
 """
 from __future__ import annotations
