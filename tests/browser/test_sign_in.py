@@ -31,3 +31,12 @@ def test_every_page_fits_a_phone(signed_in):
         signed_in.driver.set_window_size(390, 844)
         assert signed_in.no_horizontal_scroll(), path
         signed_in.driver.set_window_size(1280, 900)
+
+
+def test_a_form_without_its_csrf_token_is_refused(signed_in):
+    signed_in.driver.execute_script(
+        "document.querySelectorAll('nav form input[name=csrf_token]').forEach(e => e.remove())")
+    signed_in.click("nav form button[type=submit]")  # sign out, without the token
+    signed_in.wait_for_text("did not come with its CSRF token")
+    signed_in.open("/admin/customers")
+    assert signed_in.path == "/admin/customers"  # still signed in: the refused form changed nothing

@@ -57,7 +57,7 @@ def test_a_wrong_token_is_refused_with_a_message(client):
 def test_a_form_without_its_csrf_token_is_refused(client):
     client.get("/admin/sign-in")
     r = client.post("/admin/sign-in", data={"token": ADMIN_TOKEN})
-    assert r.status_code == 400
+    assert r.status_code == 400 and b"did not come with its CSRF token" in r.data
     assert client.get("/admin/customers").status_code == 302
     sign_in(client)
     assert client.post("/admin/sign-out").status_code == 400  # signed in, yet no token: refused
@@ -124,3 +124,16 @@ def test_console_errors_are_pages_for_browsers_and_json_for_programs(client):
     assert plain.status_code == 404 and plain.json["error"]
     api = client.get("/admin/api/nothing", headers={"Accept": "text/html", "Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert api.mimetype == "application/json"
+
+
+def test_an_idle_session_ends(services):
+    import time
+
+    from webhooks.app import create_app
+
+    services.settings = services.settings.with_(console_idle_minutes=1 / 60)  # one second
+    client = create_app(services=services).test_client()
+    sign_in(client)
+    assert client.get("/admin/customers").status_code == 200  # a request renews it
+    time.sleep(2.1)  # the cookie's signature has a one-second clock
+    assert client.get("/admin/customers").status_code == 302

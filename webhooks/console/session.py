@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from domain.settings import Settings
 from webhooks import current
 from webhooks.auth import ADMIN_PREFIX, DISABLED, admin_tokens, failures, match_token, token_named
+from webhooks.errors import error
 
 bp = Blueprint("console", __name__)
 csrf = CSRFProtect()
@@ -65,12 +66,11 @@ def guard():
     if not in_console(path):
         return None
     if path.startswith(RQ_PATH + "/requeue/") and request.method == "GET":  # RQ's dashboard requeues on GET too
-        return render_template("console/error.html", status=405, message="requeue with the dashboard's button"), 405
+        return error("requeue with the dashboard's button (it posts)", 405)
     if request.method not in SAFE_METHODS:
         if path == RQ_PATH or path.startswith(RQ_PATH + "/"):
             if not _same_origin():
-                return render_template("console/error.html", status=400,
-                                       message="refused: the request did not come from this site's pages"), 400
+                return error("refused: the request did not come from this site's pages", 400)
         else:
             csrf.protect()
     if path.startswith(OPEN_PATHS):
@@ -81,7 +81,7 @@ def guard():
         session.clear()
         if request.method in SAFE_METHODS:
             return redirect(url_for("console.sign_in", next=_local(request.full_path)))
-        return render_template("console/error.html", status=401, message="your session ended: sign in again"), 401
+        return error("your session ended: sign in again", 401)
     g.actor = token.name
     return None
 
@@ -145,3 +145,12 @@ def install(app: Flask) -> None:
         WTF_CSRF_SSL_STRICT=True)
     csrf.init_app(app)
     app.before_request(guard)
+    app.register_error_handler(CSRFError, _csrf_refused)
+
+
+CSRF_REFUSED = ("Refused: this form did not come with its CSRF token (it is missing, wrong or from an ended "
+                "session). Nothing was changed. Reload the page and try again.")
+
+
+def _csrf_refused(exc: CSRFError):
+    return error(CSRF_REFUSED, 400)
