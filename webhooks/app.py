@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, request
 
-from webhooks import admin, admin_actions, console, current, errors, health, metrics, receiver, reconciliations
+from webhooks import admin, admin_actions, console, current, errors, health, metrics, openapi, receiver, reconciliations
 from webhooks.auth import require_admin_token
 from webhooks.fast_path import WebhookFastPath
 from webhooks.parsing import IdConverter
@@ -36,7 +36,7 @@ def create_app(services: Services) -> Flask:
     app.register_blueprint(receiver.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
-    for blueprint in (admin.bp, admin_actions.bp, reconciliations.bp):
+    for blueprint in (admin.bp, admin_actions.bp, reconciliations.bp, openapi.bp):
         app.register_blueprint(blueprint, url_prefix="/admin/api")
     console.install(app)
     errors.install(app)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from domain import ledger
 from domain.accounts import to_api
-from domain.ids import is_account_id
+from domain.ids import STRIPE_ID_TAIL, is_account_id
 from domain.times import iso, parse_iso
 
 # --- query strings ----------------------------------------------------------------------------------
@@ -33,6 +33,17 @@ def Query(parse=str, *, empty=None, message: str | None = None):  # noqa: N802 -
         except ValueError as exc:
             raise ValueError(message or str(exc)) from None
     return BeforeValidator(check)
+
+
+def Doc(**schema):  # noqa: N802 - read as a type's part
+    """How the OpenAPI document describes a query value (the Query's parse is what checks it)."""
+    return Field(json_schema_extra=schema)
+
+
+ACCOUNT_PATTERN = rf"^acct_{STRIPE_ID_TAIL}$"
+NO_NUL = r"^[^\x00]*$"  # no query value may hold a NUL (webhooks/app.py)
+ISO_TIME = {"type": "string", "format": "date-time", "description": "an ISO 8601 time, e.g. 2026-11-01T00:00:00Z"}
+LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
 
 
 def kept_if(test):
@@ -52,25 +63,35 @@ def _limit(text: str) -> bool:
 class EventFilters(BaseModel):
     """GET /admin/api/events: newest first, `limit` of them, filtered by whatever is given."""
     status: Annotated[str | None, Query(kept_if(ledger.LIST_STATUSES.__contains__),
-                                        message=f"status must be one of {', '.join(ledger.LIST_STATUSES)}")] = None
+                                        message=f"status must be one of {', '.join(ledger.LIST_STATUSES)}"),
+                      Doc(type="string", enum=list(ledger.LIST_STATUSES))] = None
     limit: Annotated[int, Query(kept_if(_limit), empty=100,
-                                message="limit must be a whole number from 1 to 1000, in digits 0-9")] = 100
+                                message="limit must be a whole number from 1 to 1000, in digits 0-9"),
+                      Doc(**LIMIT)] = 100
     since: Annotated[datetime | None, Query(parse_iso,
-                                            message="since must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z")] = None
-    account: Annotated[str | None, Query(ledger.account_filter)] = None  # acct_… or platform; gives the stored key
-    type: Annotated[str | None, Query()] = None
-    object_id: Annotated[str | None, Query()] = Field(None, alias="object")  # see ledger.OBJECT_FIELDS
+                                            message="since must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z"),
+                     Doc(**ISO_TIME)] = None
+    account: Annotated[str | None, Query(ledger.account_filter),  # acct_… or platform; gives the stored key
+                       Doc(type="string", pattern=rf"{ACCOUNT_PATTERN}|^platform$",
+                           description="acct_… or platform")] = None
+    type: Annotated[str | None, Query(),
+                    Doc(type="string", pattern=NO_NUL, description="an event type, e.g. charge.refunded")] = None
+    object_id: Annotated[str | None, Query(),  # see ledger.OBJECT_FIELDS
+                         Doc(type="string", pattern=NO_NUL, description="a Stripe object id the event names")] = \
+        Field(None, alias="object")
 
 
 class CustomerSearch(BaseModel):
     """GET /admin/api/customers: name or email containing `q`, case-insensitively."""
     q: Annotated[str, Query(kept_if(lambda q: len(q) <= 200), empty="",
-                            message="q is too long (200 characters at most)")] = ""
+                            message="q is too long (200 characters at most)"),
+                 Doc(type="string", maxLength=200, pattern=NO_NUL, description="part of a name or email")] = ""
 
 
 class StripeCustomerQuery(BaseModel):
     """GET /admin/api/stripe-customers/{cus_…}: the platform's customer unless `account` names another."""
-    account: Annotated[str | None, Query(kept_if(is_account_id), message="account must be an acct_… id")] = None
+    account: Annotated[str | None, Query(kept_if(is_account_id), message="account must be an acct_… id"),
+                       Doc(type="string", pattern=ACCOUNT_PATTERN, description="a connected account (acct_…)")] = None
 
 
 # --- answers ------------------------------------------------------------------------------------------
@@ -257,9 +278,11 @@ def drift_seq(cursor: str) -> int:
 class DriftPage(BaseModel):
     """GET /admin/api/reconciliations/{id}: which page of the drift (`seq` order)."""
     limit: Annotated[int, Query(_drift_limit, empty=500,
-                                message="limit must be a whole number from 1 to 1000, in digits 0-9")] = 500
+                                message="limit must be a whole number from 1 to 1000, in digits 0-9"),
+                      Doc(**LIMIT)] = 500
     drift_after: Annotated[int, Query(drift_seq, empty=0, message="drift_after must be a next_drift_after "
-                                      "value this API answered")] = 0
+                                      "value this API answered"),
+                           Doc(type="string", description="the next_drift_after of the page before")] = 0
 
 
 class ReconciliationReport(Answer):
@@ -289,3 +312,73 @@ class ReconciliationReport(Answer):
         if self.status != "running":
             hidden |= {"rate", "eta_seconds"}
         return super().answer(exclude=hidden, **options)
+
+
+# --- the actions' answers ------------------------------------------------------------------------------
+
+
+class EnrollmentAnswer(Exact):
+    """POST /customers/{id}/courses/{course_id}/revoke · /grant."""
+    enrollment: Enrollment
+
+
+class WelcomeEmail(Exact):
+    outbox_id: int
+    status: str  # queued
+    to: str
+    subject: str
+    login_link: str
+    courses: list[str]
+
+
+class WelcomeEmailAnswer(Exact):
+    """POST /customers/{id}/welcome-email: the email, queued in the outbox."""
+    email: WelcomeEmail
+
+
+class Links(Exact):
+    """GET /customers/{id}/links: Teachery's course links for the customer (the reset link lasts 24 hours)."""
+    login: str
+    password_reset: str
+    billing: str
+    cancel_subscription: str
+
+
+class ActionRefund(Exact):
+    stripe_refund_id: str
+    stripe_charge_id: str
+    amount: int
+    currency: str | None
+    status: str  # pending until Stripe confirms
+    reason: str | None
+    origin: str
+
+
+class RefundedPayment(Exact):
+    stripe_charge_id: str
+    amount: int
+    currency: str | None
+    amount_refunded: int
+    status: str
+
+
+class RefundAnswer(Exact):
+    """POST /payments/{ch_id}/refund: the refund as Stripe first answered, and the payment now."""
+    refund: ActionRefund
+    payment: RefundedPayment
+
+
+class SubscriptionAnswer(Exact):
+    """POST /subscriptions/{sub_id}/cancel · /pause · /resume: the subscription as it now stands."""
+    subscription: Subscription
+
+
+class RunStarted(Exact):
+    """POST /reconciliations, POST /reconciliations/{id}/apply: the queued run's id."""
+    id: str
+
+
+class ErrorAnswer(Exact):
+    """Every error answer."""
+    error: str
+    id: str | None = None  # 409 of a busy scope: the run already queued or running

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from domain.ids import STRIPE_ID_TAIL
@@ -22,7 +22,9 @@ from domain.reconciliations import Scope
 from domain.times import parse_iso
 from workers.stripe_objects import PAUSE_BEHAVIORS, REFUND_REASONS
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# Written so that Python and ECMAScript (the OpenAPI document's readers) agree: no spaces, no controls.
+_PART = r"[^@\s\x00-\x1f\x7f-\x9f\ufeff"  # an email's characters: not @, a space or a control (open class)
+_EMAIL = re.compile(rf"^{_PART}]+@{_PART}]+\.{_PART}.]+$")
 
 
 class CommandRefused(Exception):
@@ -66,8 +68,10 @@ def _iso_time(value: str | None) -> str | None:
     return value
 
 
-def _text_of(limit: int):
-    return Field(max_length=limit, description=f"a non-empty string of at most {limit} characters")
+def _text_of(limit: int, pattern: str = r"^[^\x00]*\S[^\x00]*$"):
+    """The rule, and for the OpenAPI document the same rule as a pattern (checked by the validators)."""
+    return Field(max_length=limit, json_schema_extra={"pattern": pattern},
+                 description=f"a non-empty string of at most {limit} characters")
 
 
 def _one_of(choices: tuple[str, ...]):
@@ -76,9 +80,16 @@ def _one_of(choices: tuple[str, ...]):
 
 # Fields may be left out, never null: a default of None that their type does not allow.
 Name = Annotated[str, _text_of(256), AfterValidator(_text)]
-Email = Annotated[str, _text_of(512), AfterValidator(_text), AfterValidator(_email)]
-Amount = Annotated[int, Field(gt=0, description="a positive whole number (minor units, e.g. cents)")]
-FutureTime = Annotated[str, Field(description="an ISO 8601 time, e.g. 2025-02-01T00:00:00Z"), AfterValidator(_future)]
+Email = Annotated[str, _text_of(512, _EMAIL.pattern), AfterValidator(_text), AfterValidator(_email)]
+def _whole(value):
+    """JSON's 4900.0 is the whole number 4900 (as JSON Schema reads it); a fraction stays a float, refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Amount = Annotated[int, Field(gt=0, description="a positive whole number (minor units, e.g. cents)"),
+                   BeforeValidator(_whole)]
+FutureTime = Annotated[str, Field(description="an ISO 8601 time in the future, e.g. 2030-02-01T00:00:00Z",
+                                  json_schema_extra={"format": "date-time"}), AfterValidator(_future)]
 
 
 def _stripe_id(prefix: str, kind: str):
@@ -123,6 +134,7 @@ class NoBody(Body):
 
 
 class CustomerChanges(Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     name: Name = None
     email: Email = None
 
@@ -151,7 +163,8 @@ class ReconciliationAsked(Body):
     """POST /admin/api/reconciliations and `teachery-sync reconcile`: a null field is as if not given."""
     account: Annotated[str | None, _stripe_id("acct_", "account")] = None  # None: the platform and every account
     customer: Annotated[str | None, _stripe_id("cus_", "customer")] = None
-    since: Annotated[str | None, Field(description="an ISO 8601 time, e.g. 2026-11-01T00:00:00Z"),
+    since: Annotated[str | None, Field(description="an ISO 8601 time, e.g. 2026-11-01T00:00:00Z",
+                                       json_schema_extra={"format": "date-time"}),
                      AfterValidator(_iso_time)] = None
     dry_run: Annotated[bool | None, Field(description="true or false")] = None
 
