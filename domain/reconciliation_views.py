@@ -21,7 +21,7 @@ def applied_by(conn, run_id: str) -> list[dict]:
 
 
 def customers_of(conn, run_id: str, seqs: list[int]) -> dict[int, dict]:
-    """Our customer ({customer_id, stripe_customer_id}) of each drift item we can tie to one, by seq."""
+    """Our customer ({customer_id, stripe_customer_id, name, email}) of each drift item we can tie to one, by seq."""
     if not seqs:
         return {}
     return {row.pop("seq"): row for row in fetch_all(conn, dict, Q.customers_of, {"run": run_id, "seqs": seqs})}

@@ -15,7 +15,7 @@ SELECT id, status FROM reconciliation_runs WHERE applies = %(id)s ORDER BY creat
 -- Our customer (id and Stripe id) of each of these drift items, when we hold the object or its customer:
 -- a customer itself, a subscription's, a payment's (by charge, payment intent or invoice id) or a refund's
 -- payment's.
-SELECT d.seq, c.id AS customer_id, c.stripe_customer_id
+SELECT d.seq, c.id AS customer_id, c.stripe_customer_id, c.name, c.email
 FROM reconciliation_drift d
 CROSS JOIN LATERAL (
     SELECT CASE d.kind

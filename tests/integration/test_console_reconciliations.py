@@ -155,6 +155,7 @@ def test_a_running_run_shows_its_progress_and_the_fragment_polls_until_it_ends(c
     assert fragment.status_code == 200 and "HX-Refresh" not in fragment.headers
     assert "Running: 7 objects checked so far" in text(fragment) and "<html" not in fragment.get_data(as_text=True)
     assert 'hx-trigger="every 2s"' in fragment.get_data(as_text=True)
+    assert re.search(r"<h1>.*>running</span></h1>", fragment.get_data(as_text=True))  # the heading polls too
     with services.pool.connection() as conn:
         reconciliations.finish(conn, run_id, "succeeded")
     done = console.get(f"/admin/reconciliations/{run_id}/progress")
@@ -172,12 +173,14 @@ def test_a_dry_runs_drift_then_fixing_it_from_its_page(console, services, send, 
     run_worker()
     page = console.get(f"/admin/reconciliations/{dry}")
     html, words = page.get_data(as_text=True), text(page)
-    assert "5 fields differed; 0 fixed" in words
+    assert "5 objects checked, 5 fields differed, 0 fixed" in words
     assert [h.strip() for h in re.findall(r"<h3>(.*?)</h3>", html)] == [
         "platform · customers", "platform · charges", "platform · refunds", "platform · subscriptions"]
     ours = profile(CUS)["id"]
-    assert f'<a href="/admin/customers/{ours}">{CUS}</a>' in html  # every item of this customer links it
-    assert "name differs field name Jenny Rosen Jenny Renamed no (dry run)" in words
+    links = re.findall(r'<a href="/admin/customers/([^"]+)" title="our customer ([^"]+)">([^<]+)</a>', html)
+    assert set(links) == {(ours, CUS, "Jenny Rosen")}  # every item of this customer links our profile
+    assert len(links) == 4  # the customer, the charge, the refund and the subscription we hold
+    assert "name Jenny Rosen Jenny Renamed no (dry run)" in words
     assert "Stripe has it; we have no record of it" in words  # the subscription we never saw
     assert f"{SUB}" in words and '{"behavior": "void", "resumes_at": null}' in html.replace("&#34;", '"')
     assert "Fix this drift" in words and 'data-confirm="' in html
@@ -250,13 +253,13 @@ def test_the_runs_newest_first_fifty_at_a_time(console, services):
                           [{"object": "cus_X", "field": "name", "local": "a", "stripe": "b"}])
     page = console.get("/admin/reconciliations")
     html = page.get_data(as_text=True)
-    shown = re.findall(r'href="/admin/reconciliations/([0-9a-f-]{36})"><code', html)
+    shown = re.findall(r'href="/admin/reconciliations/([0-9a-f-]{36})" title="run', html)
     assert shown == ids[::-1][:50]
     first_row = html.split("<tbody>", 1)[1].split("</tr>", 1)[0]
     assert "dry run" in first_row and ">1<" in first_row.replace(" ", "")  # its drift count
     older = re.search(r'href="(/admin/reconciliations\?before=[^"]+)" rel="next"', html).group(1)
     rest = console.get(older).get_data(as_text=True)
-    assert re.findall(r'href="/admin/reconciliations/([0-9a-f-]{36})"><code', rest) == ids[::-1][50:]
+    assert re.findall(r'href="/admin/reconciliations/([0-9a-f-]{36})" title="run', rest) == ids[::-1][50:]
     assert 'rel="next"' not in rest and "Newest runs" in rest
     bad = console.get("/admin/reconciliations?before=%3Cscript%3E")
     assert bad.status_code == 200 and "not one this page made" in text(bad)

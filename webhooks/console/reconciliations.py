@@ -217,13 +217,13 @@ def _grouped(items: list[dict], owners: dict[int, dict]) -> list[dict]:
 
 
 def _differed(item: dict) -> str:
-    """What differed, in words."""
+    """What differed, in words: the field, or whether the object exists on each side."""
     if item["field"] == "exists":
         if item["stripe"] and not item["local"]:
             return "Stripe has it; we have no record of it"
         if item["local"] and not item["stripe"]:
             return "we hold it; Stripe no longer has it"
-    return f"{item['field'].replace('_', ' ')} differs"
+    return item["field"].replace("_", " ")
 
 
 @bp.app_template_filter("drift_value")
@@ -240,10 +240,12 @@ def drift_value(value) -> str:
 
 @bp.app_template_filter("duration")
 def duration(seconds: float) -> str:
-    """12.5 → "13 s", 130 → "2 min 10 s", 7300 → "2 h 2 min"."""
+    """12.5 → "about 13 s", 130 → "about 2 min 10 s", 7300 → "about 2 h 2 min"."""
     whole = max(round(seconds), 0)
+    if not whole:
+        return "under a second"
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+        return f"about {hours} h {minutes} min"
+    return f"about {minutes} min {secs} s" if minutes else f"about {secs} s"
