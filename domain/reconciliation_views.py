@@ -8,11 +8,12 @@ from domain.sql import fetch_all, load
 Q = load("reconciliation_views")
 
 
-def drift_counts(conn, run_ids: list[str]) -> dict[str, int]:
-    """How many drift items each run recorded."""
+def drift_counts(conn, run_ids: list[str], cap: int = 10_000) -> dict[str, int]:
+    """How many drift items each run recorded, counted up to `cap` (a run at the cap has at least that many)."""
     if not run_ids:
         return {}
-    return {row["id"]: row["drift"] for row in fetch_all(conn, dict, Q.drift_counts, {"ids": run_ids})}
+    rows = fetch_all(conn, dict, Q.drift_counts, {"ids": run_ids, "cap": cap})
+    return {row["id"]: row["drift"] for row in rows}
 
 
 def applied_by(conn, run_id: str) -> list[dict]:

@@ -227,6 +227,24 @@ def test_the_drift_comes_a_hundred_at_a_time(console, services):
     assert bad.get_data(as_text=True).count('<code class="id">cus_Many') == 100
 
 
+def test_huge_drift_is_counted_up_to_a_cap(console, services, monkeypatch):
+    from webhooks.console import reconciliations as pages
+
+    with services.pool.connection() as conn:
+        run_id = reconciliations.create(conn, Scope(), True)
+        reconciliations.claim(conn, run_id)
+        drift_rows.record(conn, run_id, None, "customer", [
+            {"object": f"cus_Cap{i}", "field": "name", "local": "a", "stripe": "b"} for i in range(12)])
+        reconciliations.finish(conn, run_id, "succeeded")
+    monkeypatch.setattr(pages, "DRIFT_EXACT", 10)
+    monkeypatch.setattr(pages, "DRIFT_COUNTED", 5)
+    page = console.get(f"/admin/reconciliations/{run_id}")
+    assert "10 fields or more differed" in text(page) and "10 or more drift items" in page.get_data(as_text=True)
+    assert page.get_data(as_text=True).count('<code class="id">cus_Cap') == 12
+    row = console.get("/admin/reconciliations").get_data(as_text=True).split("<tbody>", 1)[1].split("</tr>", 1)[0]
+    assert "<td>5+</td>" in row
+
+
 def test_a_failed_run_shows_its_error_and_an_unknown_run_is_a_404_page(console, services):
     with services.pool.connection() as conn:
         run_id = reconciliations.create(conn, Scope(), True)
