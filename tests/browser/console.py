@@ -6,6 +6,7 @@ artifacts/screenshots/ at the repository root), one PNG per page and width, kept
 """
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from pathlib import Path
@@ -113,10 +114,15 @@ class Console:
         saved = []
         for width, height in (WIDE, NARROW) if narrow else (WIDE,):
             self.driver.set_window_size(width, height)
-            full = self.driver.execute_script("return document.documentElement.scrollHeight")
-            self.driver.set_window_size(width, min(max(full, height), 4000))
+            inner, full = self.driver.execute_script(
+                "return [window.innerWidth, document.documentElement.scrollHeight]")
+            # Headless chromium keeps a window within its screen, so a taller window still cut long pages:
+            # capture beyond the viewport instead (the page as laid out at this width).
+            shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
+                "format": "png", "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": inner, "height": min(max(full, height), 6000), "scale": 1}})
             path = SCREENSHOTS / f"{name}-{width}.png"
-            self.driver.save_screenshot(str(path))
+            path.write_bytes(base64.b64decode(shot["data"]))
             saved.append(path)
         self.driver.set_window_size(*WIDE)
         return saved
