@@ -137,3 +137,10 @@ def test_an_idle_session_ends(services):
     assert client.get("/admin/customers").status_code == 200  # a request renews it
     time.sleep(2.1)  # the cookie's signature has a one-second clock
     assert client.get("/admin/customers").status_code == 302
+
+
+def test_an_htmx_poll_after_the_session_ended_sends_the_page_to_sign_in(client):
+    r = client.get("/admin/reconciliations", headers={"HX-Request": "true",
+                                                      "HX-Current-URL": "http://localhost/admin/reconciliations/x?a=1"})
+    assert r.status_code == 401
+    assert r.headers["HX-Redirect"] == "/admin/sign-in?next=/admin/reconciliations/x?a%3D1"

@@ -79,6 +79,10 @@ def guard():
     token = token_named(settings, session.get("token_name", ""), session.get("token_digest", ""))
     if token is None:
         session.clear()
+        if request.headers.get("HX-Request"):  # htmx polling a fragment: the whole page goes to sign-in
+            page = urlsplit(request.headers.get("HX-Current-URL", ""))
+            back = _local(page.path + (f"?{page.query}" if page.query else ""))
+            return "", 401, {"HX-Redirect": url_for("console.sign_in", next=back)}
         if request.method in SAFE_METHODS:
             return redirect(url_for("console.sign_in", next=_local(request.full_path)))
         return error("your session ended: sign in again", 401)
