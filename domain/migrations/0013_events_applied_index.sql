@@ -1,6 +1,7 @@
 -- The console's Health page counts the events applied (processed or ignored) in each of the last hours'
--- minutes. Without an index on processed_at that read the whole ledger (a sequential scan: 1,000,000
--- events, about 250 ms); with it, only the index entries of those hours.
+-- minutes. Without an index on processed_at that read the whole ledger: at 1,000,000 events (30 days),
+-- the last 24 hours' count took 1,085 ms (a parallel sequential scan); with it 23 ms, an index-only scan
+-- of those hours' entries (bench/console_events.py).
 --   events_applied   partial: only applied events have a processed_at, so waits and failures add no
 --                    entry. Setting processed_at is already a non-HOT update (`status` is in the partial
 --                    indexes' predicates): this adds one index entry to each event's last update, at the

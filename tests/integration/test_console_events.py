@@ -227,3 +227,26 @@ def test_per_minute_counts_each_minute_and_fills_quiet_ones(services):
         minutes = ledger.per_minute(conn, 10)
     assert len(minutes) == 10
     assert [(m["received"], m["applied"]) for m in minutes][-6:] == [(1, 0), (0, 1), (0, 0), (0, 0), (0, 0), (2, 0)]
+
+
+def test_rq_dashboard_pages_and_data_answer_behind_the_sign_in(services, client, deliver, run_worker):
+    assert client.get("/admin/rq/0/data/queues.json").status_code == 302  # signed out: the sign-in first
+    _waiting(services, deliver, run_worker)
+    with services.pool.connection() as conn:  # the retries run out: the job lands in RQ's failed registry
+        conn.execute("UPDATE events SET scheduled_attempts = 9, next_attempt_at = now() - interval '1 second'")
+    from workers.worker import sweep_stranded
+
+    assert sweep_stranded(services) == 1
+    run_worker()
+    assert services.queue.failed_job_registry.count == 1
+    sign_in(client)
+    for path in ("/admin/rq/", "/admin/rq/0/view/workers", "/admin/rq/0/view/jobs",
+                 "/admin/rq/0/view/jobs/teachery-events/failed/8/asc/1"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert b"https://cdn" not in r.data and b"//cdn." not in r.data, path
+    queues = client.get("/admin/rq/0/data/queues.json").get_json()
+    assert "teachery-events" in {q["name"] for q in queues["queues"]}
+    failed = client.get("/admin/rq/0/data/jobs/teachery-events/failed/8/asc/1.json").get_json()
+    assert len(failed["jobs"]) == 1 and "evt_console_wait" in failed["jobs"][0]["id"]
+    assert client.get("/admin/rq/0/data/workers.json").status_code == 200
