@@ -51,7 +51,8 @@ SELECT 'evt_1' || lpad(to_hex(n), 8, '0') || md5(n::text)::char(16),
        CASE WHEN st = 'waiting' THEN at + interval '1 hour' END
 FROM (
     SELECT n, now() - (%(n)s - n) * (interval '30 days' / %(n)s) AS at,
-           CASE WHEN abs(hashint8(n)) %% 10 < 3 THEN '' ELSE 'acct_1Bench' || lpad((1 + (n * 7919) %% (1 + (n %% 17) * 17))::text, 6, '0') END AS acct,
+           CASE WHEN abs(hashint8(n)) %% 10 < 3 THEN ''
+                ELSE 'acct_1Bench' || lpad((1 + (n * 7919) %% (1 + (n %% 17) * 17))::text, 6, '0') END AS acct,
            (ARRAY['charge.succeeded', 'payment_intent.succeeded', 'payment_intent.created', 'invoice.paid',
                   'checkout.session.completed', 'customer.updated', 'customer.subscription.updated',
                   'invoice.created', 'charge.refunded', 'refund.created'])[1 + abs(hashint8(n + 1)) %% 10] AS typ,
@@ -89,8 +90,8 @@ def ensure_database(url: str) -> None:
 
 
 def client_of(url: str):
-    from webhooks.app import create_app
     from teachery_sync.bootstrap import build
+    from webhooks.app import create_app
 
     settings = Settings(database_url=url, redis_url=REDIS_URL, webhook_secrets=("whsec_bench",),
                         stripe_api_key="sk_test_bench", admin_token=TOKEN)
@@ -145,8 +146,8 @@ def main() -> None:
                            "ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
         mid_at, mid_id = conn.execute("SELECT received_at, id FROM events ORDER BY received_at, id "
                                       "OFFSET %s LIMIT 1", (count // 10,)).fetchone()
-        week_ago = conn.execute("SELECT to_char(now() - interval '7 days', 'YYYY-MM-DD\"T\"HH24:MI:SS')").fetchone()[0]
-        two_weeks = conn.execute("SELECT to_char(now() - interval '14 days', 'YYYY-MM-DD\"T\"HH24:MI:SS')").fetchone()[0]
+        ago = "SELECT to_char(now() - make_interval(days => %s), 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        week_ago, two_weeks = (conn.execute(ago, (days,)).fetchone()[0] for days in (7, 14))
     print(f"{count:,} events; small account {small}, big account {big}")
     client = client_of(DATABASE_URL)
     keyset = urlencode({"before": mid_at.isoformat(), "before_id": mid_id})
@@ -177,8 +178,8 @@ def main() -> None:
         page21 = deep(client, first)
         deep_ms, deep_max, _ = timed(client, page21, args.runs)
         far_ms, far_max, _ = timed(client, first + ("&" if query else "") + keyset, args.runs)
-        print(f"{name:60} {first_ms:9.1f} {first_max:6.1f} {deep_ms:11.1f} {deep_max:6.1f} {far_ms:12.1f} {far_max:6.1f}"
-              f"  ({rows} rows)")
+        print(f"{name:60} {first_ms:9.1f} {first_max:6.1f} {deep_ms:11.1f} {deep_max:6.1f} {far_ms:12.1f}"
+              f" {far_max:6.1f}  ({rows} rows)")
     for name, path in {"health (3 h)": "/admin/health", "health (24 h)": "/admin/health?hours=24",
                        "replay-failed (count)": "/admin/events/replay-failed"}.items():
         ms, worst, _ = timed(client, path, args.runs)

@@ -2,6 +2,7 @@
 failed (the count first, then a confirmation), and the Health page."""
 from __future__ import annotations
 
+import itertools
 import time
 
 import psycopg
@@ -9,10 +10,13 @@ import psycopg
 from tests.browser.conftest import DATABASE_URL
 from workers.queueing import RETRY_INTERVALS
 
+# RQ keeps job ids (failed ones for 30 days): each test has events of its own
+_runs = itertools.count(int(time.time()))
 
-def _subscription_event(n: int) -> dict:
-    """An event about a customer the fake Stripe does not have: it waits for that customer."""
-    return {"id": f"evt_browser_fail_{n}", "object": "event", "type": "customer.subscription.updated",
+
+def _subscription_event(n: int, run: int) -> dict:
+    """An event about a customer the fake Stripe does not have (cus_BF<n>): it waits for that customer."""
+    return {"id": f"evt_browser_fail_{run}_{n}", "object": "event", "type": "customer.subscription.updated",
             "created": 1_735_689_600 + n,
             "data": {"object": {"id": f"sub_BF{n}", "object": "subscription", "customer": f"cus_BF{n}",
                                 "status": "active", "items": {"data": []}, "metadata": {}}}}
@@ -34,7 +38,8 @@ def _wait_status(svc, event_ids: list[str], wanted: str, timeout: float = 40) ->
 def failed_events(svc, count: int) -> list[str]:
     """Events that failed for good, through the real worker: each waits for its customer, then (the retry
     schedule fast-forwarded to its last attempt) the worker's sweep tries once more and gives up."""
-    events = [_subscription_event(n) for n in range(count)]
+    run = next(_runs)
+    events = [_subscription_event(n, run) for n in range(count)]
     svc.deliver(events)
     ids = [e["id"] for e in events]
     _wait_status(svc, ids, "waiting")
@@ -90,11 +95,12 @@ def test_replay_all_failed_shows_the_count_then_asks(signed_in, svc):
 
 
 def test_rq_dashboard_signed_out_asks_for_the_sign_in_first(console, svc):
-    failed_events(svc, 1)  # a job in RQ's failed registry
+    ids = failed_events(svc, 1)  # a job in RQ's failed registry
     console.open("/admin/rq/")
-    assert console.path.startswith("/admin/sign-in")
-    console.sign_in()
-    console.wait_until(lambda c: c.path.startswith("/admin/rq"))
+    assert console.path.startswith("/admin/sign-in?next=/admin/rq/")
+    console.fill({"token": console.token})  # on the page it was sent to: back to the dashboard after
+    console.click("form button[type=submit]")
+    console.wait_until(lambda c: c.path.startswith("/admin/rq/"))
     console.wait_for_text("teachery-events", css="body")
     console.screenshot("rq")
     own = svc.url.rstrip("/")
@@ -105,5 +111,5 @@ def test_rq_dashboard_signed_out_asks_for_the_sign_in_first(console, svc):
     console.wait_until(lambda c: "rq:worker" in c.text("body") or "teachery" in c.text("body").lower())
     console.screenshot("rq-workers")
     console.open("/admin/rq/0/view/jobs/teachery-events/failed/8/asc/1")
-    console.wait_for_text("evt_browser_fail_0", css="body")
+    console.wait_for_text(ids[0], css="body")
     console.screenshot("rq-failed")

@@ -11,6 +11,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from domain import ledger
 from webhooks import current
 from webhooks.errors import ApiError
+from workers.queueing import RETRY_INTERVALS
 from workers.replays import replay
 
 bp = Blueprint("console_events", __name__)
@@ -120,7 +121,9 @@ def event_page(event_id: str):
         changes = ledger.changes_of(conn, event_id)
         attempts = ledger.attempts_log(conn, event_id)
     payload = json.dumps(event.payload, indent=2, ensure_ascii=False)
-    return render_template("console/event.html", event=event, changes=changes, attempts=attempts, payload=payload)
+    return render_template("console/event.html", event=event, changes=changes, attempts=attempts, payload=payload,
+                           created=datetime.fromtimestamp(event.created, UTC) if event.created else None,
+                           automatic_limit=len(RETRY_INTERVALS) + 1)
 
 
 @bp.post("/events/<id:event_id>/replay", endpoint="replay")

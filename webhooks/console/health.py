@@ -15,7 +15,7 @@ bp = Blueprint("console_health", __name__)
 
 HOURS = (1, 3, 6, 12, 24)
 DEFAULT_HOURS = 3
-WIDTH, HEIGHT, PAD = 720, 180, 28  # the chart's viewBox, and its left/bottom margin for the scale
+WIDTH, HEIGHT, PAD = 960, 200, 34  # the chart's viewBox, and its left/bottom margin for the scale
 
 
 @dataclass
