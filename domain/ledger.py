@@ -128,7 +128,7 @@ def account_filter(text: str | None) -> str | None:
 
 
 # The list's filters, in the order they are written (see filter_* in ledger.sql).
-LIST_FILTERS = ("status", "type", "since", "until", "account", "object", "before")
+LIST_FILTERS = ("status", "type", "since", "until", "account", "object")
 
 
 @cache
@@ -146,9 +146,10 @@ def list_events(conn, *, status: str | None = None, type_: str | None = None, si
     (inclusive) and `until` (exclusive) bound received_at; `before` is the keyset of the next page: the
     (received_at, id) of the previous page's last event."""
     params = {"status": status, "type": type_, "since": since, "until": until, "account": account,
-              "object": object_id, "before": before, "limit": limit,
+              "object": object_id, "limit": limit,
               "before_at": before[0] if before else None, "before_id": before[1] if before else None}
-    query = _filtered(Q.list_events, tuple(f for f in LIST_FILTERS if params[f] is not None))
+    filters = tuple(f for f in LIST_FILTERS if params[f] is not None) + (("before",) if before else ())
+    query = _filtered(Q.list_events, filters)
     return fetch_all(conn, LedgerEvent, query, params)
 
 
