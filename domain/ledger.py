@@ -128,7 +128,7 @@ def account_filter(text: str | None) -> str | None:
 
 
 # The list's filters, in the order they are written (see filter_* in ledger.sql).
-LIST_FILTERS = ("status", "type", "since", "account", "object")
+LIST_FILTERS = ("status", "type", "since", "until", "account", "object")
 
 
 @cache
@@ -139,12 +139,17 @@ def _filtered(template: str, filters: tuple[str, ...]) -> str:
 
 
 def list_events(conn, *, status: str | None = None, type_: str | None = None, since: datetime | None = None,
-                account: str | None = None, object_id: str | None = None, limit: int = 100) -> list[LedgerEvent]:
+                until: datetime | None = None, account: str | None = None, object_id: str | None = None,
+                before: tuple[datetime, str] | None = None, limit: int = 100) -> list[LedgerEvent]:
     """The ledger, newest first. `account` is the stored key ('' for the platform); `object_id` keeps the
-    events about that Stripe object (its data.object, or an object that names it by id)."""
-    params = {"status": status, "type": type_, "since": since, "account": account, "object": object_id,
-              "limit": limit}
-    query = _filtered(Q.list_events, tuple(f for f in LIST_FILTERS if params[f] is not None))
+    events about that Stripe object (its data.object, or an object that names it by id); `since`
+    (inclusive) and `until` (exclusive) bound received_at; `before` is the keyset of the next page: the
+    (received_at, id) of the previous page's last event."""
+    params = {"status": status, "type": type_, "since": since, "until": until, "account": account,
+              "object": object_id, "limit": limit,
+              "before_at": before[0] if before else None, "before_id": before[1] if before else None}
+    filters = tuple(f for f in LIST_FILTERS if params[f] is not None) + (("before",) if before else ())
+    query = _filtered(Q.list_events, filters)
     return fetch_all(conn, LedgerEvent, query, params)
 
 
@@ -309,6 +314,12 @@ def status_counts(conn, *, exact_below: int = 100_000) -> dict[str, int]:
 def oldest_unapplied_age(conn) -> float:
     """Seconds since the oldest event that is received or waiting arrived (0 when there is none)."""
     return float(fetch_value(conn, Q.oldest_unapplied))
+
+
+def per_minute(conn, minutes: int) -> list[dict]:
+    """Events received and applied in each of the last `minutes` minutes, oldest first:
+    {"minute", "received", "applied"} (0 for a quiet minute)."""
+    return fetch_all(conn, dict, Q.per_minute, {"minutes": minutes})
 
 
 def replays_done(conn, event_ids: list[str]) -> dict[str, int]:

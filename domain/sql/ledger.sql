@@ -54,6 +54,15 @@ type = %(type)s
 -- name: filter_since
 received_at >= %(since)s
 
+-- name: filter_until
+received_at < %(until)s
+
+-- name: filter_before
+-- The keyset of the list's next page: the events older than the previous page's last one, in the list's
+-- order. As a row comparison it is one index condition on events_received (received_at, id), and on
+-- events_type / events_account (their received_at, then the rest filtered).
+(received_at, id) < (%(before_at)s, %(before_id)s)
+
 -- name: filter_account
 account = %(account)s
 
@@ -195,6 +204,24 @@ SELECT COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
 -- name: replays_done
 SELECT event_id, count(*) FROM event_attempts
 WHERE event_id = ANY(%(ids)s) AND kind = 'replay' GROUP BY event_id
+
+-- name: per_minute
+-- Events received and applied (processed or ignored) in each of the last %(minutes)s minutes, this one
+-- included, oldest first; minutes without any count 0. Each count reads its index's range only
+-- (events_received; events_applied, migration 0013), not the ledger.
+WITH minutes AS (
+    SELECT generate_series(date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1),
+                           date_trunc('minute', now()), interval '1 minute') AS minute
+), received AS (
+    SELECT date_trunc('minute', received_at) AS minute, count(*) AS n FROM events
+    WHERE received_at >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1) GROUP BY 1
+), applied AS (
+    SELECT date_trunc('minute', processed_at) AS minute, count(*) AS n FROM events
+    WHERE processed_at >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1) GROUP BY 1
+)
+SELECT m.minute, COALESCE(r.n, 0) AS received, COALESCE(a.n, 0) AS applied
+FROM minutes m LEFT JOIN received r USING (minute) LEFT JOIN applied a USING (minute)
+ORDER BY m.minute
 
 -- name: known_accounts
 SELECT id FROM accounts ORDER BY id

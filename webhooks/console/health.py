@@ -1,17 +1,87 @@
-"""Health: the figures of /metrics for a person."""
+"""Health: the figures of /metrics for a person, with events received and applied per minute as a chart
+(inline SVG drawn here, with its figures as text too)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from dataclasses import dataclass
 
-from domain import ledger
+from flask import Blueprint, render_template, request
+from rq import Worker
+
+from domain import ledger, reconciliation_drift, reconciliations, run_history
 from webhooks import current
+from workers.queueing import reconciliation_queue
 
 bp = Blueprint("console_health", __name__)
+
+HOURS = (1, 3, 6, 12, 24)
+DEFAULT_HOURS = 3
+WIDTH, HEIGHT, PAD = 960, 200, 34  # the chart's viewBox, and its left/bottom margin for the scale
+
+
+@dataclass
+class Chart:
+    """Per-minute counts drawn as two lines: received and applied."""
+    minutes: list[dict]
+    peak: int
+    received: str  # the polylines' points
+    applied: str
+    ticks: list[tuple[float, str]]  # x, label (UTC hour:minute)
+
+    @property
+    def total_received(self) -> int:
+        return sum(m["received"] for m in self.minutes)
+
+    @property
+    def total_applied(self) -> int:
+        return sum(m["applied"] for m in self.minutes)
+
+    @property
+    def busiest(self) -> dict | None:
+        return max(self.minutes, key=lambda m: m["received"]) if self.total_received else None
+
+
+def chart(minutes: list[dict]) -> Chart:
+    peak = max([1, *(max(m["received"], m["applied"]) for m in minutes)])
+    step = (WIDTH - PAD) / max(len(minutes) - 1, 1)
+
+    def points(key: str) -> str:
+        return " ".join(f"{PAD + i * step:.1f},{HEIGHT - PAD - m[key] / peak * (HEIGHT - PAD - 8):.1f}"
+                        for i, m in enumerate(minutes))
+
+    every = max(len(minutes) // 6, 1)
+    ticks = [(PAD + i * step, m["minute"].strftime("%H:%M")) for i, m in enumerate(minutes) if i % every == 0]
+    return Chart(minutes, peak, points("received"), points("applied"), ticks)
+
+
+def _hours(text: str | None) -> tuple[int, str | None]:
+    if not text:
+        return DEFAULT_HOURS, None
+    if text.isdigit() and int(text) in HOURS:
+        return int(text), None
+    return DEFAULT_HOURS, f"Hours must be one of {', '.join(map(str, HOURS))}; showing the last {DEFAULT_HOURS}."
+
+
+def _jobs(services) -> dict:
+    """RQ's side: jobs waiting per queue, started and failed jobs, and the workers alive (their heartbeats)."""
+    queues = (services.queue, reconciliation_queue(services.queue))
+    depth = {queue.name: queue.count for queue in queues}
+    workers = sorted(Worker.all(connection=services.redis), key=lambda w: w.name)
+    return {"depth": depth, "started": sum(q.started_job_registry.count for q in queues),
+            "failed": sum(q.failed_job_registry.count for q in queues), "workers": workers}
 
 
 @bp.get("/health", endpoint="overview")
 def overview():
-    with current.services().pool.connection() as conn:
+    hours, error = _hours(request.args.get("hours"))
+    services = current.services()
+    with services.pool.connection() as conn:
         counts = ledger.status_counts(conn)
         oldest = ledger.oldest_unapplied_age(conn)
-    return render_template("console/health.html", counts=counts, oldest=oldest)
+        minutes = ledger.per_minute(conn, hours * 60)
+        last_runs = reconciliations.recent(conn, limit=1)
+        last_run = last_runs[0] if last_runs else None
+        drift = reconciliation_drift.count(conn, last_run.id) if last_run else None
+        drift_by_account = run_history.drift_objects_by_account(conn)
+    return render_template("console/health.html", counts=counts, oldest=oldest, chart=chart(minutes), hours=hours,
+                           hour_choices=HOURS, error=error, jobs=_jobs(services), last_run=last_run, drift=drift,
+                           drift_by_account=drift_by_account, width=WIDTH, height=HEIGHT, pad=PAD)
