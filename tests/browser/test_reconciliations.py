@@ -70,6 +70,6 @@ def test_a_bad_scope_is_refused_on_the_page(signed_in, svc):
     signed_in.fill({"account": ""})
     signed_in.click("input[name=mode][value=fix]")
     signed_in.click("#start-run button[type=submit]")
-    assert "Tick the box" in signed_in.text("#start-problem")
+    signed_in.wait_for_text("Tick the box", "#start-problem")  # the new page's, not the one before
     assert signed_in.find("input[name=mode][value=fix]").is_selected()
     assert "No reconciliation has run yet" in signed_in.text("main")
