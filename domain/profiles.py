@@ -1,11 +1,14 @@
 """Read model: the customer profile and customer search, as the admin API shows them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from domain.sql import compose, fetch_all, fetch_value, load
 
 Q = load("profiles")
 PROFILE_BY_ID = compose(Q.profile, customer=Q.customer_by_id)
 PROFILE_BY_STRIPE_ID = compose(Q.profile, customer=Q.customer_by_stripe_id)
+FIRST_PAGE = ("", "")  # sorts before every (search_order, id)
 
 
 def profile_by_id(conn, customer_id: str) -> dict | None:
@@ -21,6 +24,24 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a customer search, and the key the next page starts after (None: this is the last)."""
+    customers: list[dict]
+    next_after: tuple[str, str] | None
+
+
+def search_page(conn, q: str, *, after: tuple[str, str] = FIRST_PAGE, limit: int = 50) -> SearchPage:
+    """Customers whose name or email contains q, case-insensitively, sorted by name (else email) and id,
+    starting after the key `after` (a previous page's next_after): keyset paging, no OFFSET."""
+    rows = fetch_all(conn, dict, Q.search, {"p": _like_pattern(q), "after_order": after[0], "after_id": after[1],
+                                            "limit": limit + 1})
+    more = len(rows) > limit
+    rows = rows[:limit]
+    keys = [(row.pop("search_order"), row["id"]) for row in rows]
+    return SearchPage(rows, keys[-1] if more else None)
+
+
 def search(conn, q: str, *, limit: int = 100) -> list[dict]:
-    """Customers whose name or email contains q, case-insensitively."""
-    return fetch_all(conn, dict, Q.search, {"p": _like_pattern(q), "limit": limit})
+    """Customers whose name or email contains q, case-insensitively: the first `limit`."""
+    return search_page(conn, q, limit=limit).customers
