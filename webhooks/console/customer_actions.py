@@ -64,8 +64,9 @@ def _used(key: str) -> bool:
         return admin_actions.lock_by_key(conn, key) is not None
 
 
-def _act(customer_id: str, anchor: str, build, done):
-    """Build the command from the form, run it, flash what happened, and go back to the profile."""
+def _act(customer_id: str, build, done):
+    """Build the command from the form, run it, flash what happened, and go back to the profile (to its
+    top, where the outcome is shown)."""
     try:
         command = build(_key())
         status, body = handle(current.services(), command)
@@ -75,7 +76,7 @@ def _act(customer_id: str, anchor: str, build, done):
         flash(f"Nothing was done: {exc.message}", "error")
     else:
         flash(done(body), "success")
-    return redirect(url_for("console_customers.profile", customer_id=customer_id, _anchor=anchor), 303)
+    return redirect(url_for("console_customers.profile", customer_id=customer_id), 303)
 
 
 def _command(command_type, key: str, **fields):
@@ -102,7 +103,7 @@ def edit(customer_id: str):
         return (f"Saved in Stripe: {body.get('name') or '—'}, {body.get('email') or '—'}. "
                 "Nothing else changed (payments, subscriptions and access are as they were).")
 
-    return _act(customer_id, "details", build, done)
+    return _act(customer_id, build, done)
 
 
 @bp.post("/customers/<id:customer_id>/welcome-email")
@@ -113,7 +114,7 @@ def welcome_email(customer_id: str):
         email = body["email"]
         return f"Welcome email with the login link queued for {email['to']} (outbox {email['outbox_id']})."
 
-    return _act(customer_id, "details", lambda key: _command(commands.SendWelcomeEmail, key, target=customer_id),
+    return _act(customer_id, lambda key: _command(commands.SendWelcomeEmail, key, target=customer_id),
                 done)
 
 
@@ -130,8 +131,7 @@ def course_access(customer_id: str, course_id: str, verb: str):
         raise ApiError(f"no such course action {verb!r}: revoke or grant", 404)
     _one(load_profile(customer_id)["enrollments"], "course_id", course_id, "course")
     command_type, message = COURSE_ACCESS[verb]
-    return _act(customer_id, "enrollments",
-                lambda key: _command(command_type, key, target=customer_id, course_id=course_id),
+    return _act(customer_id, lambda key: _command(command_type, key, target=customer_id, course_id=course_id),
                 lambda body: message.format(course=course_id))
 
 
@@ -159,7 +159,7 @@ def refund(customer_id: str, charge_id: str):
         return (f"Refund of {money(made['amount'], made['currency'])} asked of Stripe ({made['stripe_refund_id']}): "
                 f"{made['status']} until Stripe confirms it. Course access is unchanged.")
 
-    return _act(customer_id, f"payment-{charge_id}", build, done)
+    return _act(customer_id, build, done)
 
 
 def _cancel(sub_id: str, key: str):
@@ -213,5 +213,5 @@ def subscription(customer_id: str, sub_id: str, verb: str):
     if verb not in SUBSCRIPTION_ACTIONS:
         raise ApiError(f"no such subscription action {verb!r}: cancel, pause or resume", 404)
     _one(load_profile(customer_id)["subscriptions"], "stripe_subscription_id", sub_id, "subscription")
-    return _act(customer_id, f"subscription-{sub_id}", lambda key: SUBSCRIPTION_ACTIONS[verb](sub_id, key),
+    return _act(customer_id, lambda key: SUBSCRIPTION_ACTIONS[verb](sub_id, key),
                 _subscription_done)
