@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.sql import compose, fetch_all, fetch_value, load
+from psycopg.rows import dict_row
+
+from domain.sql import compose, fetch_value, load
 
 Q = load("profiles")
 PROFILE_BY_ID = compose(Q.profile, customer=Q.customer_by_id)
@@ -34,8 +36,11 @@ class SearchPage:
 def search_page(conn, q: str, *, after: tuple[str, str] = FIRST_PAGE, limit: int = 50) -> SearchPage:
     """Customers whose name or email contains q, case-insensitively, sorted by name (else email) and id,
     starting after the key `after` (a previous page's next_after): keyset paging, no OFFSET."""
-    rows = fetch_all(conn, dict, Q.search, {"p": _like_pattern(q), "after_order": after[0], "after_id": after[1],
-                                            "limit": limit + 1})
+    params = {"p": _like_pattern(q), "after_order": after[0], "after_id": after[1], "limit": limit + 1}
+    # Never prepared: PostgreSQL then plans each search for its own pattern (the trigram index for a rare one,
+    # the (search_order, id) walk for a common one). A prepared statement falls back to one generic plan after
+    # five calls, which knows no pattern: 160 ms for "a" on 100,000 customers instead of 0.2 ms.
+    rows = conn.cursor(row_factory=dict_row).execute(Q.search, params, prepare=False).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     keys = [(row.pop("search_order"), row["id"]) for row in rows]
