@@ -279,3 +279,14 @@ def test_edit_sends_only_what_changed_and_refuses_bad_email(signed, ada, stripe_
 def test_resend_welcome_email(signed, ada):
     r, _ = submit(signed, ada["id"], f"/admin/customers/{ada['id']}/welcome-email")
     assert "Welcome email with the login link queued for ada@example.com" in flashes(signed, r)
+
+
+def test_a_customer_deleted_in_stripe_is_marked_and_not_editable(signed, ada, send, profile):
+    gone = customer("cus_Ada", email="ada@example.com", name="Ada Lovelace")
+    send(event("customer.deleted", {**gone, "deleted": True}, created=T0 + DAY))
+    assert profile("cus_Ada")["deleted_in_stripe"] is True
+    page = signed.get(f"/admin/customers/{ada['id']}")
+    words = text(page)
+    assert "deleted in Stripe" in words and "customers are never deleted here" in words
+    assert f'action="/admin/customers/{ada["id"]}/edit"' not in page.get_data(as_text=True)
+    assert "Revoke access" in words  # access is unchanged (docs/rules.md, rule 5)

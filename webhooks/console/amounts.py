@@ -13,7 +13,7 @@ from decimal import Decimal
 from webhooks.console.chrome import ZERO_DECIMAL
 
 THREE_DECIMAL = {"bhd", "jod", "kwd", "omr", "tnd"}
-_WRITTEN = re.compile(r"^(\d{1,12})(?:\.(\d*))?$")
+_WRITTEN = re.compile(r"^([0-9]{1,12})(?:\.([0-9]*))?$")  # ASCII digits only (\d takes "٣" too)
 
 
 class BadAmount(ValueError):
