@@ -61,7 +61,12 @@ c.id = %(id)s
 c.account = %(account)s AND c.stripe_customer_id = %(cus)s
 
 -- name: search
--- Customers whose name or email contains %(p)s (a LIKE pattern), case-insensitively.
-SELECT id, NULLIF(account, '') AS account, stripe_customer_id, name, email FROM customers
-WHERE lower(name) LIKE %(p)s OR lower(email) LIKE %(p)s
-ORDER BY lower(coalesce(name, email, '')), id LIMIT %(limit)s
+-- One page of the customers whose name or email contains %(p)s (a LIKE pattern of lowered text),
+-- sorted by name (else email), then id; the page starts after the key (%(after_order)s, %(after_id)s):
+-- ('', '') for the first page. search_text (migration 0014) holds both fields, lowered: its trigram
+-- index, or the (search_order, id) index for a common pattern, finds the rows; the recheck of each field
+-- keeps the rule exact. search_order is returned: the next page's key.
+SELECT id, NULLIF(account, '') AS account, stripe_customer_id, name, email, search_order FROM customers
+WHERE search_text LIKE %(p)s AND (lower(name) LIKE %(p)s OR lower(email) LIKE %(p)s)
+  AND (search_order, id) > (%(after_order)s, %(after_id)s)
+ORDER BY search_order, id LIMIT %(limit)s
