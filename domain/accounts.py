@@ -4,6 +4,7 @@ from __future__ import annotations
 from domain.sql import fetch_column, load
 
 PLATFORM = ""
+PLATFORM_NAME = "platform"  # how people name the platform's own account (filters, scopes, a run's account)
 _KNOWN = load("ledger").known_accounts
 
 
@@ -26,5 +27,13 @@ def known(conn) -> list[str]:
 
 
 def in_scope(conn, account: str | None) -> list[str]:
-    """The accounts an operation covers: the one named (acct_…), else the platform and every known one."""
+    """The accounts an operation covers: the one named (acct_…, or `platform`), else the platform and every
+    known one."""
+    if account == PLATFORM_NAME:
+        return [PLATFORM]
     return [to_key(account)] if account else known(conn)
+
+
+def run_account(key: str) -> str:
+    """A run's (or a scope's) name for one account: acct_…, or `platform` (None would mean every one)."""
+    return key or PLATFORM_NAME

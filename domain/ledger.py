@@ -9,7 +9,7 @@ from functools import cache
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from domain.accounts import to_key
+from domain.accounts import PLATFORM_NAME, to_key
 from domain.ids import is_account_id
 from domain.sql import compose, fetch_all, fetch_column, fetch_one, fetch_value, load
 
@@ -113,7 +113,6 @@ def get_event(conn, event_id: str, *, with_payload: bool = False) -> LedgerEvent
     return fetch_one(conn, LedgerEvent, query, {"id": event_id})
 
 
-PLATFORM_NAME = "platform"
 
 
 def account_filter(text: str | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from datetime import UTC
 
@@ -12,6 +13,8 @@ LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SWITCHES = {"on": True, "off": False, "1": True, "0": False, "true": True, "false": False}
 SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret", "console_secret_key")
+ADMIN_TOKEN_NAME = "admin"  # ADMIN_TOKEN alone is one unscoped token of this name
+PLATFORM_SCOPE = "platform"  # ADMIN_TOKENS' word for the platform's own account
 
 
 class ConfigError(Exception):
@@ -26,6 +29,9 @@ class Settings:
     stripe_api_key: str | None = None
     stripe_api_base: str = STRIPE_API_BASE
     admin_token: str | None = None
+    # ADMIN_TOKENS (and ADMIN_TOKEN): (name, token, scope); scope '' is the platform, acct_… a connected
+    # account, None every account
+    admin_tokens: tuple[tuple[str, str, str | None], ...] = ()
     webhook_tolerance_seconds: int = 300
     teachery_base_url: str = "http://localhost:8000"
     link_secret: str | None = None  # signs password-reset links; derived from the webhook secret when unset
@@ -76,6 +82,7 @@ class Settings:
             stripe_api_key=env.get("STRIPE_API_KEY") or None,
             stripe_api_base=(env.get("STRIPE_API_BASE") or STRIPE_API_BASE).rstrip("/"),
             admin_token=env.get("ADMIN_TOKEN") or None,
+            admin_tokens=_admin_tokens(env.get("ADMIN_TOKEN") or None, env.get("ADMIN_TOKENS") or ""),
             webhook_tolerance_seconds=tolerance_seconds,
             teachery_base_url=(env.get("TEACHERY_BASE_URL") or cls.teachery_base_url).rstrip("/"),
             link_secret=env.get("TEACHERY_LINK_SECRET") or None,
@@ -100,6 +107,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS:
                 value = _masked(value)
+            elif f.name == "admin_tokens":
+                value = tuple((name, _masked(token), scope) for name, token, scope in value)
             elif f.name == "database_url":
                 value = redact(value)
             elif f.name == "redis_url":
@@ -115,7 +124,7 @@ class Settings:
         from psycopg.conninfo import conninfo_to_dict
 
         found = [*self.webhook_secrets, self.stripe_api_key, self.admin_token, self.link_secret,
-                 self.console_secret_key]
+                 self.console_secret_key, *(token for _, token, _ in self.admin_tokens)]
         with contextlib.suppress(psycopg.ProgrammingError):
             found.append(conninfo_to_dict(self.database_url).get("password"))
         try:
@@ -147,6 +156,43 @@ def _positive_number(name: str, raw: str | None, default: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number (requests per second), got {raw!r}")
     return value
+
+
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+
+
+def _admin_tokens(single: str | None, listed: str) -> tuple[tuple[str, str, str | None], ...]:
+    """ADMIN_TOKENS: comma-separated `name:token` (every account), `name:token:acct_…` or
+    `name:token:platform` (that account only); ADMIN_TOKEN adds one unscoped token named `admin`. Errors
+    name the entry by its place and name, never by its token."""
+    from domain.ids import is_account_id
+
+    tokens = [(ADMIN_TOKEN_NAME, single, None)] if single else []
+    for place, entry in enumerate((e.strip() for e in listed.split(",")), start=1):
+        if not entry:
+            continue
+        parts = entry.split(":")
+        name = parts[0].strip()
+        if len(parts) not in (2, 3) or not _TOKEN_NAME.fullmatch(name) or not parts[1]:
+            raise ConfigError(f"ADMIN_TOKENS entry {place} must be name:token, name:token:acct_… or "
+                              "name:token:platform (a name of letters, digits, _ . @ -; a token without , or :)")
+        scope: str | None = None
+        if len(parts) == 3:
+            if parts[2] == PLATFORM_SCOPE:
+                scope = ""
+            elif is_account_id(parts[2]):
+                scope = parts[2]
+            else:
+                raise ConfigError(f"ADMIN_TOKENS entry {place} ({name}): the scope must be acct_… or platform")
+        tokens.append((name, parts[1], scope))
+    names = [name for name, _, _ in tokens]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"ADMIN_TOKENS: the name(s) {', '.join(twice)} are given twice (ADMIN_TOKEN is named "
+                          f"{ADMIN_TOKEN_NAME})")
+    if len({token for _, token, _ in tokens}) < len(tokens):
+        raise ConfigError("ADMIN_TOKENS: two entries have the same token")
+    return tuple(tokens)
 
 
 def _rate_limit(env, key: str, default: str) -> str:

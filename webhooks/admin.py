@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify, request
 from domain import ledger, profiles
 from domain.accounts import to_key
 from webhooks import current, schemas
+from webhooks.auth import scope, sees
 from webhooks.errors import ApiError
 from webhooks.parsing import from_query
 from workers.replays import replay
@@ -15,7 +16,7 @@ bp = Blueprint("admin", __name__)
 
 
 def _found(profile: dict | None, what: str):
-    if profile is None:
+    if profile is None or not sees(to_key(profile["account"])):  # another account's: as if it did not exist
         raise ApiError(f"{what} not found", 404)
     return jsonify(schemas.Profile.model_validate(profile).answer())
 
@@ -24,7 +25,8 @@ def _found(profile: dict | None, what: str):
 def search_customers():
     query = from_query(schemas.CustomerSearch)
     with current.services().pool.connection() as conn:
-        return jsonify(schemas.CustomerList(customers=profiles.search(conn, query.q)).answer())
+        found = profiles.search(conn, query.q, account=scope())
+    return jsonify(schemas.CustomerList(customers=found).answer())
 
 
 @bp.get("/customers/<id:customer_id>")
@@ -43,17 +45,21 @@ def delete_customer(customer_id: str):
 @bp.get("/stripe-customers/<id:cus_id>")
 def get_stripe_customer(cus_id: str):
     query = from_query(schemas.StripeCustomerQuery)
+    account = to_key(query.account) if query.account is not None or scope() is None else scope()
     with current.services().pool.connection() as conn:
-        profile = profiles.profile_by_stripe_id(conn, to_key(query.account), cus_id)
+        profile = profiles.profile_by_stripe_id(conn, account, cus_id)
     return _found(profile, f"Stripe customer {cus_id}")
 
 
 @bp.get("/events")
 def list_events():
     query = from_query(schemas.EventFilters)
+    account = query.account if scope() is None else scope()
+    if query.account is not None and query.account != account:  # another account's events: none to list
+        return jsonify(schemas.EventList(events=[]).answer())
     with current.services().pool.connection() as conn:
         events = ledger.list_events(conn, status=query.status, type_=query.type, since=query.since,
-                                    account=query.account, object_id=query.object_id, limit=query.limit)
+                                    account=account, object_id=query.object_id, limit=query.limit)
     return jsonify(schemas.EventList(events=events).answer())
 
 
@@ -61,7 +67,7 @@ def list_events():
 def get_event(event_id: str):
     with current.services().pool.connection() as conn:
         event = ledger.get_event(conn, event_id, with_payload=True)
-        if event is None:
+        if event is None or not sees(event.account):
             raise ApiError(f"event {event_id} not found", 404)
         changes = ledger.changes_of(conn, event_id)
         attempts = ledger.attempts_log(conn, event_id)
@@ -76,7 +82,7 @@ def replay_event(event_id: str):
     services = current.services()
     with services.pool.connection() as conn:
         event = ledger.get_event(conn, event_id)
-    if event is None:
+    if event is None or not sees(event.account):
         raise ApiError(f"event {event_id} not found", 404)
     done = replay(services, [event_id])  # Redis down: the app's 503, and nothing changed
     return jsonify(schemas.ReplayAccepted(id=event_id, status=event.status, merged=bool(done.merged)).answer()), 202

@@ -11,6 +11,7 @@ import uuid
 
 from flask import Blueprint, g, jsonify, request
 
+from webhooks.auth import scope
 from webhooks.current import services
 from webhooks.errors import ApiError
 from webhooks.parsing import json_body
@@ -38,9 +39,10 @@ def _idempotency_key() -> str:
 
 
 def _act(command_type, **fields):
-    """Run the command with an idempotency key and the name of the admin token that asked for it
-    (webhooks/auth.py)."""
-    status, body = handle(services(), command_type(idempotency_key=_idempotency_key(), actor=g.actor, **fields))
+    """Run the command with an idempotency key, the name of the admin token that asked for it and the
+    account it may act on (webhooks/auth.py)."""
+    status, body = handle(services(), command_type(idempotency_key=_idempotency_key(), actor=g.actor,
+                                                   scope=scope(), **fields))
     return jsonify(body), status
 
 
@@ -66,7 +68,7 @@ def welcome_email(customer_id: str):
 
 @bp.get("/customers/<id:customer_id>/links")
 def customer_links(customer_id: str):
-    return jsonify(links_of(services(), customer_id, int(time.time())))
+    return jsonify(links_of(services(), customer_id, int(time.time()), scope()))
 
 
 @bp.post("/payments/<id:charge_id>/refund")

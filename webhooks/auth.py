@@ -12,19 +12,22 @@ from dataclasses import dataclass
 
 from flask import g, jsonify, request
 
-from domain.settings import Settings
+from domain.settings import ADMIN_TOKEN_NAME, Settings
 from webhooks import current
 from webhooks.auth_failures import AuthFailures
 
 ADMIN_PREFIX = "/admin/api"
-ADMIN_TOKEN_NAME = "admin"  # ADMIN_TOKEN alone is one unscoped token of this name
-DISABLED = "admin API disabled: set ADMIN_TOKEN to enable it"
+DISABLED = "admin API disabled: set ADMIN_TOKEN (or ADMIN_TOKENS) to enable it"
 
 
 @dataclass(frozen=True)
 class AdminToken:
     name: str
     secret: str
+    scope: str | None = None  # the one account it sees ('' the platform, acct_…), None: every account
+
+    def __repr__(self) -> str:
+        return f"AdminToken(name={self.name!r}, scope={self.scope!r})"
 
     @property
     def digest(self) -> str:
@@ -33,8 +36,11 @@ class AdminToken:
 
 
 def admin_tokens(settings: Settings) -> tuple[AdminToken, ...]:
-    """The configured admin tokens."""
-    return (AdminToken(ADMIN_TOKEN_NAME, settings.admin_token),) if settings.admin_token else ()
+    """The configured admin tokens: ADMIN_TOKENS' and ADMIN_TOKEN's (settings.admin_tokens), or, for
+    settings made in code with only admin_token, that one."""
+    listed = settings.admin_tokens or (((ADMIN_TOKEN_NAME, settings.admin_token, None),) if settings.admin_token
+                                       else ())
+    return tuple(AdminToken(name, secret, scope) for name, secret, scope in listed)
 
 
 def match_token(settings: Settings, given: str) -> AdminToken | None:
@@ -54,6 +60,17 @@ def token_named(settings: Settings, name: str, digest: str) -> AdminToken | None
     return None
 
 
+def scope() -> str | None:
+    """The account the request's token may see ('' the platform, acct_…), or None: every account."""
+    return g.get("scope")
+
+
+def sees(account: str | None) -> bool:
+    """Whether the request's token may see a record of this account (its stored key, '' the platform)."""
+    allowed = scope()
+    return allowed is None or (account or "") == allowed
+
+
 def failures() -> AuthFailures:
     services = current.services()
     return AuthFailures(services.redis, services.settings.auth_failure_limit)
@@ -71,7 +88,7 @@ def require_admin_token():
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     token = match_token(settings, given.strip()) if scheme.lower() == "bearer" else None
     if token is not None:
-        g.actor = token.name
+        g.actor, g.scope = token.name, token.scope
         return None
     guard = failures()
     wait = guard.blocked_for(request.remote_addr)

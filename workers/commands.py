@@ -183,6 +183,7 @@ class AdminCommand:
     idempotency_key: str  # ours, sent to Stripe: `teachery-…`
     actor: str  # the admin token's name
     asked: Body = NoBody()
+    scope: str | None = None  # the one account the actor may act on ('' the platform, acct_…); None: every one
 
     @property
     def params(self) -> dict:

@@ -65,8 +65,10 @@ c.account = %(account)s AND c.stripe_customer_id = %(cus)s
 -- sorted by name (else email), then id; the page starts after the key (%(after_order)s, %(after_id)s):
 -- ('', '') for the first page. search_text (migration 0014) holds both fields, lowered: its trigram
 -- index, or the (search_order, id) index for a common pattern, finds the rows; the recheck of each field
--- keeps the rule exact. search_order is returned: the next page's key.
+-- keeps the rule exact. search_order is returned: the next page's key. %(account)s: that account's
+-- customers only (a scoped admin token), null: every account's.
 SELECT id, NULLIF(account, '') AS account, stripe_customer_id, name, email, search_order FROM customers
 WHERE search_text LIKE %(p)s AND (lower(name) LIKE %(p)s OR lower(email) LIKE %(p)s)
+  AND (%(account)s::text IS NULL OR account = %(account)s)
   AND (search_order, id) > (%(after_order)s, %(after_id)s)
 ORDER BY search_order, id LIMIT %(limit)s

@@ -86,7 +86,7 @@ def guard():
         if request.method in SAFE_METHODS:
             return redirect(url_for("console.sign_in", next=_local(request.full_path)))
         return error("your session ended: sign in again", 401)
-    g.actor = token.name
+    g.actor, g.scope = token.name, token.scope
     return None
 
 

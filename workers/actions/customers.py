@@ -15,7 +15,7 @@ WELCOME_SUBJECT = "Welcome to Teachery: your course login"
 @once
 def edit_customer(services, cmd: EditCustomer) -> Answer:
     """PATCH /customers/{id}: send the new name/email to the Stripe customer, then record Stripe's answer."""
-    customer = customer_of(services.pool, cmd.target)
+    customer = customer_of(services.pool, cmd.target, cmd.scope)
     if customer.deleted_in_stripe:
         raise CommandRefused(f"customer {cmd.target} was deleted in Stripe and cannot be edited there", 409)
 
@@ -32,7 +32,7 @@ def edit_customer(services, cmd: EditCustomer) -> Answer:
 def set_course_access(services, cmd: GrantCourse) -> Answer:
     """Course access back on (grant, creating the enrollment if need be) or off (revoke); local only:
     refunds and subscriptions are untouched (docs/rules.md, rule 3). Doing it twice is fine."""
-    customer = customer_of(services.pool, cmd.target)
+    customer = customer_of(services.pool, cmd.target, cmd.scope)
     verb = "granted" if cmd.grant else "revoked"
 
     def apply(change, _):
@@ -53,7 +53,7 @@ def set_course_access(services, cmd: GrantCourse) -> Answer:
 @once
 def send_welcome_email(services, cmd: SendWelcomeEmail) -> Answer:
     """Queue the welcome email with the course login link in the outbox (Teachery's mailer sends it)."""
-    customer = customer_of(services.pool, cmd.target)
+    customer = customer_of(services.pool, cmd.target, cmd.scope)
     if not customer.email:
         raise CommandRefused(f"customer {cmd.target} has no email address", 409)
     login = links.login_link(services.settings.teachery_base_url, customer.id)
@@ -71,8 +71,8 @@ def send_welcome_email(services, cmd: SendWelcomeEmail) -> Answer:
     return perform(services, cmd, customer.account, apply)
 
 
-def customer_links(services, customer_id: str, now: int) -> dict:
+def customer_links(services, customer_id: str, now: int, scope: str | None = None) -> dict:
     """GET /customers/{id}/links: login, password reset (valid 24 hours), billing, cancel subscription."""
-    customer = customer_of(services.pool, customer_id)
+    customer = customer_of(services.pool, customer_id, scope)
     settings = services.settings
     return links.customer_links(settings.teachery_base_url, links.link_key(settings), customer.id, now)

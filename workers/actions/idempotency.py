@@ -32,8 +32,10 @@ class StripeCall:
 
 
 def same_request(earlier: admin_actions.AdminAction, cmd: AdminCommand) -> None:
-    """409 unless the action recorded under this key is this very request."""
-    if (earlier.kind, earlier.target, earlier.params) != (cmd.kind, cmd.target, cmd.params):
+    """409 unless the action recorded under this key is this very request, on a record the asking token
+    may act on (another account's answer is never handed out, even for its key)."""
+    other_account = cmd.scope is not None and earlier.account != cmd.scope
+    if other_account or (earlier.kind, earlier.target, earlier.params) != (cmd.kind, cmd.target, cmd.params):
         raise CommandRefused("this Idempotency-Key was already used for a different admin request", 409)
 
 

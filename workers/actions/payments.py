@@ -16,7 +16,7 @@ def refund_payment(services, cmd: RefundPayment) -> Answer:
     """Refund a charge in Stripe, whole or part (what is left unless `amount` says); the refund is
     recorded pending at once. Access stays (docs/rules.md, rule 1)."""
     charge_id = cmd.target
-    payment = payment_of(services.pool, charge_id)
+    payment = payment_of(services.pool, charge_id, cmd.scope)
     if payment.charge_status != "succeeded":
         raise CommandRefused(f"payment {charge_id} is {payment.charge_status}: there is nothing to refund", 409)
     remaining = payment.amount - payment.amount_refunded

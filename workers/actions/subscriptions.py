@@ -15,7 +15,7 @@ from workers.handlers.subscriptions import ENDED, snapshot_subscription
 @once
 def cancel_subscription(services, cmd: CancelSubscription) -> Answer:
     """Cancel now (DELETE) or at period end."""
-    sub = subscription_of(services.pool, cmd.target)
+    sub = subscription_of(services.pool, cmd.target, cmd.scope)
     if cmd.asked.at_period_end:
         return _change(services, cmd, sub, "post", cancel_at_period_end=True)
     return _change(services, cmd, sub, "delete")
@@ -27,7 +27,7 @@ def pause_subscription(services, cmd: PauseSubscription) -> Answer:
     pause = {"behavior": cmd.asked.behavior}
     if cmd.asked.resumes_at:
         pause["resumes_at"] = int(parse_iso(cmd.asked.resumes_at).timestamp())
-    sub = subscription_of(services.pool, cmd.target)
+    sub = subscription_of(services.pool, cmd.target, cmd.scope)
     return _change(services, cmd, sub, "post", pause_collection=pause)
 
 
@@ -35,7 +35,7 @@ def pause_subscription(services, cmd: PauseSubscription) -> Answer:
 def resume_subscription(services, cmd: ResumeSubscription) -> Answer:
     """Resume: a subscription whose status is `paused` through Stripe's resume endpoint (keeping its
     billing cycle anchor); otherwise clear pause_collection."""
-    sub = subscription_of(services.pool, cmd.target)
+    sub = subscription_of(services.pool, cmd.target, cmd.scope)
     if sub.status == "paused":
         return _change(services, cmd, sub, "post", "/resume", billing_cycle_anchor="unchanged")
     # Stripe quirk: collection is unpaused by sending pause_collection as an empty string, not null.
