@@ -8,7 +8,7 @@ from domain import ledger, profiles
 from domain.accounts import to_key
 from webhooks import current, schemas
 from webhooks.auth import scope, sees
-from webhooks.errors import ApiError
+from webhooks.errors import ApiError, error
 from webhooks.parsing import from_query
 from workers.replays import replay
 
@@ -39,7 +39,8 @@ def get_customer(customer_id: str):
 @bp.delete("/customers/<id:customer_id>")
 def delete_customer(customer_id: str):
     allowed = sorted(set(current_app.create_url_adapter(request).allowed_methods()) - {"DELETE"})
-    return jsonify({"error": "customers are never deleted"}), 405, {"Allow": ", ".join(allowed)}
+    body, status = error("customers are never deleted", 405)
+    return body, status, {"Allow": ", ".join(allowed)}
 
 
 @bp.get("/stripe-customers/<id:cus_id>")

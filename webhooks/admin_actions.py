@@ -13,7 +13,7 @@ from flask import Blueprint, g, jsonify, request
 
 from webhooks.auth import scope
 from webhooks.current import services
-from webhooks.errors import ApiError
+from webhooks.errors import ApiError, error
 from webhooks.parsing import json_body
 from workers import commands
 from workers.actions.customers import customer_links as links_of
@@ -25,7 +25,7 @@ bp = Blueprint("admin_actions", __name__)
 
 @bp.errorhandler(commands.CommandRefused)
 def _error(exc):
-    return jsonify({"error": exc.message}), exc.status
+    return error(exc.message, exc.status)
 
 
 def _idempotency_key() -> str:

@@ -15,6 +15,7 @@ from flask import g, jsonify, request
 from domain.settings import ADMIN_TOKEN_NAME, Settings
 from webhooks import current
 from webhooks.auth_failures import AuthFailures
+from webhooks.errors import refused
 
 ADMIN_PREFIX = "/admin/api"
 DISABLED = "admin API disabled: set ADMIN_TOKEN (or ADMIN_TOKENS) to enable it"
@@ -93,6 +94,7 @@ def require_admin_token():
     guard = failures()
     wait = guard.blocked_for(request.remote_addr)
     if wait:
+        refused(429, "too many failed sign-ins from this client", client=request.remote_addr, path=request.path)
         return guard.refusal(wait)
     guard.failed(request.remote_addr, "missing or wrong bearer token")
     return jsonify({"error": "missing or wrong bearer token"}), 401

@@ -47,7 +47,7 @@ class AuthFailures:
         return max(1, math.ceil(reset_at - time.time()))
 
     def failed(self, who: str | None, reason: str) -> None:
-        structlog.get_logger(__name__).warning("authentication refused", client=who, reason=reason)
+        structlog.get_logger("webhooks.refused").info("request refused", status=401, reason=reason, client=who)
         with contextlib.suppress(redis.RedisError):
             self.limiter.hit(self.limit, who or "unknown")
 

@@ -22,8 +22,16 @@ class ApiError(Exception):
         self.message, self.status = message, status
 
 
+def refused(status: int, reason: str, **context) -> None:
+    """The one log line of a request refused for something the caller sent (never its body or a secret)."""
+    structlog.get_logger("webhooks.refused").info("request refused", status=status, reason=reason, **context)
+
+
 def error(message: str, status: int = 400):
-    """The error answer: JSON, or the page an installed `error_page` hook renders for a browser."""
+    """The error answer: JSON, or the page an installed `error_page` hook renders for a browser. A 4xx is
+    logged once, here."""
+    if 400 <= status < 500:
+        refused(status, message, method=request.method, path=request.path)
     page = current_app.extensions.get("error_page")
     shown = page(message, status) if page else None
     return shown if shown is not None else (jsonify({"error": message}), status)

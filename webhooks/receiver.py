@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 from domain import ledger
 from domain.errors import first_line
 from domain.ids import STRIPE_ID_TAIL, is_account_id
+from webhooks.errors import refused
 from webhooks.group_commit import GroupCommit
 from webhooks.signature import BadSignature, verify
 from workers.queueing import DrainRequests
@@ -83,7 +84,13 @@ class Receiver:
         self._group = GroupCommit(self._write, after=self._request_drain)
 
     def receive(self, body: bytes, signature: str | None) -> tuple[int, dict]:
-        """(HTTP status, JSON answer)."""
+        """(HTTP status, JSON answer); a refusal is logged once, with its reason (never the body)."""
+        status, answer = self._receive(body, signature)
+        if status == 400:
+            refused(400, answer["error"], path="/webhooks/stripe")
+        return status, answer
+
+    def _receive(self, body: bytes, signature: str | None) -> tuple[int, dict]:
         settings = self.services.settings
         try:
             verify(body, signature, settings.webhook_secrets, settings.webhook_tolerance_seconds)
