@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 
 from psycopg import sql
@@ -280,10 +280,24 @@ def known(conn, event_ids: list[str]) -> list[str]:
     return [i for i in dict.fromkeys(event_ids) if i in held]
 
 
-def ids_matching(conn, *, status: str | None = None, since: datetime | None = None) -> list[str]:
-    """The ids of the events in that status and received since then (None: any), in Stripe's order."""
-    params = {"status": status, "since": since}
-    return fetch_column(conn, _filtered(Q.ids_matching, tuple(f for f in params if params[f] is not None)), params)
+FIRST_KEY = (-(2**62), datetime(1, 1, 2, tzinfo=UTC), "")  # before every event's (created, received_at, id)
+
+
+def ids_matching_page(conn, *, status: str | None = None, since: datetime | None = None,
+                      account: str | None = None, after: tuple = FIRST_KEY, limit: int = 1000) -> list[tuple]:
+    """The events in that status, received since then, of that account (a stored key), in Stripe's order,
+    a page at a time: (id, created, received_at) rows after the
+    key `after`, the last row being the next page's key."""
+    params = {"status": status, "since": since, "account": account, "after_created": after[0],
+              "after_received": after[1], "after_id": after[2], "limit": limit}
+    filters = tuple(f for f in ("status", "since", "account") if params[f] is not None)
+    return conn.execute(_filtered(Q.ids_matching_page, filters), params).fetchall()
+
+
+def count_matching(conn, *, status: str | None = None, account: str | None = None) -> int:
+    """How many events are in that status (of that account, a stored key)."""
+    params = {"status": status, "account": account}
+    return fetch_value(conn, _filtered(Q.count_matching, tuple(f for f in params if params[f] is not None)), params)
 
 
 def count_by_status(conn) -> dict[str, int]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from rq import get_current_job
 
 from domain.ledger import AttemptKind
-from workers import draining, reconciliation, scheduled
+from workers import draining, reconciliation, replays, scheduled
 from workers.processing import apply_event
 from workers.queueing import drain_started
 from workers.services import Services
@@ -43,6 +43,13 @@ def drain() -> int:
     """Apply every event no worker has applied yet (see workers/draining.py); how many it took."""
     drain_started(services().queue)
     return draining.drain(services())
+
+
+def replay_matching(status: str | None = None, since: str | None = None, account: str | None = None) -> int:
+    """A bulk replay (workers/replays.py), a batch at a time; how many replays it queued."""
+    done = replays.replay_matching(services(), status=status, since=datetime.fromisoformat(since) if since else None,
+                                   account=account)
+    return done.queued
 
 
 def run_reconciliation(run_id: str) -> str:

@@ -66,6 +66,25 @@ def enqueue_replay(queue: Queue, event_id: str, replays_done: int):
                            f"replay {event_id}")
 
 
+BULK_REPLAY = "workers.jobs.replay_matching"
+
+
+def enqueue_bulk_replay(queue: Queue, *, status: str | None, since: str | None, account: str | None):
+    """Enqueue a worker's replay of every matching event (workers.replays.replay_matching); one asked while
+    the same is still waiting to run merges into it (None)."""
+    whose = "all" if account is None else account or "platform"
+    job_id = f"replay-matching-{status or 'any'}-{since or 'ever'}-{whose}"
+
+    def enqueue():
+        try:
+            return queue.enqueue_call(BULK_REPLAY, kwargs={"status": status, "since": since, "account": account},
+                                      job_id=job_id, unique=True, description=f"replay every {status or ''} event",
+                                      **JOB_OPTIONS)
+        except DuplicateJobError:
+            return None
+    return _ensure(queue, job_id, enqueue, keep=WAITING_TO_RUN + (JobStatus.STARTED,))
+
+
 def enqueue_wake(queue: Queue, event_id: str):
     """Enqueue a wake-up of a waiting event (what it waited for was just recorded); merged with one queued."""
     return _enqueue_merged(queue, event_id, f"event-{event_id}-wake", "wake", f"wake {event_id}")

@@ -41,9 +41,16 @@ FROM events
 WHERE {filters}
 ORDER BY received_at DESC, id DESC LIMIT %(limit)s
 
--- name: ids_matching
--- The ids of the events that match, in Stripe's order. {filters}: as in list_events.
-SELECT id FROM events WHERE {filters} ORDER BY created, received_at
+-- name: ids_matching_page
+-- The ids of the events that match, in Stripe's order, a page at a time: those after the key (%(after_created)s, %(after_received)s, %(after_id)s)
+-- in Stripe's order (a bulk replay pages through them, however many there are). {filters}: as in list_events.
+SELECT id, created, received_at FROM events
+WHERE {filters} AND (created, received_at, id) > (%(after_created)s, %(after_received)s, %(after_id)s)
+ORDER BY created, received_at, id LIMIT %(limit)s
+
+-- name: count_matching
+-- How many events match. {filters}: as in list_events.
+SELECT count(*) FROM events WHERE {filters}
 
 -- name: filter_status
 status = %(status)s

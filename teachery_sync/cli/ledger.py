@@ -16,7 +16,7 @@ from teachery_sync.cli.helpers import (
     require_redis,
     table,
 )
-from workers.replays import replay
+from workers.replays import replay, replay_matching
 
 # The API's list of filter values: every status, and `processing`, which is no longer stored and matches nothing.
 STATUSES = click.Choice(LIST_STATUSES)
@@ -141,9 +141,12 @@ def events_replay(event_ids, status, since):
         raise Failure("name event ids, or give --status or --since")
     services = open_services()
     since_at = parse_time(since)
-    if not event_ids:
-        with services.pool.connection() as conn:
-            event_ids = ledger.ids_matching(conn, status=status, since=since_at)
+    if not event_ids:  # every match, read and queued a batch at a time (bounded however many there are)
+        require_redis(services)
+        bulk = replay_matching(services, status=status, since=since_at)
+        click.echo(f"queued {bulk.queued} event(s) for replay"
+                   + (f"; {bulk.merged} already had a replay queued" if bulk.merged else ""))
+        return
     with services.pool.connection() as conn:
         if not ledger.known(conn, list(event_ids)) and event_ids:
             raise Failure(_not_in_ledger(list(dict.fromkeys(event_ids))))

@@ -117,3 +117,32 @@ def test_a_replay_job_that_ended_without_running_is_replaced(services, deliver, 
     assert services.queue.get_job_ids() == [job_id]
     run_worker()
     assert [a["kind"] for a in admin("GET", f"/events/{EVENT_ID}")[1]["attempts_log"]] == ["automatic", "replay"]
+
+
+def test_a_bulk_replay_pages_through_the_ledger_a_batch_at_a_time(services):
+    """2,500 failed events, batches of 1,000: every one gets one replay, in three reads of the ledger."""
+    from domain import ledger as ledger_rows
+    from workers.replays import replay_matching
+
+    with services.pool.connection() as conn:
+        conn.execute("""INSERT INTO events (id, account, type, created, status, payload)
+                        SELECT 'evt_bulk_' || lpad(n::text, 5, '0'), '', 'customer.updated', 1700000000 + n % 7,
+                               'failed', '{}'::jsonb FROM generate_series(1, 2500) n""")
+    pages = []
+    real_page = ledger_rows.ids_matching_page
+
+    def counted(conn, **kwargs):
+        rows = real_page(conn, **kwargs)
+        pages.append(len(rows))
+        return rows
+
+    import workers.replays as replays_module
+    original = replays_module.ledger.ids_matching_page
+    replays_module.ledger.ids_matching_page = counted
+    try:
+        done = replay_matching(services, status="failed", batch=1000)
+    finally:
+        replays_module.ledger.ids_matching_page = original
+    assert (done.queued, done.merged) == (2500, 0)
+    assert pages == [1000, 1000, 500, 0]
+    assert len({job.args[0] for job in services.queue.jobs}) == 2500

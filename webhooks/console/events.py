@@ -12,7 +12,7 @@ from domain import ledger
 from webhooks import current
 from webhooks.errors import ApiError
 from workers.queueing import RETRY_INTERVALS
-from workers.replays import replay
+from workers.replays import BATCH, replay, replay_all
 
 bp = Blueprint("console_events", __name__)
 
@@ -154,20 +154,25 @@ def replay_failed():
     """`teachery-sync events replay --status failed`: a replay of every failed event, through the same
     function. `expected` is the count the person confirmed: when it changed since, nothing is queued."""
     services = current.services()
+    failed = ledger.EventStatus.FAILED.value
     with services.pool.connection() as conn:
-        ids = ledger.ids_matching(conn, status=ledger.EventStatus.FAILED.value)
+        count = ledger.count_matching(conn, status=failed)
     expected = request.form.get("expected", "")
-    if not expected.isdigit() or int(expected) != len(ids):
-        flash(f"The number of failed events changed since the page was shown (now {len(ids)}): nothing was "
+    if not expected.isdigit() or int(expected) != count:
+        flash(f"The number of failed events changed since the page was shown (now {count}): nothing was "
               "replayed. Check the count and confirm again.", "error")
         return redirect(url_for("console_events.replay_failed_form"))
-    if not ids:
+    if not count:
         flash("There are no failed events: nothing to replay.", "info")
         return redirect(url_for("console_events.replay_failed_form"))
-    done = replay(services, ids)
-    message = f"Queued {len(done.queued)} failed event(s) for replay"
-    if done.merged:
-        message += f"; {len(done.merged)} already had a replay queued (merged)"
+    done = replay_all(services, status=failed, expected=count)
+    if done.in_background:
+        message = (f"A worker is queueing replays of the {count:,} failed events, {BATCH:,} at a time "
+                   "(a bulk replay is never held by one request)")
+    else:
+        message = f"Queued {done.queued} failed event(s) for replay"
+        if done.merged:
+            message += f"; {done.merged} already had a replay queued (merged)"
     flash(message + ". Their statuses change as the workers apply them.", "success")
     return redirect(url_for("console_events.ledger", status=ledger.EventStatus.FAILED.value))
 
