@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from rq import Queue
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 QUEUE_NAME = "teachery-events"
@@ -110,16 +110,18 @@ def _ensure(queue: Queue, job_id: str, enqueue, keep: tuple = WAITING_TO_RUN):
     """enqueue() (None when RQ holds a job of job_id), else keep that job when its status is in `keep`,
     else replace it: RQ keeps the id of a job that ended (failed, stopped) until it expires, so
     `unique=True` alone would refuse forever."""
-    job = enqueue()
-    if job is not None:
-        return job
-    try:
-        existing = Job.fetch(job_id, connection=queue.connection)
-    except NoSuchJobError:
-        return enqueue()
-    if existing.get_status(refresh=True) in keep:
-        return None
-    existing.delete()
+    for _ in range(3):  # the job may end and vanish between two of these steps (result_ttl 0): look again
+        job = enqueue()
+        if job is not None:
+            return job
+        try:
+            existing = Job.fetch(job_id, connection=queue.connection)
+            status = existing.get_status(refresh=True)
+        except (NoSuchJobError, InvalidJobOperation):
+            continue  # gone meanwhile: enqueue anew
+        if status in keep:
+            return None
+        existing.delete()
     return enqueue()
 
 
