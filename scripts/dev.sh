@@ -12,12 +12,13 @@ if [ ! -x .venv/bin/python ] || [ ! -f .venv/bin/activate ]; then  # activate: a
   "$PYTHON" -m venv .venv
 fi
 
-# Install again only when pyproject.toml changed since the last install.
-stamp=".venv/.installed-dev-$(cksum pyproject.toml | cut -d' ' -f1)"
+# Install again only when pyproject.toml or the lock changed since the last install.
+stamp=".venv/.installed-dev-$(cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)"
 if [ ! -e "$stamp" ]; then
   echo "installing teachery-sync with its dev and test extras (the first time: about half a minute)…"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -c requirements.lock -e '.[dev,test]' > .venv/pip-install.log 2>&1 \
+  { .venv/bin/python -m pip install --require-hashes -r requirements.lock \
+      && .venv/bin/python -m pip install --no-deps -e .; } > .venv/pip-install.log 2>&1 \
     || { tail -n 40 .venv/pip-install.log >&2; echo "error: pip install failed (log: .venv/pip-install.log)" >&2; exit 1; }
   rm -f .venv/.installed-dev-*
   touch "$stamp"
