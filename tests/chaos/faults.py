@@ -23,6 +23,10 @@ from tests.blackbox.service import Service
 from tests.chaos.infra import OwnPostgres, OwnRedis
 from tests.worker_processes import children_of
 
+# What `teachery-sync worker` says when it exits at start because PostgreSQL or Redis is down (its check
+# before starting, or its first sweep of the ledger): exit status 1, leaving the restart to a supervisor.
+STARTUP_ERRORS = ("error: cannot reach ", "error: cannot read the event ledger: ")
+
 CYCLE = ("gunicorn_kill", "redis_crash", "stripe_500", "postgres_fast", "stripe_429", "redis_shutdown",
          "postgres_immediate")
 
@@ -30,8 +34,8 @@ CYCLE = ("gunicorn_kill", "redis_crash", "stripe_500", "postgres_fast", "stripe_
 class WorkerKiller(threading.Thread):
     """Keeps `count` worker processes running, as a process supervisor would (systemd, a Procfile runner):
     SIGKILLs one every `every` seconds (± half) and starts another in its place; starts again, a second
-    later, a worker that exited because PostgreSQL or Redis was down when it started (it says `error:
-    cannot reach …` and exits 1, leaving the restart to its supervisor). Any other death is a crash."""
+    later, a worker that exited because PostgreSQL or Redis was down when it started (STARTUP_ERRORS).
+    Any other death is a crash."""
 
     def __init__(self, svc: Service, count: int, every: float, seed: int):
         super().__init__(daemon=True, name="worker-killer")
@@ -66,7 +70,8 @@ class WorkerKiller(threading.Thread):
         for i, proc in enumerate(self.workers):
             if proc.poll() is None:
                 continue
-            if proc.returncode == 1 and proc.log_path.read_text().startswith("error: cannot reach"):
+            lines = proc.log_path.read_text().strip().splitlines()
+            if proc.returncode == 1 and lines and lines[-1].startswith(STARTUP_ERRORS):
                 self.refused_to_start += 1
                 time.sleep(1)
             else:
