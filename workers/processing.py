@@ -71,7 +71,8 @@ def apply_claimed(conn, services: Services, batch: list, kinds: dict) -> tuple[d
     # event costs a round trip per read. Should a statement fail, the pipeline cannot say which event
     # sent it: the batch is undone and applied again, carefully, waiting at the end of each event for
     # its writes (one round trip more per event), so only the event at fault is undone.
-    with conn.pipeline() as pipeline:
+    # No server-side prepared statements in the pipeline (see _unprepared).
+    with _unprepared(conn), conn.pipeline() as pipeline:
         conn.execute(OPEN_BATCH)
         try:
             done = _apply_all(conn, services, batch, kinds, Done(ledger.Attempts(), [], pipeline, careful=False))
@@ -92,6 +93,25 @@ def apply_claimed(conn, services: Services, batch: list, kinds: dict) -> tuple[d
                for w in ledger.waiting_on(conn, account, sorted(ids))
                if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
     return outcomes, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters]
+
+
+@contextlib.contextmanager
+def _unprepared(conn):
+    """The connection prepares no statement (and uses none it prepared) until the block ends.
+
+    Why, in a batch's pipeline: psycopg (3.3) can lose a prepared statement there. The answer to a
+    ROLLBACK (TO SAVEPOINT: an event undone) empties its cache of prepared statements and leaves a
+    DEALLOCATE ALL to send after the next statement; in pipeline mode that answer may be read in the middle
+    of an executemany (which always prepares: the batch's attempts and activity), whose next rows prepare the
+    statement again under a new name that the DEALLOCATE ALL, sent after them, drops on the server while
+    psycopg keeps it. Every later use of that statement on the connection then failed with `prepared
+    statement "_pg3_N" does not exist`, and the worker's events with it, until they gave up (found by the
+    chaos soak: tests/chaos). Outside pipelines the statements the connection prepared stay valid and used."""
+    threshold, conn.prepare_threshold = conn.prepare_threshold, None
+    try:
+        yield
+    finally:
+        conn.prepare_threshold = threshold
 
 
 def touched_by(batch: list, outcomes: dict) -> dict[str, set]:

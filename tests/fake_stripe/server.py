@@ -13,7 +13,7 @@ Object shapes follow the API version given to the fake (2020-03-02 … 2025-03-3
   `current_period_*` on subscription items instead of the subscription.
 
 A test can also put objects as they are in Stripe (`put`, `put_event` for the Events API), make
-every request answer 503 (`down`), one request fail (`fail_next`), an account answer 429 beyond a
+every request answer 503 (`down`), or any status for a while (`fail_for`: 500s, 429s), one request fail (`fail_next`), an account answer 429 beyond a
 request rate (`limit_rate`, a token bucket like Stripe's, with `Retry-After` or without), the key be refused
 (`api_key_revoked`), GETs of a path wait until released (`hold`), and read what was asked (`calls`,
 `calls_to`, `writes`; each request records its `status` and arrival time `at`, time.monotonic()). Lists are newest first, in pages of `limit` (at most `page_size`).
@@ -157,6 +157,7 @@ class FakeStripe:
             self.down = False  # True: every request answers 503 (Stripe-Should-Retry: false)
             self.page_size = page_size  # the most a list page holds, whatever `limit` asks
             self.rate_limits: dict = {}  # account -> RateLimit (see limit_rate)
+            self.failing: tuple | None = None  # (until, StripeError): see fail_for
 
     def limit_rate(self, account, per_second: float, *, retry_after: int | None = 1,
                    tokens: float | None = None) -> RateLimit:
@@ -165,6 +166,18 @@ class FakeStripe:
         with self.lock:
             limit = self.rate_limits[account] = RateLimit(per_second, retry_after, tokens)
             return limit
+
+    def fail_for(self, seconds: float, status: int, *, retry_after: int | None = 1) -> None:
+        """Answer every request `status` for the next `seconds` (wall clock): Stripe having a bad moment.
+        429 is a rate limit (with `Retry-After` unless None), anything else an api_error that may be retried
+        (no `Stripe-Should-Retry: false`, unlike `down`)."""
+        if status == 429:
+            error = StripeError(429, "invalid_request_error", "Request rate limit exceeded (fake).", "rate_limit",
+                                {} if retry_after is None else {"Retry-After": str(retry_after)})
+        else:
+            error = StripeError(status, "api_error", f"Stripe answers {status} for a while (fake)")
+        with self.lock:
+            self.failing = (time.monotonic() + seconds, error)
 
     @property
     def basil(self) -> bool:
@@ -600,6 +613,9 @@ class FakeStripe:
         with self.lock:
             if self.down:
                 return 503, StripeError(503, "api_error", "Stripe is down (fake)").body(), {}
+            if self.failing is not None and time.monotonic() < self.failing[0]:
+                error = self.failing[1]
+                return error.status, error.body(), error.headers
             limit = self.rate_limits.get(account)
             refused = limit.take() if limit is not None else None
             if refused is not None:
