@@ -186,10 +186,15 @@ SELECT 'received', count(*) FROM events WHERE status = 'received'
 UNION ALL SELECT status, count(*) FROM events WHERE status IN ('waiting', 'failed') GROUP BY status
 
 -- name: count_unsettled_of_account
--- The unsettled statuses of one account's events (a scoped admin token's header and Health), each read
--- from its status's small partial index (events_claim, events_due), the account filtered there.
-SELECT status, count(*) FROM events WHERE status IN ('received', 'waiting', 'failed') AND account = %(account)s
-GROUP BY status
+-- The unsettled statuses of one account's events (a scoped admin token's header and Health). The OFFSET 0
+-- fences keep each status read from its small partial index (events_claim, events_due), the account then
+-- filtered among those few rows: without them PostgreSQL may walk events_account, every event of a big
+-- account, on every console page.
+SELECT 'received', count(*) FROM (SELECT account FROM events WHERE status = 'received' OFFSET 0) r
+WHERE account = %(account)s
+UNION ALL
+SELECT status, count(*) FROM (SELECT status, account FROM events WHERE status IN ('waiting', 'failed') OFFSET 0) w
+WHERE account = %(account)s GROUP BY status
 
 -- name: events_statistics
 -- PostgreSQL's own figures: the live rows it counts as they are inserted and deleted, and each
@@ -208,12 +213,12 @@ SELECT COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
     (SELECT min(received_at) FROM (SELECT received_at FROM events WHERE status = 'waiting' OFFSET 0) w))), 0)
 
 -- name: oldest_unapplied_of_account
--- As oldest_unapplied, for one account's events (a scoped admin token's Health).
+-- As oldest_unapplied, for one account's events (a scoped admin token's Health), with the same fences.
 SELECT COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
-    (SELECT min(received_at) FROM (SELECT received_at FROM events
-                                   WHERE status = 'received' AND account = %(account)s OFFSET 0) r),
-    (SELECT min(received_at) FROM (SELECT received_at FROM events
-                                   WHERE status = 'waiting' AND account = %(account)s OFFSET 0) w))), 0)
+    (SELECT min(received_at) FROM (SELECT received_at, account FROM events WHERE status = 'received' OFFSET 0) r
+     WHERE account = %(account)s),
+    (SELECT min(received_at) FROM (SELECT received_at, account FROM events WHERE status = 'waiting' OFFSET 0) w
+     WHERE account = %(account)s))), 0)
 
 -- name: replays_done
 SELECT event_id, count(*) FROM event_attempts
