@@ -324,15 +324,28 @@ def status_counts(conn, *, exact_below: int = 100_000) -> dict[str, int]:
     return counts
 
 
-def oldest_unapplied_age(conn) -> float:
-    """Seconds since the oldest event that is received or waiting arrived (0 when there is none)."""
-    return float(fetch_value(conn, Q.oldest_unapplied))
+def unsettled_counts_of(conn, account: str) -> dict[str, int]:
+    """One account's events (its stored key, '' the platform) that are received, waiting or failed (0 for
+    a status it has none in): what a scoped admin token's header and Health show."""
+    counts = dict.fromkeys(("received", "waiting", "failed"), 0)
+    return counts | dict(conn.execute(Q.count_unsettled_of_account, {"account": account}).fetchall())
 
 
-def per_minute(conn, minutes: int) -> list[dict]:
+def oldest_unapplied_age(conn, account: str | None = None) -> float:
+    """Seconds since the oldest event that is received or waiting arrived (0 when there is none); of one
+    account's events when `account` (a stored key) is given."""
+    if account is None:
+        return float(fetch_value(conn, Q.oldest_unapplied))
+    return float(fetch_value(conn, Q.oldest_unapplied_of_account, {"account": account}))
+
+
+def per_minute(conn, minutes: int, account: str | None = None) -> list[dict]:
     """Events received and applied in each of the last `minutes` minutes, oldest first:
-    {"minute", "received", "applied"} (0 for a quiet minute)."""
-    return fetch_all(conn, dict, Q.per_minute, {"minutes": minutes})
+    {"minute", "received", "applied"} (0 for a quiet minute); of one account's events when `account`
+    (a stored key) is given."""
+    if account is None:
+        return fetch_all(conn, dict, Q.per_minute, {"minutes": minutes})
+    return fetch_all(conn, dict, Q.per_minute_of_account, {"minutes": minutes, "account": account})
 
 
 def replays_done(conn, event_ids: list[str]) -> dict[str, int]:

@@ -113,9 +113,10 @@ def get(conn, run_id: str) -> Run | None:
     return fetch_one(conn, Run, Q.get, {"id": run_id})
 
 
-def recent(conn, *, before: str | None = None, limit: int = 50) -> list[Run]:
-    """Runs newest first; `before`: the last run id of the previous page."""
-    return fetch_all(conn, Run, Q.recent, {"before": before, "limit": limit})
+def recent(conn, *, before: str | None = None, limit: int = 50, account: str | None = None) -> list[Run]:
+    """Runs newest first; `before`: the last run id of the previous page; `account` (a run's account:
+    acct_… or `platform`): that account's runs only."""
+    return fetch_all(conn, Run, Q.recent, {"before": before, "limit": limit, "account": account})
 
 
 def advance(conn, run_id: str, *, cursor: dict, checked: int, progress: dict, fixed: int) -> None:

@@ -192,6 +192,17 @@ SELECT status, count(*) FROM events GROUP BY status
 SELECT 'received', count(*) FROM events WHERE status = 'received'
 UNION ALL SELECT status, count(*) FROM events WHERE status IN ('waiting', 'failed') GROUP BY status
 
+-- name: count_unsettled_of_account
+-- The unsettled statuses of one account's events (a scoped admin token's header and Health). The OFFSET 0
+-- fences keep each status read from its small partial index (events_claim, events_due), the account then
+-- filtered among those few rows: without them PostgreSQL may walk events_account, every event of a big
+-- account, on every console page.
+SELECT 'received', count(*) FROM (SELECT account FROM events WHERE status = 'received' OFFSET 0) r
+WHERE account = %(account)s
+UNION ALL
+SELECT status, count(*) FROM (SELECT status, account FROM events WHERE status IN ('waiting', 'failed') OFFSET 0) w
+WHERE account = %(account)s GROUP BY status
+
 -- name: events_statistics
 -- PostgreSQL's own figures: the live rows it counts as they are inserted and deleted, and each
 -- status's share of the rows the last ANALYZE sampled.
@@ -207,6 +218,14 @@ WHERE s.relid = 'events'::regclass
 SELECT COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
     (SELECT min(received_at) FROM (SELECT received_at FROM events WHERE status = 'received' OFFSET 0) r),
     (SELECT min(received_at) FROM (SELECT received_at FROM events WHERE status = 'waiting' OFFSET 0) w))), 0)
+
+-- name: oldest_unapplied_of_account
+-- As oldest_unapplied, for one account's events (a scoped admin token's Health), with the same fences.
+SELECT COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
+    (SELECT min(received_at) FROM (SELECT received_at, account FROM events WHERE status = 'received' OFFSET 0) r
+     WHERE account = %(account)s),
+    (SELECT min(received_at) FROM (SELECT received_at, account FROM events WHERE status = 'waiting' OFFSET 0) w
+     WHERE account = %(account)s))), 0)
 
 -- name: replays_done
 SELECT event_id, count(*) FROM event_attempts
@@ -225,6 +244,25 @@ WITH minutes AS (
 ), applied AS (
     SELECT date_trunc('minute', processed_at) AS minute, count(*) AS n FROM events
     WHERE processed_at >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1) GROUP BY 1
+)
+SELECT m.minute, COALESCE(r.n, 0) AS received, COALESCE(a.n, 0) AS applied
+FROM minutes m LEFT JOIN received r USING (minute) LEFT JOIN applied a USING (minute)
+ORDER BY m.minute
+
+-- name: per_minute_of_account
+-- As per_minute, for one account's events (a scoped admin token's Health): received from events_account
+-- (account, received_at); applied from events_applied's range, the account filtered.
+WITH minutes AS (
+    SELECT generate_series(date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1),
+                           date_trunc('minute', now()), interval '1 minute') AS minute
+), received AS (
+    SELECT date_trunc('minute', received_at) AS minute, count(*) AS n FROM events
+    WHERE account = %(account)s
+      AND received_at >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1) GROUP BY 1
+), applied AS (
+    SELECT date_trunc('minute', processed_at) AS minute, count(*) AS n FROM events
+    WHERE processed_at >= date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1)
+      AND account = %(account)s GROUP BY 1
 )
 SELECT m.minute, COALESCE(r.n, 0) AS received, COALESCE(a.n, 0) AS applied
 FROM minutes m LEFT JOIN received r USING (minute) LEFT JOIN applied a USING (minute)

@@ -156,9 +156,11 @@ SELECT (SELECT count(*) FROM customers WHERE account = ANY(%(a)s) AND stripe_cre
 
 -- name: recent
 -- The newest runs first, a page at a time: those created before %(before)s (a run id; null: the newest).
+-- %(account)s: the runs of that account only (acct_… or 'platform': a scoped admin token's), null: all.
 SELECT id, status, dry_run, account, customer, since, changed_since, applies, trigger, started_at, finished_at,
        checked, fixed, cursor, progress, resumed, error
 FROM reconciliation_runs
-WHERE %(before)s::text IS NULL
-   OR (created_at, id) < (SELECT created_at, id FROM reconciliation_runs WHERE id = %(before)s)
+WHERE (%(before)s::text IS NULL
+       OR (created_at, id) < (SELECT created_at, id FROM reconciliation_runs WHERE id = %(before)s))
+  AND (%(account)s::text IS NULL OR account = %(account)s)
 ORDER BY created_at DESC, id DESC LIMIT %(limit)s

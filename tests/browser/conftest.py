@@ -18,6 +18,10 @@ from webhooks.auth_failures import forget_all
 
 DATABASE_URL = os.environ.get("TEST_BROWSER_DATABASE_URL", "postgresql://root@127.0.0.1:5432/teachery_sync_browser")
 REDIS_URL = os.environ.get("TEST_BROWSER_REDIS_URL", "redis://127.0.0.1:6379/10")
+# Besides ADMIN_TOKEN (unscoped, named admin): a token of one connected account (tests/browser/test_scopes.py)
+SCOPED_ACCOUNT = "acct_1BrowserScoped"
+SCOPED_TOKEN = "browser-token-of-one-creator"
+SCOPED_TOKENS = f"creator:{SCOPED_TOKEN}:{SCOPED_ACCOUNT}"
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +29,8 @@ def site():
     """The running service, for the browser."""
     logdir = Path(tempfile.mkdtemp(prefix="teachery-browser-"))
     with FakeStripeServer() as fake_server:
-        svc = Service(fake_server, logdir, database_url=DATABASE_URL, redis_url=REDIS_URL)
+        svc = Service(fake_server, logdir, database_url=DATABASE_URL, redis_url=REDIS_URL,
+                      env={"ADMIN_TOKENS": SCOPED_TOKENS})
         try:
             done = svc.cli("migrate")
             assert done.returncode == 0, done.stderr

@@ -8,6 +8,7 @@ from flask import Flask, g, render_template, request
 
 from domain import ledger
 from webhooks import current
+from webhooks.auth import scope
 from webhooks.console.session import in_console
 
 ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
@@ -47,8 +48,8 @@ def _ledger_counts() -> dict:
     if not getattr(g, "actor", None):
         return {}
     try:
-        with current.services().pool.connection() as conn:
-            counts = ledger.status_counts(conn)
+        with current.services().pool.connection() as conn:  # a scoped token: its own account's events only
+            counts = ledger.status_counts(conn) if scope() is None else ledger.unsettled_counts_of(conn, scope())
     except Exception:  # the page still renders; the header says the counts are unknown
         return {"unknown": True}
     return {"failed": counts.get("failed", 0), "waiting": counts.get("waiting", 0)}
@@ -66,5 +67,6 @@ def _error_page(message: str, status: int):
 
 def install_chrome(app: Flask) -> None:
     app.jinja_env.filters.update(money=money, when=when, account=account_name)
-    app.context_processor(lambda: {"ledger_counts": _ledger_counts(), "actor": getattr(g, "actor", None)})
+    app.context_processor(lambda: {"ledger_counts": _ledger_counts(), "actor": getattr(g, "actor", None),
+                                   "scope": scope()})
     app.extensions["error_page"] = _error_page

@@ -13,7 +13,9 @@ from datetime import UTC, date, datetime
 from flask import Blueprint, flash, g, redirect, request, url_for
 
 from domain import admin_actions, profiles
+from domain.accounts import to_key
 from webhooks import current
+from webhooks.auth import scope, sees
 from webhooks.console.amounts import BadAmount, as_written, to_minor
 from webhooks.console.chrome import money, when
 from webhooks.errors import ApiError
@@ -30,10 +32,11 @@ class FormError(Exception):
 
 
 def load_profile(customer_id: str) -> dict:
-    """The customer's profile (the API's), or a 404."""
+    """The customer's profile (the API's), or a 404: also for another account's customer when the token
+    is scoped to one account (as if the customer did not exist)."""
     with current.services().pool.connection() as conn:
         found = profiles.profile_by_id(conn, customer_id)
-    if found is None:
+    if found is None or not sees(to_key(found["account"])):
         raise ApiError(f"customer {customer_id} not found", 404)
     return found
 
@@ -80,7 +83,8 @@ def _act(customer_id: str, build, done):
 
 
 def _command(command_type, key: str, **fields):
-    return command_type(idempotency_key=key, actor=g.actor, **fields)
+    """The command with the token's name (the actor) and the one account it may act on (its scope)."""
+    return command_type(idempotency_key=key, actor=g.actor, scope=scope(), **fields)
 
 
 @bp.post("/customers/<id:customer_id>/edit")

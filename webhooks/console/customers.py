@@ -9,6 +9,7 @@ from flask import Blueprint, render_template, request
 
 from domain import profiles
 from webhooks import current
+from webhooks.auth import scope
 from webhooks.console import customer_actions
 from webhooks.console.amounts import as_written
 from webhooks.console.customer_actions import load_profile, remaining
@@ -45,7 +46,7 @@ def search():
         error = "That page link is broken: search again."
     elif q:
         with current.services().pool.connection() as conn:
-            page = profiles.search_page(conn, q, after=after, limit=PAGE_SIZE)
+            page = profiles.search_page(conn, q, after=after, limit=PAGE_SIZE, account=scope())
     status = 400 if error else 200
     return render_template("console/customers.html", q=q, page=page, error=error, later_page=bool(after[1])), status
 
@@ -53,7 +54,7 @@ def search():
 def _links(customer_id: str) -> tuple[dict | None, str | None]:
     """The customer's course links, or why there are none (no secret to sign the password-reset link)."""
     try:
-        return customer_links(current.services(), customer_id, int(time.time())), None
+        return customer_links(current.services(), customer_id, int(time.time()), scope()), None
     except ValueError as exc:  # domain/links.py link_key: neither TEACHERY_LINK_SECRET nor a webhook secret
         return None, str(exc)
 

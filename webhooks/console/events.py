@@ -10,6 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from domain import ledger
 from webhooks import current
+from webhooks.auth import scope, sees
 from webhooks.errors import ApiError
 from workers.queueing import RETRY_INTERVALS
 from workers.replays import BATCH, replay, replay_all
@@ -92,9 +93,11 @@ def read_filters(args) -> Filters:
 def ledger_page():
     f = read_filters(request.args)
     events = []
-    if not f.errors:
+    account = f.account if scope() is None else scope()  # a scoped token: its account's events only
+    other = f.account is not None and f.account != account  # a filter naming another account: none to list
+    if not f.errors and not other:
         with current.services().pool.connection() as conn:
-            events = ledger.list_events(conn, status=f.status, type_=f.type_, account=f.account, since=f.since,
+            events = ledger.list_events(conn, status=f.status, type_=f.type_, account=account, since=f.since,
                                         until=f.until, before=f.before, limit=PAGE_SIZE + 1)
     older = None
     if len(events) > PAGE_SIZE:
@@ -109,7 +112,7 @@ def ledger_page():
 
 def _event_or_404(conn, event_id: str) -> ledger.LedgerEvent:
     event = ledger.get_event(conn, event_id, with_payload=True)
-    if event is None:
+    if event is None or not sees(event.account):  # another account's: as if it were not there
         raise ApiError(f"event {event_id} is not in the ledger", 404)
     return event
 
@@ -131,8 +134,9 @@ def replay_event(event_id: str):
     """The admin API's replay: an extra attempt, queued (merged into a replay still waiting to run)."""
     services = current.services()
     with services.pool.connection() as conn:
-        if not ledger.exists(conn, event_id):
-            raise ApiError(f"event {event_id} is not in the ledger", 404)
+        event = ledger.get_event(conn, event_id)
+    if event is None or not sees(event.account):
+        raise ApiError(f"event {event_id} is not in the ledger", 404)
     done = replay(services, [event_id])  # Redis down: the 503 page, and nothing changed
     if done.merged:
         flash("A replay of this event was already queued and has not run yet: this one merged into it.", "info")
@@ -145,8 +149,9 @@ def replay_event(event_id: str):
 @bp.get("/events/replay-failed", endpoint="replay_failed_form")
 def replay_failed_form():
     with current.services().pool.connection() as conn:
-        failed = ledger.status_counts(conn).get(ledger.EventStatus.FAILED.value, 0)
-    return render_template("console/events_replay_failed.html", failed=failed)
+        counts = ledger.status_counts(conn) if scope() is None else ledger.unsettled_counts_of(conn, scope())
+    return render_template("console/events_replay_failed.html", failed=counts.get(ledger.EventStatus.FAILED.value, 0),
+                           scope=scope())
 
 
 @bp.post("/events/replay-failed", endpoint="replay_failed")
@@ -156,7 +161,7 @@ def replay_failed():
     services = current.services()
     failed = ledger.EventStatus.FAILED.value
     with services.pool.connection() as conn:
-        count = ledger.count_matching(conn, status=failed)
+        count = ledger.count_matching(conn, status=failed, account=scope())
     expected = request.form.get("expected", "")
     if not expected.isdigit() or int(expected) != count:
         flash(f"The number of failed events changed since the page was shown (now {count}): nothing was "
@@ -165,7 +170,7 @@ def replay_failed():
     if not count:
         flash("There are no failed events: nothing to replay.", "info")
         return redirect(url_for("console_events.replay_failed_form"))
-    done = replay_all(services, status=failed, expected=count)
+    done = replay_all(services, status=failed, account=scope(), expected=count)
     if done.in_background:
         message = (f"A worker is queueing replays of the {count:,} failed events, {BATCH:,} at a time "
                    "(a bulk replay is never held by one request)")

@@ -1,5 +1,9 @@
 """Health: the figures of /metrics for a person, with events received and applied per minute as a chart
-(inline SVG drawn here, with its figures as text too)."""
+(inline SVG drawn here, with its figures as text too).
+
+A token scoped to one account sees that account's figures only: its events' counts, age and rate, its
+latest reconciliation run and its drift. RQ's queues and workers serve every account: that section (and
+RQ's dashboard) is for unscoped tokens only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +12,9 @@ from flask import Blueprint, render_template, request
 from rq import Worker
 
 from domain import ledger, reconciliation_drift, reconciliations, run_history
+from domain.accounts import run_account
 from webhooks import current
+from webhooks.auth import scope
 from workers.queueing import reconciliation_queue
 
 bp = Blueprint("console_health", __name__)
@@ -74,14 +80,18 @@ def _jobs(services) -> dict:
 def overview():
     hours, error = _hours(request.args.get("hours"))
     services = current.services()
+    own = scope()  # a scoped token: every figure is of its account; the shared queues and workers are hidden
     with services.pool.connection() as conn:
-        counts = ledger.status_counts(conn)
-        oldest = ledger.oldest_unapplied_age(conn)
-        minutes = ledger.per_minute(conn, hours * 60)
-        last_runs = reconciliations.recent(conn, limit=1)
+        counts = ledger.status_counts(conn) if own is None else ledger.unsettled_counts_of(conn, own)
+        oldest = ledger.oldest_unapplied_age(conn, own)
+        minutes = ledger.per_minute(conn, hours * 60, own)
+        last_runs = reconciliations.recent(conn, limit=1, account=None if own is None else run_account(own))
         last_run = last_runs[0] if last_runs else None
         drift = reconciliation_drift.count(conn, last_run.id) if last_run else None
         drift_by_account = run_history.drift_objects_by_account(conn)
+    if own is not None:
+        drift_by_account = {key: n for key, n in drift_by_account.items() if key == own}
     return render_template("console/health.html", counts=counts, oldest=oldest, chart=chart(minutes), hours=hours,
-                           hour_choices=HOURS, error=error, jobs=_jobs(services), last_run=last_run, drift=drift,
-                           drift_by_account=drift_by_account, width=WIDTH, height=HEIGHT, pad=PAD)
+                           hour_choices=HOURS, error=error, jobs=_jobs(services) if own is None else None,
+                           last_run=last_run, drift=drift, drift_by_account=drift_by_account, width=WIDTH,
+                           height=HEIGHT, pad=PAD)

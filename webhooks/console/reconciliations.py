@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -16,9 +16,11 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from domain import reconciliation_drift as drift_rows
 from domain import reconciliation_views as views
 from domain import reconciliations as runs
+from domain.accounts import run_account
 from domain.ids import is_id
 from domain.reconciliations import MAX_QUEUED_RUNS, NotApplicable, Run, ScopeBusy, TooManyQueued
 from webhooks import current
+from webhooks.auth import scope
 from webhooks.errors import ApiError
 from webhooks.reconciliation_report import report
 from webhooks.schemas import drift_cursor, drift_seq
@@ -55,6 +57,10 @@ def list_runs():
 @bp.post("/reconciliations", endpoint="start")
 def start_run():
     form = {name: request.form.get(name, "").strip() for name in ("account", "customer", "since", "mode")}
+    if scope() is not None:  # a scoped token reconciles its own account and names no other (as the API)
+        if form["account"] and form["account"] != own_runs():
+            raise ApiError(f"There is no account {form['account']}.", 404)
+        form["account"] = ""  # the run's account is the token's, set below
     body, problem = _asked(form, fix_confirmed=request.form.get("confirm_fix") == "yes")
     if problem:
         return _runs_page(form=form, problem=Problem(problem)), 400
@@ -63,8 +69,9 @@ def start_run():
         asked = ReconciliationAsked.parse(body)
     except CommandRefused as exc:
         return _runs_page(form=form, problem=Problem(_sentence(exc.message))), 400
+    run_scope = asked.scope if scope() is None else replace(asked.scope, account=own_runs())
     try:
-        run_id = reconciliation.create(services, asked.scope, bool(asked.dry_run), max_queued=MAX_QUEUED_RUNS)
+        run_id = reconciliation.create(services, run_scope, bool(asked.dry_run), max_queued=MAX_QUEUED_RUNS)
     except ScopeBusy as exc:
         return _runs_page(form=form, problem=Problem(
             "A run of this scope is already queued or running: wait for it to finish.", exc.run_id)), 409
@@ -125,8 +132,10 @@ def _runs_page(*, form: dict | None = None, problem: Problem | None = None) -> s
     if before is not None and not is_id(before):
         before = None
         problem = problem or Problem("That “Older” link is not one this page made: showing the newest runs.")
+    if scope() is not None:  # the account field of a scoped token's form: its account, fixed
+        form = (form or {"mode": "dry_run"}) | {"account": run_account(scope())}
     with current.services().pool.connection() as conn:
-        listed = runs.recent(conn, before=before, limit=RUNS_PAGE + 1)
+        listed = runs.recent(conn, before=before, limit=RUNS_PAGE + 1, account=own_runs())
         page = listed[:RUNS_PAGE]
         drift = views.drift_counts(conn, [r.id for r in page], DRIFT_COUNTED)
     older = page[-1].id if len(listed) > RUNS_PAGE else None
@@ -156,6 +165,8 @@ def progress(run_id: str):
 @bp.post("/reconciliations/<id:run_id>/apply", endpoint="apply")
 def apply(run_id: str):
     services = current.services()
+    with services.pool.connection() as conn:
+        _get(conn, run_id)  # another account's run: 404, as if it did not exist
     try:
         new_id = reconciliation.create_applying(services, run_id, max_queued=MAX_QUEUED_RUNS)
     except NotApplicable as exc:
@@ -174,9 +185,15 @@ def apply(run_id: str):
     return redirect(url_for(".run", run_id=new_id))
 
 
+def own_runs() -> str | None:
+    """The runs a scoped token sees: its account's (acct_… or `platform`); None: every run."""
+    return None if scope() is None else run_account(scope())
+
+
 def _get(conn, run_id: str) -> Run:
+    """The run, or a 404: also for another account's run when the token is scoped to one account."""
     run = runs.get(conn, run_id)
-    if run is None:
+    if run is None or (scope() is not None and run.account != own_runs()):
         raise ApiError(f"There is no reconciliation run {run_id}.", 404)
     return run
 

@@ -87,6 +87,9 @@ def guard():
             return redirect(url_for("console.sign_in", next=_local(request.full_path)))
         return error("your session ended: sign in again", 401)
     g.actor, g.scope = token.name, token.scope
+    if token.scope is not None and (path == RQ_PATH or path.startswith(RQ_PATH + "/")):
+        # RQ's dashboard shows every account's jobs: unscoped tokens only; as if it did not exist
+        return error("There is no such page.", 404)
     return None
 
 
