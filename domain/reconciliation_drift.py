@@ -9,13 +9,13 @@ from domain.sql import fetch_all, fetch_column, fetch_value, load
 Q = load("reconciliation_drift")
 
 
-def record(conn, run_id: str, account: str | None, kind: str, items: list[dict]) -> None:
+def record(conn, run_id: str, account: str | None, kind: str, items: list[dict]) -> int:
     """Store drift items ({object, field, local, stripe}) of one account (None: the platform) and kind;
-    an item the run recorded already is kept as it was."""
-    if items:
-        conn.execute(Q.record, {"run": run_id, "account": account, "kind": kind,
-                                "items": Jsonb([{k: item[k] for k in ("object", "field", "local", "stripe")}
-                                                for item in items])})
+    an item the run recorded already is kept as it was. Returns how many were new."""
+    if not items:
+        return 0
+    rows = Jsonb([{k: item[k] for k in ("object", "field", "local", "stripe")} for item in items])
+    return conn.execute(Q.record, {"run": run_id, "account": account, "kind": kind, "items": rows}).rowcount
 
 
 def recorded(conn, run_id: str, account: str | None, ids: list[str]) -> list[dict]:

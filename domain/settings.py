@@ -5,16 +5,22 @@ import contextlib
 import math
 import os
 import re
-from dataclasses import dataclass, fields, replace
+import tempfile
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC
 
 STRIPE_API_BASE = "https://api.stripe.com"
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SWITCHES = {"on": True, "off": False, "1": True, "0": False, "true": True, "false": False}
-SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret", "console_secret_key")
+SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret", "console_secret_key", "sentry_dsn")
 ADMIN_TOKEN_NAME = "admin"  # ADMIN_TOKEN alone is one unscoped token of this name
 PLATFORM_SCOPE = "platform"  # ADMIN_TOKENS' word for the platform's own account
+
+
+def default_metrics_dir() -> str:
+    """PROMETHEUS_MULTIPROC_DIR's default: one directory per machine (and user) under the system's temp dir."""
+    return os.path.join(tempfile.gettempdir(), f"teachery-sync-metrics-{os.getuid()}")
 
 
 class ConfigError(Exception):
@@ -46,6 +52,9 @@ class Settings:
     console_idle_minutes: float = 30.0  # a console session ends after this long without a request
     console_secret_key: str | None = None  # signs console session cookies; derived from the tokens when unset
     auth_failure_limit: str = "30/minute"  # failed admin sign-ins/bearer tokens per client before 429s
+    # prometheus-client's multiprocess directory: every process's counters, summed on /metrics
+    metrics_dir: str = field(default_factory=default_metrics_dir)
+    sentry_dsn: str | None = None  # errors go to Sentry, secrets scrubbed (teachery_sync/error_reporting.py)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> Settings:
@@ -96,6 +105,8 @@ class Settings:
                                                   cls.console_idle_minutes),
             console_secret_key=env.get("CONSOLE_SECRET_KEY") or None,
             auth_failure_limit=_rate_limit(env, "AUTH_FAILURE_LIMIT", cls.auth_failure_limit),
+            metrics_dir=os.path.abspath(env.get("PROMETHEUS_MULTIPROC_DIR") or default_metrics_dir()),
+            sentry_dsn=env.get("SENTRY_DSN") or None,
         )
 
     def __repr__(self) -> str:
@@ -124,9 +135,11 @@ class Settings:
         from psycopg.conninfo import conninfo_to_dict
 
         found = [*self.webhook_secrets, self.stripe_api_key, self.admin_token, self.link_secret,
-                 self.console_secret_key, *(token for _, token, _ in self.admin_tokens)]
+                 self.console_secret_key, self.sentry_dsn, *(token for _, token, _ in self.admin_tokens)]
         with contextlib.suppress(psycopg.ProgrammingError):
             found.append(conninfo_to_dict(self.database_url).get("password"))
+        with contextlib.suppress(ValueError):
+            found.append(urlsplit(self.sentry_dsn or "").username)  # the DSN's key
         try:
             redis_url = urlsplit(self.redis_url)
             found += [redis_url.password, *parse_qs(redis_url.query).get("password", [])]

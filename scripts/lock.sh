@@ -12,8 +12,9 @@ python3 - <<'PY'
 import re
 path = "requirements.lock"
 text = open(path).read()
-text = re.sub(r"# WARNING: pip install will require the following package to be hashed\.\n.*?\n(teachery-sync.*?\n(?:    #.*\n)*)",
-              "", text, flags=re.S)
+# (line by line: `.` never crosses a newline, or the comment lines' pattern would eat the rest of the file)
+text = re.sub(r"# WARNING: pip install will require the following package to be hashed\.\n(?:#.*\n)*"
+              r"teachery-sync @ .*\n(?:    #.*\n)*", "", text)
 open(path, "w").write(text)
 PY
 echo "requirements.lock regenerated; run scripts/audit.sh"

@@ -34,6 +34,7 @@ from teachery_sync.embedded import (
     die_with_parent,
     port_is_free,
 )
+from teachery_sync.metrics_dir import open_metrics_dir
 
 PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
 PROCESSES = ("web", "worker", "clock")  # the Procfile's long-running lines (dev applies the migrations itself)
@@ -89,6 +90,10 @@ def run(environ: Mapping[str, str], options: DevOptions, out: DevPrinter | None 
         env[dev_env.BASE_URL_KEY] = base
         env[dev_env.WEBHOOK_URL_KEY] = f"{base}/webhooks/stripe"
         env_file = dev_env.write_env(dev_dir, {k: env[k] for k in _SHARED_KEYS}, embedded)
+        # The processes' counters: dev holds the directory while it runs (emptied at its start, never by
+        # a child that starts again); PROMETHEUS_MULTIPROC_DIR when set, else one in the dev directory.
+        env[METRICS_DIR_KEY] = str(Path(environ.get(METRICS_DIR_KEY) or dev_dir / "metrics").resolve())
+        open_metrics_dir(env[METRICS_DIR_KEY])
         _print_banner(echo, base, env, env_file)
         return _run_processes(commands, environ, env, options, base, started, out)
     except KeyboardInterrupt:
@@ -100,6 +105,7 @@ def run(environ: Mapping[str, str], options: DevOptions, out: DevPrinter | None 
         echo("dev: stopped")
 
 
+METRICS_DIR_KEY = "PROMETHEUS_MULTIPROC_DIR"
 _SHARED_KEYS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", dev_env.BASE_URL_KEY,
                 dev_env.WEBHOOK_URL_KEY)
 
@@ -194,7 +200,8 @@ def _run_processes(commands: dict[str, str], environ, env: Mapping[str, str], op
                    started: float, out: DevPrinter) -> int:
     """The Procfile's web, worker and clock under honcho: output prefixed per process, Ctrl-C / SIGTERM stop all.
     0 when stopped by a signal; else the status of the process that stopped first (1 if 0)."""
-    child_env = {"LOG_FORMAT": "console", **environ, **{k: env[k] for k in _SHARED_KEYS}, "PYTHONUNBUFFERED": "1",
+    child_env = {"LOG_FORMAT": "console", **environ, **{k: env[k] for k in (*_SHARED_KEYS, METRICS_DIR_KEY)},
+                 "PYTHONUNBUFFERED": "1",
                  "PORT": str(options.port), "WEB_HOST": options.host, "WEB_CONCURRENCY": str(options.web_workers),
                  # the teachery-sync of the Python running dev, whatever the shell's PATH says
                  "PATH": os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", os.defpath)])}

@@ -7,7 +7,9 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from teachery_sync import error_reporting
 from teachery_sync.bootstrap import build
+from teachery_sync.metrics_dir import MetricsDir, open_metrics_dir
 from webhooks.app import create_app
 
 # Threads per worker process: a slow request (a webhook waiting on a database that is going down)
@@ -44,11 +46,16 @@ class _Gunicorn(BaseApplication):
 
     def load(self):
         # Per worker process, after fork: each opens its own pool, with a connection for every thread.
-        return create_app(build(pool_size=THREADS, web=True))
+        services = build(pool_size=THREADS, web=True)
+        error_reporting.start(services.settings)  # SENTRY_DSN unset: nothing imported, nothing sent
+        return create_app(services)
 
 
-def serve(host: str, port: int, workers: int, *, access_log: bool = True) -> None:
+def serve(host: str, port: int, workers: int, *, metrics_dir: str, access_log: bool = True) -> None:
+    """gunicorn's master in this process; the counters' directory opened here, before the workers fork."""
+    metrics = open_metrics_dir(metrics_dir)
     _Gunicorn({
+        "child_exit": _child_exit(metrics),
         "bind": f"{host}:{port}",
         "workers": workers,
         "accesslog": "-" if access_log else None,  # ACCESS_LOG=off: no request lines at all
@@ -59,3 +66,10 @@ def serve(host: str, port: int, workers: int, *, access_log: bool = True) -> Non
         "worker_class": "teachery_sync.serve.JsonErrorWorker",
         "threads": THREADS,
     }).run()
+
+
+def _child_exit(metrics: MetricsDir):
+    def child_exit(server, worker):
+        """gunicorn's hook in the master when a worker ended (even by SIGKILL): its counters stay summed."""
+        metrics.process_dead(worker.pid)
+    return child_exit

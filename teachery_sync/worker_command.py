@@ -16,7 +16,9 @@ import time
 import structlog
 from rq import Queue
 
+from teachery_sync import error_reporting
 from teachery_sync.embedded import die_with_parent
+from teachery_sync.metrics_dir import MetricsDir, open_metrics_dir
 from workers import jobs
 from workers.queueing import RECONCILIATION_QUEUE_NAME
 from workers.services import Services
@@ -36,7 +38,8 @@ class WorkerError(RuntimeError):
 class SecondWorker:
     """The reconciliation worker process, supervised: started again when it stops on its own."""
 
-    def __init__(self, queue_names: list[str], burst: bool):
+    def __init__(self, queue_names: list[str], burst: bool, metrics: MetricsDir):
+        self.metrics = metrics
         self.argv = [sys.executable, "-m", "teachery_sync.cli", "worker", "--supervised", "--queues",
                      ",".join(queue_names)]
         self.argv += ["--burst"] if burst else []
@@ -64,6 +67,7 @@ class SecondWorker:
         while not self._stopping.is_set():
             started = time.monotonic()
             status = self.process.wait()
+            self.metrics.process_dead(self.process.pid)
             if self._stopping.is_set():
                 return
             delay = RESTART_DELAYS[0] if time.monotonic() - started > STEADY_SECONDS else delay
@@ -95,13 +99,16 @@ class SecondWorker:
 
 def run(services: Services, queue_names: list[str], burst: bool) -> int:
     """Work on `queue_names` (events first) until stopped, or until drained with `burst`; exit status.
-    The jobs and the worker's sweep get `services` from here (workers/jobs.py builds none of its own)."""
+    The jobs and the worker's sweep get `services` from here (workers/jobs.py builds none of its own).
+    Counts into the service's metrics directory; errors go to Sentry when SENTRY_DSN is set."""
+    metrics = open_metrics_dir(services.settings.metrics_dir)
+    error_reporting.start(services.settings)
     mine = [n for n in queue_names if n != RECONCILIATION_QUEUE_NAME] or queue_names
     services = patient(services, ",".join(mine))  # from here on a Redis outage is waited out, never fatal
     jobs.install(services)
     second = None
     if mine != queue_names:
-        second = SecondWorker([RECONCILIATION_QUEUE_NAME], burst).start()
+        second = SecondWorker([RECONCILIATION_QUEUE_NAME], burst, metrics).start()
     try:
         try:
             sweep_stranded(services, older_than_seconds=0 if burst else 60)

@@ -54,8 +54,17 @@ def stripe_api():
     return fake
 
 
+@pytest.fixture(scope="session")
+def metrics_dir(tmp_path_factory):
+    """This test process counts into a directory of its own (as `teachery-sync web`/`worker` do into theirs),
+    which the app's /metrics sums; counts add up across tests: compare before and after."""
+    from teachery_sync.metrics_dir import open_metrics_dir
+
+    return open_metrics_dir(str(tmp_path_factory.mktemp("metrics"))).path
+
+
 @pytest.fixture
-def settings(database_url, request):
+def settings(database_url, metrics_dir, request):
     # Without the fake, the API is an address where nothing listens: a call fails at once.
     base = request.getfixturevalue("stripe_api").url if "stripe_api" in request.fixturenames else NO_STRIPE
     return Settings(
@@ -66,6 +75,7 @@ def settings(database_url, request):
         stripe_api_base=base,
         admin_token=ADMIN_TOKEN,
         stripe_network_retries=0,
+        metrics_dir=metrics_dir,
     )
 
 

@@ -1,13 +1,19 @@
-"""GET /metrics: Prometheus gauges read from the ledger and RQ at scrape time.
+"""GET /metrics: Prometheus gauges read from the ledger and RQ at scrape time, and the counters and
+histograms every process keeps (workers/telemetry.py), summed.
 
-Read at scrape time rather than counted in-process, so the figures are the same whichever
-gunicorn worker answers, with no multiprocess bookkeeping.
+The gauges are read at scrape time, so they are the same whichever gunicorn worker answers; the counters
+(webhooks received and refused, events applied, Stripe errors, admin actions, drift) are each process's
+own files in the metrics directory (prometheus-client's multiprocess mode), which MultiProcessCollector
+sums: every gunicorn worker answers the same sums too.
 """
 from __future__ import annotations
+
+import os
 
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from domain import ledger, run_history
 from webhooks import current
@@ -79,5 +85,8 @@ def metrics():
     registry.register(LedgerCollector(current.services()))
     registry.register(StripeRateCollector(current.services()))
     registry.register(ReconciliationCollector(current.services()))
+    counters = current.services().settings.metrics_dir
+    if os.path.isdir(counters):  # absent until a process of the service opened it (teachery_sync/metrics_dir.py)
+        MultiProcessCollector(registry, path=counters)
     # PostgreSQL or Redis down: their errors propagate to the app's handlers, a JSON 503 (webhooks/errors.py).
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ import re
 import psycopg
 import structlog
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain import ledger
 from domain.errors import first_line
@@ -15,6 +16,7 @@ from domain.ids import STRIPE_ID_TAIL, is_account_id
 from webhooks.errors import refused
 from webhooks.group_commit import GroupCommit
 from webhooks.signature import BadSignature, verify
+from workers import telemetry
 from workers.queueing import DrainRequests
 from workers.services import Services
 
@@ -56,7 +58,11 @@ def parse_event(body: bytes) -> dict:
 @bp.post("/webhooks/stripe")
 def receive_stripe_event():
     """Flask's way in (a chunked body, a query string); webhooks/fast_path.py takes the usual requests."""
-    body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH turns an oversized body into 413
+    try:
+        body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH turns an oversized body into 413
+    except RequestEntityTooLarge:
+        telemetry.webhook_refused(telemetry.TOO_LARGE)
+        raise
     status, answer = current_app.extensions[EXTENSION].receive(body, request.headers.get("Stripe-Signature"))
     return jsonify(answer), status
 
@@ -84,28 +90,34 @@ class Receiver:
         self._group = GroupCommit(self._write, after=self._request_drain)
 
     def receive(self, body: bytes, signature: str | None) -> tuple[int, dict]:
-        """(HTTP status, JSON answer); a refusal is logged once, with its reason (never the body)."""
-        status, answer = self._receive(body, signature)
+        """(HTTP status, JSON answer); a refusal is logged once, with its reason (never the body). Each
+        answer is counted in this process (workers/telemetry.py: no round trip)."""
+        status, answer, reason = self._receive(body, signature)
+        if reason is None:
+            telemetry.webhook_received(duplicate="duplicate" in answer)
+        else:
+            telemetry.webhook_refused(reason)
         if status == 400:
             refused(400, answer["error"], path="/webhooks/stripe")
         return status, answer
 
-    def _receive(self, body: bytes, signature: str | None) -> tuple[int, dict]:
+    def _receive(self, body: bytes, signature: str | None) -> tuple[int, dict, str | None]:
+        """(status, answer, the refusal's reason for the counters; None when stored)."""
         settings = self.services.settings
         try:
             verify(body, signature, settings.webhook_secrets, settings.webhook_tolerance_seconds)
         except BadSignature as exc:
-            return 400, {"error": f"signature verification failed: {exc}"}
+            return 400, {"error": f"signature verification failed: {exc}"}, telemetry.BAD_SIGNATURE
         try:
             event = parse_event(body)
         except ValueError as exc:
-            return 400, {"error": str(exc)}
+            return 400, {"error": str(exc)}, telemetry.NOT_AN_EVENT
         try:
             stored = self._group.submit((event, body))
         except RecursionError:
-            return 400, {"error": "the event is nested too deeply to store"}
+            return 400, {"error": "the event is nested too deeply to store"}, telemetry.UNSTORABLE
         except psycopg.DataError as exc:  # e.g. a \u0000 escape, which jsonb refuses
-            return 400, {"error": f"the event cannot be stored as given: {first_line(exc)}"}
+            return 400, {"error": f"the event cannot be stored as given: {first_line(exc)}"}, telemetry.UNSTORABLE
         except (psycopg.Error, TimeoutError) as exc:
             # The web's pool fails fast (domain/db.py): a 503 well inside Stripe's delivery timeout, so it
             # retries, and no thread is held waiting for a database that is down.
@@ -113,11 +125,11 @@ class Receiver:
                       if isinstance(exc, (psycopg.OperationalError, psycopg.errors.AdminShutdown, TimeoutError))
                       else "event not stored")
             log.error(reason, event_id=event["id"], error=str(exc))
-            return 503, {"error": "event could not be stored; retry later"}
+            return 503, {"error": "event could not be stored; retry later"}, telemetry.UNAVAILABLE
         log.info("event received", event_id=event["id"], type=event["type"], duplicate=stored is not Stored.NEW)
         if stored is Stored.NEW:
-            return 200, {"received": True}
-        return 200, {"received": True, "duplicate": True}
+            return 200, {"received": True}, None
+        return 200, {"received": True, "duplicate": True}, None
 
     def _write(self, items):
         """One statement and one commit for the group; when PostgreSQL refuses one body (a DataError

@@ -17,6 +17,7 @@ import structlog
 
 from domain import ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
+from workers import telemetry
 from workers.context import Waiting
 from workers.processing import apply_claimed, touched_by, wake
 from workers.queueing import DRAIN_LINGER, request_drain
@@ -68,6 +69,7 @@ def drain(services: Services, *, batch_size: int = DRAIN_BATCH, max_seconds: flo
             lingered = True
             continue
         lingered = False
+        telemetry.events_attempted(batch, outcomes)  # committed: counted once (a killed worker's batch: never)
         done += len(batch)
         _wake_across_workers(services, batch, outcomes)
         ending = stop_requested.is_set() or time.monotonic() > deadline

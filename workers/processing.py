@@ -16,6 +16,7 @@ import structlog
 
 from domain import activity, ledger, stripe_ids
 from domain.ledger import AttemptKind, EventStatus
+from workers import telemetry
 from workers.context import EventContext, Waiting
 from workers.event_table import EVENT_HANDLERS
 from workers.queueing import RETRY_INTERVALS, enqueue_wake
@@ -54,6 +55,7 @@ def apply_event(services: Services, event_id: str, *, kind: AttemptKind = Attemp
         batch = [event] + ledger.claim_next(conn, limit=BATCH_SIZE - 1, exclude=event_id)
         kinds = {item.id: AttemptKind.AUTOMATIC for item in batch} | {event_id: kind}  # the others: automatic
         outcomes, to_wake = apply_claimed(conn, services, batch, kinds)
+    telemetry.events_attempted(batch, outcomes)  # committed: counted once
     wake(services, to_wake)
     outcome = outcomes[event_id]
     if outcome.gave_up:

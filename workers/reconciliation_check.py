@@ -24,6 +24,7 @@ from domain import reconciliation_drift as drift_rows
 from domain import reconciliations
 from domain.accounts import to_api
 from domain.reconciliations import Run
+from workers import telemetry
 from workers.commands import FixObject
 from workers.drift import differences, fix_object, local_rows
 from workers.reconciliation_pages import PLACEHOLDER, Page
@@ -84,19 +85,23 @@ def _check(services: Services, run: Run, tally: Tally, page: Page, conn) -> list
         marking = bool(run.resumed) and not run.dry_run
         # a page with nothing to record but its cursor is one UPDATE: no BEGIN and COMMIT around it
         with conn.transaction() if items or page.seen or matched or marking else nullcontext():
-            drift_rows.record(conn, run.id, api_account, page.kind, items)
+            new = drift_rows.record(conn, run.id, api_account, page.kind, items)
             fixed = _mark_fixed(conn, run, page, objects) if marking else 0
             _advance(conn, run, tally, page, fixed=fixed, matched=matched)
+        telemetry.drift(page.kind, found=new, fixed=fixed)  # committed; a page read again counts only news
         return items
     with conn.transaction():  # before the fixes: a fix the run made is never missing from its report
-        drift_rows.record(conn, run.id, api_account, page.kind, items)
+        new = drift_rows.record(conn, run.id, api_account, page.kind, items)
+    telemetry.drift(page.kind, found=new)
     for object_id in found:
         # our row as just read, but a charge's: the fix of another charge of the page may take over the
         # placeholder it was compared with
         known = {"local": local.get(object_id)} if page.kind != "charge" else {}
         fix_object(services, FixObject(page.account, page.kind, objects[object_id]), conn=conn, **known)
     with conn.transaction():
-        _advance(conn, run, tally, page, fixed=_mark_fixed(conn, run, page, objects), matched=matched)
+        fixed = _mark_fixed(conn, run, page, objects)
+        _advance(conn, run, tally, page, fixed=fixed, matched=matched)
+    telemetry.drift(page.kind, fixed=fixed)
     return items
 
 

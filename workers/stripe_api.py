@@ -16,6 +16,7 @@ import time
 import stripe
 
 from domain.db import redact_url
+from workers import telemetry
 from workers.rate_limit import RateLimiter
 
 MAX_RATE_LIMIT_WAIT = 60.0  # seconds one call may spend waiting for the rate limit before giving up
@@ -38,6 +39,8 @@ class StripeRejected(Exception):
         super().__init__(message)
         self.status, self.code = status, code
 
+
+ERROR_KINDS = {NotFound: "not_found", StripeRejected: "rejected", StripeUnavailable: "unavailable"}
 
 PATHS = {
     "customer": "/v1/customers/{id}",
@@ -124,7 +127,10 @@ class StripeApi:
                 waited += wait
             try:
                 return self._send(client, method, path, params)
-            except stripe.RateLimitError as exc:
+            except (NotFound, StripeRejected, StripeUnavailable) as exc:
+                telemetry.stripe_error(account, ERROR_KINDS[type(exc)])
+                raise
+            except stripe.RateLimitError as exc:  # counted by the limiter (teachery_stripe_rate_limited)
                 limited, last = limited + 1, exc
                 pause = pause_after(exc, limited)
                 # A lock timeout concerns one object, not the account's rate: only this call waits.

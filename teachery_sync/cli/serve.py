@@ -55,7 +55,7 @@ def web(host, port, num_workers):
         raise Failure(str(exc)) from exc
     from teachery_sync.serve import serve  # here, not above: only `web` needs gunicorn
 
-    serve(host, port, num_workers, access_log=settings.access_log)
+    serve(host, port, num_workers, metrics_dir=settings.metrics_dir, access_log=settings.access_log)
 
 
 @click.command()

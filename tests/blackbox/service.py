@@ -51,7 +51,9 @@ class Service:
         self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "STRIPE_WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
                     "STRIPE_API_KEY": "sk_test_x", "STRIPE_API_BASE": fake_server.url,
-                    "TEACHERY_BASE_URL": "https://courses.example", "PYTHONUNBUFFERED": "1", **(env or {})}
+                    "TEACHERY_BASE_URL": "https://courses.example", "PYTHONUNBUFFERED": "1",
+                    # the service's counters: its own directory, never the machine's default
+                    "PROMETHEUS_MULTIPROC_DIR": str(logdir / "metrics"), **(env or {})}
         self.procs: list[subprocess.Popen] = []
         self.web: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None

@@ -18,7 +18,7 @@ SUNDAY_AT_4 = datetime(2026, 12, 6, 4, 0, 1, tzinfo=UTC)
 
 def _metrics(client) -> dict[str, float]:
     text = client.get("/metrics").get_data(as_text=True)
-    return {name: float(value) for name, value in re.findall(r"^(teachery_reconciliation\S+) (\S+)$", text, re.M)}
+    return {name: float(value) for name, value in re.findall(r"^(teachery_reconciliation_(?:drift_objects|last_success)\S*) (\S+)$", text, re.M)}
 
 
 def _run(services, scope: Scope, dry_run: bool = False) -> str:

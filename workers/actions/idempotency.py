@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from domain import admin_actions
 from domain.accounts import to_api
+from workers import telemetry
 from workers.commands import AdminCommand, CommandRefused
 from workers.context import Change
 from workers.stripe_api import NotFound, StripeRejected, StripeUnavailable
@@ -43,17 +44,30 @@ def once(handler: Callable[..., Answer]) -> Callable[..., Answer]:
     """Run an admin command's handler unless its key already answered this request: a client's retry
     gets the first answer. Looked up before the handler checks the request against the records: the
     first request changed them (a refund made, a subscription canceled), so checking the retry against
-    them would refuse it."""
+    them would refuse it. Each request is counted by kind and outcome (teachery_admin_actions)."""
     @functools.wraps(handler)
     def run(services, cmd: AdminCommand) -> Answer:
-        with services.pool.connection() as conn:
-            earlier = admin_actions.lock_by_key(conn, cmd.idempotency_key)
-        if earlier is not None:
-            same_request(earlier, cmd)
-            if earlier.outcome == "succeeded":
-                return earlier.status_code, earlier.response
-        return handler(services, cmd)
+        try:
+            answer, outcome = _run_once(handler, services, cmd)
+        except CommandRefused as exc:
+            telemetry.admin_action(cmd.kind, "unavailable" if exc.status == 503 else "rejected")
+            raise
+        except Exception:
+            telemetry.admin_action(cmd.kind, "failed")
+            raise
+        telemetry.admin_action(cmd.kind, outcome)
+        return answer
     return run
+
+
+def _run_once(handler: Callable[..., Answer], services, cmd: AdminCommand) -> tuple[Answer, str]:
+    with services.pool.connection() as conn:
+        earlier = admin_actions.lock_by_key(conn, cmd.idempotency_key)
+    if earlier is not None:
+        same_request(earlier, cmd)
+        if earlier.outcome == "succeeded":
+            return (earlier.status_code, earlier.response), "replayed"
+    return handler(services, cmd), "succeeded"
 
 
 def perform(services, cmd: AdminCommand, account: str, apply: Callable[[Change, dict | None], Answer],
