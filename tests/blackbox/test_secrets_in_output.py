@@ -33,7 +33,9 @@ ADMIN = "LEAKadmintoken93b1"
 LINK_SECRET = "LEAKlinksecret4c8d"
 PG_PASSWORD = "LEAKpgpassword62af"
 REDIS_PASSWORD = "LEAKredispassword0e7b"
-SECRETS = (WEBHOOK_SECRET, STRIPE_KEY, ADMIN, LINK_SECRET, PG_PASSWORD, REDIS_PASSWORD)
+SCOPED = "LEAKscopedtoken51d0"  # a scoped token of ADMIN_TOKENS
+SENTRY_KEY = "LEAKsentrykey8e2f"  # the DSN's key (nothing listens at its address)
+SECRETS = (WEBHOOK_SECRET, STRIPE_KEY, ADMIN, LINK_SECRET, PG_PASSWORD, REDIS_PASSWORD, SCOPED, SENTRY_KEY)
 
 
 class OwnService(Service):
@@ -79,7 +81,8 @@ def own(service, tmp_path):
             "DATABASE_URL": f"postgresql://{db.get('user', 'root')}:{PG_PASSWORD}@127.0.0.1:{pg.port}/{db['dbname']}",
             "REDIS_URL": f"redis://127.0.0.1:{rd.port}{redis_parts.path or '/0'}",
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_KEY": STRIPE_KEY, "ADMIN_TOKEN": ADMIN,
-            "TEACHERY_LINK_SECRET": LINK_SECRET,
+            "TEACHERY_LINK_SECRET": LINK_SECRET, "ADMIN_TOKENS": f"support:{SCOPED}:acct_1LeakCreator",
+            "SENTRY_DSN": f"http://{SENTRY_KEY}@127.0.0.1:{free_port()}/1",
         })
         truncate_all(DATABASE_URL)
         redis.Redis.from_url(REDIS_URL).flushdb()
@@ -163,6 +166,27 @@ def test_no_secret_in_any_output(own):
     assert own.get("/readyz").status_code == 503
     time.sleep(2)  # the worker notices
     own.rd.restore()
+
+    # The console: a wrong token, then each token signed in, every page; the scoped token on the API; metrics,
+    # the OpenAPI document; refused webhooks.
+    for token in ("not-a-token", ADMIN, SCOPED):
+        browser = requests.Session()
+        form = browser.get(own.url + "/admin/sign-in", timeout=30).text
+        csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        own.answers.append(browser.post(own.url + "/admin/sign-in", data={"token": token, "csrf_token": csrf},
+                                        timeout=30).text)
+        for page in ("/admin/customers?q=ada", f"/admin/customers/{customer_id}", "/admin/events",
+                     f"/admin/events/{refunded['id']}", "/admin/reconciliations", "/admin/health", "/admin/rq/",
+                     "/admin/events/replay-failed", f"/admin/customers/{customer_id}/links"):
+            own.answers.append(browser.get(own.url + page, timeout=30).text)
+    scoped = requests.get(own.url + "/admin/api/customers?q=ada", headers={"Authorization": f"Bearer {SCOPED}"},
+                          timeout=30)
+    assert scoped.status_code == 200 and scoped.json() == {"customers": []}  # another account's customers
+    own.answers.append(scoped.text)
+    assert own.get("/metrics").status_code == 200
+    assert own.admin("GET", "/openapi.json")[0] == 200
+    own.post_event(outage_events[0], secret="whsec_not_ours")
+    own.post_event(b"not json")
 
     # Command lines with bad URLs, each with a password in it.
     closed = free_port()
