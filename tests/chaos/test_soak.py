@@ -127,6 +127,11 @@ def test_chaos_soak(world, capsys):
         elif view_of(profile) != c.story.expected.view() or profile["account"] != c.account:
             mismatches.append((c.tag, c.account, c.version, view_of(profile), c.story.expected.view()))
     twice = duplicated_activity(pg.url)
+    # No secret in any process's output, whatever the faults made them say.
+    secrets = (svc.env["STRIPE_WEBHOOK_SECRET"], svc.env["ADMIN_TOKEN"], svc.env["STRIPE_API_KEY"])
+    leaks = {path.name: [s for s in secrets if s in path.read_text(errors="replace")]
+             for path in svc.logdir.glob("*.log")}
+    leaks = {name: found for name, found in leaks.items() if found}
     stripe_answers = collections.Counter(r["status"] for r in svc.fake.calls)
 
     figures = {
@@ -144,6 +149,7 @@ def test_chaos_soak(world, capsys):
         "lost deliveries": len(sender.lost), "unexpected answers": len(sender.unexpected),
         "events missing": len(missing), "events not processed/ignored": len(stuck),
         "activity entries twice": len(twice), "mismatches": len(mismatches),
+        "logs holding a secret": len(leaks),
     }
     say("chaos soak figures:\n" + "\n".join(f"  {k}: {v}" for k, v in figures.items()))
 
@@ -156,3 +162,4 @@ def test_chaos_soak(world, capsys):
     assert not stuck, stuck[:10]
     assert not twice, twice
     assert not mismatches, mismatches[:3]
+    assert not leaks, leaks
