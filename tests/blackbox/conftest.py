@@ -2,36 +2,19 @@
 per session, with empty tables, a fresh fake and a live worker for each test."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 import redis
 import requests
 
-from tests.blackbox.service import DATABASE_URL, REDIS_URL, Service
-from tests.fake_stripe import FakeStripeServer
+from tests.blackbox.service import DATABASE_URL, REDIS_URL, running_service
 from tests.support import truncate_all
 from webhooks.auth_failures import forget_all
 
 
 @pytest.fixture(scope="session")
 def service():
-    logdir = Path(tempfile.mkdtemp(prefix="teachery-blackbox-"))
-    with FakeStripeServer() as fake_server:
-        svc = Service(fake_server, logdir)
-        try:
-            done = svc.cli("migrate")
-            assert done.returncode == 0, done.stderr
-            again = svc.cli("migrate")
-            assert again.returncode == 0 and "up to date" in again.stdout, (again.stdout, again.stderr)
-            truncate_all(DATABASE_URL)
-            redis.Redis.from_url(REDIS_URL).flushdb()
-            svc.start_web()
-            svc.start_worker()
-            yield svc
-        finally:
-            svc.stop_all()
+    with running_service("teachery-blackbox-") as svc:
+        yield svc
 
 
 @pytest.fixture

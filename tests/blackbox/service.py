@@ -9,10 +9,12 @@ finally block, so a failing test never leaves a worker holding a transaction.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -146,3 +148,29 @@ class Service:
             if time.time() > deadline:
                 raise AssertionError(f"events not settled after {timeout}s: {pending[:5]}")
             time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def running_service(prefix: str, *, database_url: str = DATABASE_URL, redis_url: str = REDIS_URL,
+                    env: dict | None = None):
+    """The real service (migrated, emptied; web and a worker running) against a fake Stripe of its own;
+    every process stopped at the end. Logs under a new temporary folder named by `prefix`."""
+    import redis
+
+    from tests.support import truncate_all
+
+    logdir = Path(tempfile.mkdtemp(prefix=prefix))
+    with FakeStripeServer() as fake_server:
+        svc = Service(fake_server, logdir, database_url=database_url, redis_url=redis_url, env=env)
+        try:
+            done = svc.cli("migrate")
+            assert done.returncode == 0, done.stderr
+            again = svc.cli("migrate")
+            assert again.returncode == 0 and "up to date" in again.stdout, (again.stdout, again.stderr)
+            truncate_all(database_url)
+            redis.Redis.from_url(redis_url).flushdb()
+            svc.start_web()
+            svc.start_worker()
+            yield svc
+        finally:
+            svc.stop_all()

@@ -4,15 +4,12 @@ and one headless chromium for the session, signed out and on empty tables at eac
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 
 import pytest
 import redis
 
-from tests.blackbox.service import ADMIN_TOKEN, Service
+from tests.blackbox.service import ADMIN_TOKEN, running_service
 from tests.browser.console import Console, start_chromium
-from tests.fake_stripe import FakeStripeServer
 from tests.support import truncate_all
 from webhooks.auth_failures import forget_all
 
@@ -27,20 +24,9 @@ SCOPED_TOKENS = f"creator:{SCOPED_TOKEN}:{SCOPED_ACCOUNT}"
 @pytest.fixture(scope="session")
 def site():
     """The running service, for the browser."""
-    logdir = Path(tempfile.mkdtemp(prefix="teachery-browser-"))
-    with FakeStripeServer() as fake_server:
-        svc = Service(fake_server, logdir, database_url=DATABASE_URL, redis_url=REDIS_URL,
-                      env={"ADMIN_TOKENS": SCOPED_TOKENS})
-        try:
-            done = svc.cli("migrate")
-            assert done.returncode == 0, done.stderr
-            truncate_all(DATABASE_URL)
-            redis.Redis.from_url(REDIS_URL).flushdb()
-            svc.start_web()
-            svc.start_worker()
-            yield svc
-        finally:
-            svc.stop_all()
+    with running_service("teachery-browser-", database_url=DATABASE_URL, redis_url=REDIS_URL,
+                         env={"ADMIN_TOKENS": SCOPED_TOKENS}) as svc:
+        yield svc
 
 
 @pytest.fixture(scope="session")
