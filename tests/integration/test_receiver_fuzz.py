@@ -11,6 +11,7 @@ import psycopg
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from tests.support import WEBHOOK_SECRET, sign
 
@@ -106,6 +107,7 @@ def test_whatever_arrives_the_answer_is_never_a_5xx_and_only_signed_events_are_s
         answer = client.open(PATH + ("?x=1" if chunked else ""), method=method, data=body, headers=headers)
         assert answer.status_code in ALLOWED, (answer.status_code, answer.get_data()[:200])
         assert answer.is_json and ("received" in answer.json or "error" in answer.json)
+        assert WEBHOOK_SECRET not in answer.get_data(as_text=True)
         added = _stored(settings_db) - before
         if not (valid and method == "POST" and answer.status_code == 200):
             assert added == 0, "stored without a valid signature"
@@ -113,5 +115,7 @@ def test_whatever_arrives_the_answer_is_never_a_5xx_and_only_signed_events_are_s
             assert added == (0 if answer.json.get("duplicate") else 1)
         seen["stored" if added else "refused"] += 1
 
-    receive()
+    with capture_logs() as logs:
+        receive()
     assert seen["stored"] and seen["refused"], seen  # both paths were exercised
+    assert not [line for line in logs if WEBHOOK_SECRET in json.dumps(line, default=str)]
