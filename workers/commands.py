@@ -68,7 +68,7 @@ def _iso_time(value: str | None) -> str | None:
     return value
 
 
-def _text_of(limit: int, pattern: str = r"^[^\x00]*\S[^\x00]*$"):
+def _text_of(limit: int, pattern: str = r"^[^\x00]*[^\s\x00][^\x00]*$"):
     """The rule, and for the OpenAPI document the same rule as a pattern (checked by the validators)."""
     return Field(max_length=limit, json_schema_extra={"pattern": pattern},
                  description=f"a non-empty string of at most {limit} characters")
