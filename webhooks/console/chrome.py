@@ -49,7 +49,7 @@ def _ledger_counts() -> dict:
         return {}
     try:
         with current.services().pool.connection() as conn:  # a scoped token: its own account's events only
-            counts = ledger.status_counts(conn) if scope() is None else ledger.unsettled_counts_of(conn, scope())
+            counts = ledger.status_counts(conn, account=scope())
     except Exception:  # the page still renders; the header says the counts are unknown
         return {"unknown": True}
     return {"failed": counts.get("failed", 0), "waiting": counts.get("waiting", 0)}

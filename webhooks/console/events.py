@@ -149,7 +149,7 @@ def replay_event(event_id: str):
 @bp.get("/events/replay-failed", endpoint="replay_failed_form")
 def replay_failed_form():
     with current.services().pool.connection() as conn:
-        counts = ledger.status_counts(conn) if scope() is None else ledger.unsettled_counts_of(conn, scope())
+        counts = ledger.status_counts(conn, account=scope())
     return render_template("console/events_replay_failed.html", failed=counts.get(ledger.EventStatus.FAILED.value, 0),
                            scope=scope())
 

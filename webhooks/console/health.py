@@ -82,7 +82,7 @@ def overview():
     services = current.services()
     own = scope()  # a scoped token: every figure is of its account; the shared queues and workers are hidden
     with services.pool.connection() as conn:
-        counts = ledger.status_counts(conn) if own is None else ledger.unsettled_counts_of(conn, own)
+        counts = ledger.status_counts(conn, account=own)
         oldest = ledger.oldest_unapplied_age(conn, own)
         minutes = ledger.per_minute(conn, hours * 60, own)
         last_runs = reconciliations.recent(conn, limit=1, account=None if own is None else run_account(own))
