@@ -15,7 +15,6 @@ from flask import g, jsonify, request
 from domain.settings import ADMIN_TOKEN_NAME, Settings
 from webhooks import current
 from webhooks.auth_failures import AuthFailures
-from webhooks.errors import refused
 
 ADMIN_PREFIX = "/admin/api"
 DISABLED = "admin API disabled: set ADMIN_TOKEN (or ADMIN_TOKENS) to enable it"
@@ -92,9 +91,7 @@ def require_admin_token():
         g.actor, g.scope = token.name, token.scope
         return None
     guard = failures()
-    wait = guard.blocked_for(request.remote_addr)
+    wait = guard.refuse(request.remote_addr, "missing or wrong bearer token")
     if wait:
-        refused(429, "too many failed sign-ins from this client", client=request.remote_addr, path=request.path)
         return guard.refusal(wait)
-    guard.failed(request.remote_addr, "missing or wrong bearer token")
     return jsonify({"error": "missing or wrong bearer token"}), 401

@@ -14,11 +14,12 @@ import math
 import time
 
 import redis
-import structlog
 from flask import jsonify
 from limits import parse
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
+
+from webhooks.errors import refused
 
 NAMESPACE = "teachery:auth-failures"
 
@@ -36,7 +37,19 @@ class AuthFailures:
         self.limiter = FixedWindowRateLimiter(
             RedisStorage("redis://", connection_pool=client.connection_pool, key_prefix=NAMESPACE))
 
-    def blocked_for(self, who: str | None) -> int:
+    def refuse(self, who: str | None, reason: str) -> int:
+        """A wrong token from `who`: counted, and logged once as refused (401); or, when `who` failed too
+        often lately, not counted and logged as a 429. Returns the seconds to wait (0: answer 401)."""
+        wait = self._blocked_for(who)
+        if wait:
+            refused(429, "too many failed sign-ins from this client", client=who)
+            return wait
+        refused(401, reason, client=who)
+        with contextlib.suppress(redis.RedisError):
+            self.limiter.hit(self.limit, who or "unknown")
+        return 0
+
+    def _blocked_for(self, who: str | None) -> int:
         """Seconds until `who` may try again (0: it may now)."""
         try:
             if self.limiter.test(self.limit, who or "unknown"):
@@ -45,11 +58,6 @@ class AuthFailures:
         except redis.RedisError:
             return 0
         return max(1, math.ceil(reset_at - time.time()))
-
-    def failed(self, who: str | None, reason: str) -> None:
-        structlog.get_logger("webhooks.refused").info("request refused", status=401, reason=reason, client=who)
-        with contextlib.suppress(redis.RedisError):
-            self.limiter.hit(self.limit, who or "unknown")
 
     @staticmethod
     def refusal(wait: int):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from structlog.testing import capture_logs
 
 from tests.support import ADMIN_TOKEN
 
@@ -96,8 +97,10 @@ def test_repeated_failures_are_slowed_down_for_console_and_api(client, services)
     services.settings = services.settings.with_(auth_failure_limit="3/minute")
     for _ in range(3):
         assert sign_in(client, token="wrong").status_code == 401
-    r = sign_in(client, token="wrong again")
+    with capture_logs() as logs:
+        r = sign_in(client, token="wrong again")
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert [line["status"] for line in logs if line["event"] == "request refused"] == [429]  # logged once
     assert b"Too many wrong tokens" in r.data
     api = client.get("/admin/api/customers?q=a", headers={"Authorization": "Bearer wrong"})
     assert api.status_code == 429 and api.json["error"].startswith("too many failed")

@@ -119,13 +119,11 @@ def sign_in_post():
         return render_template("console/sign_in.html", next=target, disabled=True, error=DISABLED), 503
     token = match_token(settings, request.form.get("token", "").strip())
     if token is None:
-        guard_ = failures()
-        wait = guard_.blocked_for(request.remote_addr)
+        wait = failures().refuse(request.remote_addr, "wrong console token")
         if wait:
             message = f"Too many wrong tokens from this computer. Try again in {wait} seconds."
             return (render_template("console/sign_in.html", next=target, error=message), 429,
                     {"Retry-After": str(wait)})
-        guard_.failed(request.remote_addr, "wrong console token")
         message = "That token is not an admin token of this service. Check ADMIN_TOKEN and try again."
         return render_template("console/sign_in.html", next=target, error=message), 401
     session.clear()
