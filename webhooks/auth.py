@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import g, jsonify, request
 
+from domain.accounts import run_account
+from domain.reconciliations import Scope
 from domain.settings import ADMIN_TOKEN_NAME, Settings
 from webhooks import current
 from webhooks.auth_failures import AuthFailures
@@ -69,6 +71,23 @@ def sees(account: str | None) -> bool:
     """Whether the request's token may see a record of this account (its stored key, '' the platform)."""
     allowed = scope()
     return allowed is None or (account or "") == allowed
+
+
+def own_runs() -> str | None:
+    """The reconciliation runs the request's token sees: its account's (a run's account, acct_… or
+    `platform`); None: every run."""
+    allowed = scope()
+    return None if allowed is None else run_account(allowed)
+
+
+def sees_run(run) -> bool:
+    """Whether the request's token may see this reconciliation run."""
+    return own_runs() is None or run.account == own_runs()
+
+
+def scoped_run(asked: Scope) -> Scope:
+    """The scope of a run the request's token starts: as asked, or, for a scoped token, its own account."""
+    return asked if own_runs() is None else replace(asked, account=own_runs())
 
 
 def failures() -> AuthFailures:

@@ -1,15 +1,13 @@
 """/admin/api/reconciliations: start a reconciliation run (an RQ job) and read its report."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 from flask import Blueprint, jsonify
 
 from domain import reconciliations as runs
-from domain.accounts import run_account, to_key
+from domain.accounts import to_key
 from domain.reconciliations import MAX_QUEUED_RUNS, NotApplicable, ScopeBusy, TooManyQueued
 from webhooks import current
-from webhooks.auth import scope
+from webhooks.auth import scoped_run, sees, sees_run
 from webhooks.errors import ApiError
 from webhooks.parsing import from_query, json_body
 from webhooks.reconciliation_report import report
@@ -29,13 +27,11 @@ def start_reconciliation():
         asked = ReconciliationAsked.parse({} if body is None else body)
     except CommandRefused as exc:
         raise ApiError(exc.message) from None
-    run_scope = asked.scope
-    if scope() is not None:  # a scoped token reconciles its own account, and names no other
-        if asked.account is not None and to_key(asked.account) != scope():
-            raise ApiError(f"account {asked.account} not found", 404)
-        run_scope = replace(run_scope, account=run_account(scope()))
+    if asked.account is not None and not sees(to_key(asked.account)):  # a scoped token names no other account
+        raise ApiError(f"account {asked.account} not found", 404)
     try:
-        run_id = reconciliation.create(services, run_scope, bool(asked.dry_run), max_queued=MAX_QUEUED_RUNS)
+        run_id = reconciliation.create(services, scoped_run(asked.scope), bool(asked.dry_run),
+                                       max_queued=MAX_QUEUED_RUNS)
     except ScopeBusy as exc:  # at most one run per scope at a time: here is the one
         return jsonify({"error": str(exc), "id": exc.run_id}), 409
     except TooManyQueued as exc:
@@ -76,18 +72,13 @@ def get_reconciliation(run_id: str):
     asked = from_query(DriftPage)
     with current.services().pool.connection() as conn:
         run = runs.get(conn, run_id)
-        if run is None or not visible(run):
+        if run is None or not sees_run(run):
             raise ApiError(f"reconciliation {run_id} not found", 404)
         return jsonify(report(conn, run, after=asked.drift_after, limit=asked.limit))
-
-
-def visible(run) -> bool:
-    """Whether the request's token may see this run: a scoped token sees its own account's runs only."""
-    return scope() is None or run.account == run_account(scope())
 
 
 def _visible(services, run_id: str) -> None:
     with services.pool.connection() as conn:
         run = runs.get(conn, run_id)
-    if run is not None and not visible(run):
+    if run is not None and not sees_run(run):
         raise ApiError(f"reconciliation {run_id} not found", 404)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -16,11 +16,10 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from domain import reconciliation_drift as drift_rows
 from domain import reconciliation_views as views
 from domain import reconciliations as runs
-from domain.accounts import run_account
 from domain.ids import is_id
 from domain.reconciliations import MAX_QUEUED_RUNS, NotApplicable, Run, ScopeBusy, TooManyQueued
 from webhooks import current
-from webhooks.auth import scope
+from webhooks.auth import own_runs, scope, scoped_run, sees_run
 from webhooks.errors import ApiError
 from webhooks.reconciliation_report import report
 from webhooks.schemas import drift_cursor, drift_seq
@@ -69,9 +68,9 @@ def start_run():
         asked = ReconciliationAsked.parse(body)
     except CommandRefused as exc:
         return _runs_page(form=form, problem=Problem(_sentence(exc.message))), 400
-    run_scope = asked.scope if scope() is None else replace(asked.scope, account=own_runs())
     try:
-        run_id = reconciliation.create(services, run_scope, bool(asked.dry_run), max_queued=MAX_QUEUED_RUNS)
+        run_id = reconciliation.create(services, scoped_run(asked.scope), bool(asked.dry_run),
+                                       max_queued=MAX_QUEUED_RUNS)
     except ScopeBusy as exc:
         return _runs_page(form=form, problem=Problem(
             "A run of this scope is already queued or running: wait for it to finish.", exc.run_id)), 409
@@ -133,7 +132,7 @@ def _runs_page(*, form: dict | None = None, problem: Problem | None = None) -> s
         before = None
         problem = problem or Problem("That “Older” link is not one this page made: showing the newest runs.")
     if scope() is not None:  # the account field of a scoped token's form: its account, fixed
-        form = (form or {"mode": "dry_run"}) | {"account": run_account(scope())}
+        form = (form or {"mode": "dry_run"}) | {"account": own_runs()}
     with current.services().pool.connection() as conn:
         listed = runs.recent(conn, before=before, limit=RUNS_PAGE + 1, account=own_runs())
         page = listed[:RUNS_PAGE]
@@ -185,15 +184,10 @@ def apply(run_id: str):
     return redirect(url_for(".run", run_id=new_id))
 
 
-def own_runs() -> str | None:
-    """The runs a scoped token sees: its account's (acct_… or `platform`); None: every run."""
-    return None if scope() is None else run_account(scope())
-
-
 def _get(conn, run_id: str) -> Run:
     """The run, or a 404: also for another account's run when the token is scoped to one account."""
     run = runs.get(conn, run_id)
-    if run is None or (scope() is not None and run.account != own_runs()):
+    if run is None or not sees_run(run):
         raise ApiError(f"There is no reconciliation run {run_id}.", 404)
     return run
 
