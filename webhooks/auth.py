@@ -37,6 +37,11 @@ class AdminToken:
         return hashlib.sha256(self.secret.encode()).hexdigest()[:32]
 
 
+def under(path: str, prefix: str) -> bool:
+    """`path` is `prefix` or below it (/admin/api, /admin/api/…; not /admin/apix)."""
+    return path == prefix or path.startswith(prefix + "/")
+
+
 def admin_tokens(settings: Settings) -> tuple[AdminToken, ...]:
     """The configured admin tokens: ADMIN_TOKENS' and ADMIN_TOKEN's (settings.admin_tokens), or, for
     settings made in code with only admin_token, that one."""
@@ -99,7 +104,7 @@ def require_admin_token():
     """An app-wide before_request hook for /admin/api/*, run before routing decides anything (so an
     unknown admin path is 401 too): 503 when no token is configured; a matching token passes; anything
     else is 401, or 429 for a client that failed too often lately (webhooks/auth_failures.py)."""
-    if request.path != ADMIN_PREFIX and not request.path.startswith(ADMIN_PREFIX + "/"):
+    if not under(request.path, ADMIN_PREFIX):
         return None
     settings = current.services().settings
     if not admin_tokens(settings):

@@ -20,7 +20,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from domain.settings import Settings
 from webhooks import current
-from webhooks.auth import ADMIN_PREFIX, DISABLED, admin_tokens, failures, match_token, token_named
+from webhooks.auth import ADMIN_PREFIX, DISABLED, admin_tokens, failures, match_token, token_named, under
 from webhooks.errors import error
 
 bp = Blueprint("console", __name__)
@@ -48,8 +48,7 @@ def session_key(settings: Settings) -> str:
 
 
 def in_console(path: str) -> bool:
-    return (path == CONSOLE or path.startswith(CONSOLE + "/")) and not (
-        path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"))
+    return under(path, CONSOLE) and not under(path, ADMIN_PREFIX)
 
 
 def _same_origin() -> bool:
@@ -68,7 +67,7 @@ def guard():
     if path.startswith(RQ_PATH + "/requeue/") and request.method == "GET":  # RQ's dashboard requeues on GET too
         return error("requeue with the dashboard's button (it posts)", 405)
     if request.method not in SAFE_METHODS:
-        if path == RQ_PATH or path.startswith(RQ_PATH + "/"):
+        if under(path, RQ_PATH):
             if not _same_origin():
                 return error("refused: the request did not come from this site's pages", 400)
         else:
@@ -87,7 +86,7 @@ def guard():
             return redirect(url_for("console.sign_in", next=_local(request.full_path)))
         return error("your session ended: sign in again", 401)
     g.actor, g.scope = token.name, token.scope
-    if token.scope is not None and (path == RQ_PATH or path.startswith(RQ_PATH + "/")):
+    if token.scope is not None and under(path, RQ_PATH):
         # RQ's dashboard shows every account's jobs: unscoped tokens only; as if it did not exist
         return error("There is no such page.", 404)
     return None
