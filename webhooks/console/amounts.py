@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from webhooks.console.chrome import ZERO_DECIMAL
-
+ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
+                "xof", "xpf"}
 THREE_DECIMAL = {"bhd", "jod", "kwd", "omr", "tnd"}
 _WRITTEN = re.compile(r"^([0-9]{1,12})(?:\.([0-9]*))?$")  # ASCII digits only (\d takes "٣" too)
 

@@ -3,26 +3,22 @@ that print money and times, and HTML error pages for browsers (other callers kee
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from flask import Flask, g, render_template, request
 
 from domain import ledger
 from webhooks import current
 from webhooks.auth import scope
+from webhooks.console.amounts import decimals
 from webhooks.console.session import in_console
 
-ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
-                "xof", "xpf"}
-
-
 def money(amount: int | None, currency: str | None) -> str:
-    """4900, "usd" → "49.00 USD" (Stripe's minor units; zero-decimal currencies as they are)."""
+    """4900, "usd" → "49.00 USD" (Stripe's minor units: none for JPY, three decimals for KWD…)."""
     if amount is None:
         return "—"
-    code = (currency or "").lower()
-    if code in ZERO_DECIMAL:
-        return f"{amount:,} {code.upper()}"
-    return f"{amount / 100:,.2f} {code.upper()}"
+    places = decimals(currency)
+    return f"{Decimal(amount).scaleb(-places):,.{places}f} {(currency or '').upper()}"
 
 
 def when(value) -> str:
