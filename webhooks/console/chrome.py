@@ -13,6 +13,7 @@ from webhooks.auth import scope
 from webhooks.console.amounts import decimals
 from webhooks.console.session import in_console
 
+
 def money(amount: int | None, currency: str | None) -> str:
     """4900, "usd" → "49.00 USD" (Stripe's minor units: none for JPY, three decimals for KWD…)."""
     if amount is None:
