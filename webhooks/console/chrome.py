@@ -64,6 +64,8 @@ def _error_page(message: str, status: int):
 
 def install_chrome(app: Flask) -> None:
     app.jinja_env.filters.update(money=money, when=when, account=account_name)
-    app.context_processor(lambda: {"ledger_counts": _ledger_counts(), "actor": getattr(g, "actor", None),
+    # ledger_counts is called by the header only: a fragment (a run's progress, polled every 2 s) or RQ's
+    # dashboard renders templates too, and need not query the ledger for it
+    app.context_processor(lambda: {"ledger_counts": _ledger_counts, "actor": getattr(g, "actor", None),
                                    "scope": scope()})
     app.extensions["error_page"] = _error_page
