@@ -78,6 +78,15 @@ def sees(account: str | None) -> bool:
     return allowed is None or (account or "") == allowed
 
 
+def listed_account(asked: str | None) -> tuple[str | None, bool]:
+    """The account a list is filtered to (a stored key; None: every account), and whether it may list
+    anything: a scoped token lists its own account's records, and nothing when `asked` names another."""
+    own = scope()
+    if own is None:
+        return asked, True
+    return own, asked is None or asked == own
+
+
 def own_runs() -> str | None:
     """The reconciliation runs the request's token sees: its account's (a run's account, acct_… or
     `platform`); None: every run."""

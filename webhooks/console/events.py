@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from domain import ledger
 from webhooks import current
-from webhooks.auth import scope, sees
+from webhooks.auth import listed_account, scope, sees
 from webhooks.errors import ApiError
 from workers.queueing import RETRY_INTERVALS
 from workers.replays import BATCH, replay, replay_all
@@ -93,9 +93,8 @@ def read_filters(args) -> Filters:
 def ledger_page():
     f = read_filters(request.args)
     events = []
-    account = f.account if scope() is None else scope()  # a scoped token: its account's events only
-    other = f.account is not None and f.account != account  # a filter naming another account: none to list
-    if not f.errors and not other:
+    account, any_listed = listed_account(f.account)  # a scoped token: its account's events only
+    if not f.errors and any_listed:
         with current.services().pool.connection() as conn:
             events = ledger.list_events(conn, status=f.status, type_=f.type_, account=account, since=f.since,
                                         until=f.until, before=f.before, limit=PAGE_SIZE + 1)
