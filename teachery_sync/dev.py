@@ -35,6 +35,7 @@ from teachery_sync.embedded import (
     port_is_free,
 )
 from teachery_sync.metrics_dir import open_metrics_dir
+from workers import telemetry
 
 PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
 PROCESSES = ("web", "worker", "clock")  # the Procfile's long-running lines (dev applies the migrations itself)
@@ -105,7 +106,7 @@ def run(environ: Mapping[str, str], options: DevOptions, out: DevPrinter | None 
         echo("dev: stopped")
 
 
-METRICS_DIR_KEY = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_DIR_KEY = telemetry.ENVIRONMENT_KEY
 _SHARED_KEYS = ("DATABASE_URL", "REDIS_URL", "STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN", dev_env.BASE_URL_KEY,
                 dev_env.WEBHOOK_URL_KEY)
 
