@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -150,7 +151,10 @@ def cli_run(fake: FakeStripe, rate: float, log: Path, profile: Path | None = Non
         rss = PeakRss(proc.pid)
         rss.start()
         spy = spy_on(proc.pid, profile) if profile else None
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out, _ = proc.communicate()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run's process, reaped just now
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if spy:
             spy.wait(timeout=60)
         wall = time.perf_counter() - started
@@ -159,7 +163,7 @@ def cli_run(fake: FakeStripe, rate: float, log: Path, profile: Path | None = Non
         body = json.loads(out)
     except ValueError:
         raise SystemExit(f"reconcile printed no JSON (exit {proc.returncode}); its stderr: {log}") from None
-    return {"id": body["id"], "exit": proc.returncode, "wall": wall, "peak": peak}
+    return {"id": body["id"], "exit": proc.returncode, "wall": wall, "peak": peak, "cpu": cpu}
 
 
 def spy_on(pid: int, out_dir: Path) -> subprocess.Popen:
@@ -349,7 +353,8 @@ def one_size(objects: int, rate: float, kill_at: float | None, keep: bool, timeo
         verdict = check(dataset, prepared, report)
         ratio = print_run("reconcile --json", dataset, rate, run["wall"], run["peak"], report, verdict,
                           fake_figures(fake.stats()))
-        print(f"  the fake Stripe's own CPU during the run: {fake.cpu() - cpu:.2f} s (it must not be the bottleneck)")
+        print(f"  the fake Stripe's own CPU during the run: {fake.cpu() - cpu:.2f} s (it must not be the bottleneck); "
+              f"the run's process: {run['cpu']:.2f} s of CPU ({run['cpu'] / run['wall']:.0%} of its wall)")
         result = {"objects": dataset.total, "peak": run["peak"], "ratio": ratio, "wall": run["wall"],
                   "status": report["status"]}
         if profile:

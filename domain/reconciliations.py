@@ -37,7 +37,7 @@ class Run:
     finished_at: datetime | None
     checked: int
     fixed: int
-    cursor: dict | None  # where the run is: {"account", "kind", "after"}; None before its first page
+    cursor: dict | None  # where the run is: {"lanes": {lane: {"account", "kind", "after"} or {"done": true}}}
     progress: dict  # objects checked, by account ("platform" or acct_…) and kind
     resumed: int
     error: str | None
@@ -119,11 +119,15 @@ def recent(conn, *, before: str | None = None, limit: int = 50, account: str | N
     return fetch_all(conn, Run, Q.recent, {"before": before, "limit": limit, "account": account})
 
 
-def advance(conn, run_id: str, *, cursor: dict, checked: int, progress: dict, fixed: int) -> None:
-    """Record where the run is (in the transaction of the page's drift): its cursor, the objects checked
-    (in all and by account and kind) and `fixed` more items fixed."""
-    conn.execute(Q.advance, {"id": run_id, "cursor": Jsonb(cursor), "checked": checked,
+def advance(conn, run_id: str, *, lane: str, at: dict, checked: int, progress: dict, fixed: int) -> None:
+    """Record where one lane of the run is (in the transaction of the page's drift): its cursor `at`, the
+    page's objects checked, the lane's accounts' counts by kind (`progress`) and `fixed` more items fixed."""
+    conn.execute(Q.advance, {"id": run_id, "lane": lane, "at": Jsonb(at), "checked": checked,
                              "progress": Jsonb(progress), "fixed": fixed})
+
+
+def set_cursor(conn, run_id: str, cursor: dict) -> None:
+    conn.execute(Q.set_cursor, {"id": run_id, "cursor": Jsonb(cursor)})
 
 
 def finish(conn, run_id: str, status: str, error: str | None = None) -> None:
@@ -196,16 +200,42 @@ def local_counts(conn, accounts: list[str], since: datetime | None) -> dict[str,
 
 def estimate_left(conn, run: Run) -> int | None:
     """How many objects the run has left to check, guessed from our own row counts of the accounts it has
-    not finished, less what it checked of the one it is in; None for the scopes a count cannot guess (one
-    customer, changed since, applying a dry run)."""
+    not finished, less what it checked of them; None for the scopes a count cannot guess (one customer,
+    changed since, applying a dry run)."""
     if run.customer or run.changed_since or run.applies:
         return None
-    at = to_key(run.cursor.get("account")) if run.cursor else None
-    accounts = [account for account in in_scope(conn, run.account) if at is None or account >= at]
-    left = sum(local_counts(conn, accounts, run.since).values())
-    if at is not None:
-        left -= sum((run.progress.get(to_api(at) or "platform") or {}).values())
+    accounts = in_scope(conn, run.account)
+    lanes = lane_cursors(run, accounts)
+    unfinished = [account for account in accounts if not lanes.get(lane_key(account), {}).get("done")]
+    left = sum(local_counts(conn, unfinished, run.since).values())
+    left -= sum(sum((run.progress.get(lane_key(account)) or {}).values()) for account in unfinished)
     return max(left, 0)
+
+
+# --- lanes: a run reads its accounts side by side, each with a cursor of its own --------------------
+
+APPLIED = "applied"  # the one lane of a run applying a dry run (its cursor names the account it is in)
+
+
+def lane_key(account: str) -> str:
+    """The lane (and the progress entry) of an account key: its acct_… id, or `platform`."""
+    return to_api(account) or "platform"
+
+
+def lane_cursors(run: Run, accounts: list[str]) -> dict[str, dict]:
+    """Each lane's cursor ({"account", "kind", "after"}, or {"done": true} once the lane is finished) by
+    lane key; a lane not begun is absent. Also reads the single cursor of runs recorded before lanes
+    (the accounts one after the other): the accounts before it finished, the one it names in progress."""
+    cursor = run.cursor or {}
+    if "lanes" in cursor:
+        return dict(cursor["lanes"])
+    if not cursor:
+        return {}
+    if run.applies:
+        return {APPLIED: cursor}
+    at = to_key(cursor.get("account"))
+    return {lane_key(account): ({"done": True} if account < at else cursor)
+            for account in accounts if account <= at}
 
 
 def local_charges(conn, account: str, charges: list[ChargeRef]) -> dict[str, dict]:

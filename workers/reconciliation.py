@@ -8,22 +8,30 @@ differs.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing
+
 import psycopg
 import structlog
 from rq.job import Job
 
 from domain import reconciliation_drift as drift_rows
 from domain import reconciliations
+from domain.accounts import in_scope
 from domain.errors import first_line
 from domain.reconciliations import NotApplicable, Run, Scope
 from workers.commands import Report, quiet
 from workers.queueing import reconciliation_queue
 from workers.reconciliation_check import Tally, check_page, run_connection
-from workers.reconciliation_pages import run_pages
+from workers.reconciliation_pages import Page, run_lanes
 from workers.services import Services
 from workers.stripe_api import StripeUnavailable
 
 log = structlog.get_logger(__name__)
+
+LANES_AT_ONCE = 4  # accounts a run reads side by side (each: a thread and a connection of its own)
 
 RUN_RECONCILIATION = "workers.jobs.run_reconciliation"
 
@@ -123,14 +131,52 @@ def _run_held(services: Services, run_id: str, report: Report) -> str:
 
 
 def _reconcile(services: Services, run: Run, report: Report) -> None:
+    """Check every lane's pages (domain.reconciliations.lane_cursors), LANES_AT_ONCE lanes side by side,
+    each on a connection of its own: every account has its own rate limit at Stripe, so two accounts read
+    together take the time of the longer one. A lane that fails stops the others after their page."""
     tally = Tally(run.checked, dict(run.progress or {}))
     with services.pool.connection() as conn:
         left = reconciliations.estimate_left(conn, run)
-    total = None if left is None else run.checked + left
-    report("objects checked", tally.checked, total)
-    with run_connection(services) as conn:
-        for page in run_pages(services, run):
-            check_page(services, run, tally, page, conn)
-            if total is not None:
-                total = max(total, tally.checked)  # a guess from our row counts: Stripe may hold more
-            report("objects checked", tally.checked, total)
+    lanes = run_lanes(services, run)
+    if run.cursor and "lanes" not in run.cursor:  # recorded before lanes: in the lanes' form from now on
+        with services.pool.connection() as conn:
+            reconciliations.set_cursor(conn, run.id, {"lanes": lane_cursors_of(services, run)})
+    progress = Progress(report, None if left is None else run.checked + left)
+    progress.show(tally.checked)
+    stop = threading.Event()
+
+    def check_lane(lane: str, pages: Iterator[Page]) -> None:
+        with run_connection(services) as conn, closing(pages):
+            for page in pages:
+                if stop.is_set():
+                    return
+                check_page(services, run, tally, page, conn, lane=lane)
+                progress.show(tally.checked)
+            reconciliations.advance(conn, run.id, lane=lane, at={"done": True}, checked=0, progress={}, fixed=0)
+
+    with ThreadPoolExecutor(max_workers=LANES_AT_ONCE, thread_name_prefix="reconciliation-lane") as lanes_pool:
+        futures = [lanes_pool.submit(check_lane, lane, pages) for lane, pages in lanes.items()]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        finally:  # the first failure (or Ctrl-C, a job's timeout) stops the lanes still running
+            stop.set()
+
+
+def lane_cursors_of(services: Services, run: Run) -> dict[str, dict]:
+    with services.pool.connection() as conn:
+        return reconciliations.lane_cursors(run, sorted(in_scope(conn, run.account)))
+
+
+class Progress:
+    """The run's `objects checked` for its caller's report, from whichever lane checked a page."""
+
+    def __init__(self, report: Report, total: int | None):
+        self.report, self.total = report, total
+        self._lock = threading.Lock()
+
+    def show(self, checked: int) -> None:
+        with self._lock:
+            if self.total is not None:
+                self.total = max(self.total, checked)  # a guess from our row counts: Stripe may hold more
+            self.report("objects checked", checked, self.total)

@@ -14,16 +14,16 @@ page's objects that no longer differ as fixed.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 
 import psycopg
 
 from domain import reconciliation_drift as drift_rows
 from domain import reconciliations
 from domain.accounts import to_api
-from domain.reconciliations import Run
+from domain.reconciliations import Run, lane_key
 from workers import telemetry
 from workers.commands import FixObject
 from workers.drift import differences, fix_object, local_rows
@@ -31,31 +31,36 @@ from workers.reconciliation_pages import PLACEHOLDER, Page
 from workers.services import Services
 
 
-@dataclass
 class Tally:
-    """What the run has checked so far (as recorded with its cursor)."""
-    checked: int
-    progress: dict  # {"platform" or acct_…: {kind: objects checked}}
+    """What the run has checked so far (as recorded with its lanes' cursors), shared by its lanes."""
 
-    def add(self, page: Page) -> None:
-        label = to_api(page.account) or "platform"
-        counts = self.progress.setdefault(label, {})
+    def __init__(self, checked: int, progress: dict):
+        self.checked = checked
+        self.progress = progress  # {"platform" or acct_…: {kind: objects checked}}
+        self._lock = threading.Lock()
+
+    def add(self, page: Page) -> tuple[int, dict]:
+        """Count the page in; returns its objects and its account's counts by kind (a copy)."""
+        label = lane_key(page.account)
         checked = len(page.objects) + len(page.gone)
-        counts[page.kind] = counts.get(page.kind, 0) + checked
-        self.checked += checked
+        with self._lock:
+            counts = self.progress.setdefault(label, {})
+            counts[page.kind] = counts.get(page.kind, 0) + checked
+            self.checked += checked
+            return checked, {label: dict(counts)}
 
 
-def check_page(services: Services, run: Run, tally: Tally, page: Page, conn=None) -> list[dict]:
-    """Check one page; returns its drift items found now (before fixing). `conn`: the run's own connection
-    (run_connection), else one of the pool's for the page."""
+def check_page(services: Services, run: Run, tally: Tally, page: Page, conn=None, *, lane: str) -> list[dict]:
+    """Check one page of the lane `lane`; returns its drift items found now (before fixing). `conn`: the
+    lane's own connection (run_connection), else one of the pool's for the page."""
     if conn is None:
         with services.pool.connection() as pooled:
             pooled.autocommit = True
             try:
-                return _check(services, run, tally, page, pooled)
+                return _check(services, run, tally, page, pooled, lane)
             finally:
                 pooled.autocommit = False
-    return _check(services, run, tally, page, conn)
+    return _check(services, run, tally, page, conn, lane)
 
 
 @contextmanager
@@ -67,7 +72,7 @@ def run_connection(services: Services) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _check(services: Services, run: Run, tally: Tally, page: Page, conn) -> list[dict]:
+def _check(services: Services, run: Run, tally: Tally, page: Page, conn, lane: str) -> list[dict]:
     """On an autocommit connection: reads are single statements, writes grouped in `conn.transaction()`s."""
     api_account = to_api(page.account)
     objects = {obj["id"]: obj for obj in page.objects}
@@ -87,7 +92,7 @@ def _check(services: Services, run: Run, tally: Tally, page: Page, conn) -> list
         with conn.transaction() if items or page.seen or matched or marking else nullcontext():
             new = drift_rows.record(conn, run.id, api_account, page.kind, items)
             fixed = _mark_fixed(conn, run, page, objects) if marking else 0
-            _advance(conn, run, tally, page, fixed=fixed, matched=matched)
+            _advance(conn, run, tally, page, lane, fixed=fixed, matched=matched)
         telemetry.drift(page.kind, found=new, fixed=fixed)  # committed; a page read again counts only news
         return items
     with conn.transaction():  # before the fixes: a fix the run made is never missing from its report
@@ -100,7 +105,7 @@ def _check(services: Services, run: Run, tally: Tally, page: Page, conn) -> list
         fix_object(services, FixObject(page.account, page.kind, objects[object_id]), conn=conn, **known)
     with conn.transaction():
         fixed = _mark_fixed(conn, run, page, objects)
-        _advance(conn, run, tally, page, fixed=fixed, matched=matched)
+        _advance(conn, run, tally, page, lane, fixed=fixed, matched=matched)
     telemetry.drift(page.kind, fixed=fixed)
     return items
 
@@ -118,11 +123,11 @@ def _mark_fixed(conn, run: Run, page: Page, objects: dict[str, dict]) -> int:
     return drift_rows.mark_fixed(conn, run.id, api_account, unfixed, still)
 
 
-def _advance(conn, run: Run, tally: Tally, page: Page, *, fixed: int, matched: list[str]) -> None:
-    tally.add(page)
+def _advance(conn, run: Run, tally: Tally, page: Page, lane: str, *, fixed: int, matched: list[str]) -> None:
+    checked, progress = tally.add(page)
     if page.seen:
         drift_rows.see(conn, run.id, page.account, page.kind, page.seen)
     drift_rows.see(conn, run.id, page.account, PLACEHOLDER, matched)
-    reconciliations.advance(conn, run.id, cursor={"account": to_api(page.account), "kind": page.phase,
-                                                  "after": page.after},
-                            checked=tally.checked, progress=tally.progress, fixed=fixed)
+    reconciliations.advance(conn, run.id, lane=lane,
+                            at={"account": to_api(page.account), "kind": page.phase, "after": page.after},
+                            checked=checked, progress=progress, fixed=fixed)

@@ -6,7 +6,7 @@ show: each is asked for, a deletion stub is checked; without `since` only), char
 with `customer`), subscription and payment (the placeholders no listed charge was compared with); a
 changed-since run reads the account's events since then and re-reads each object they name, once per run;
 a run applying a dry run re-reads the dry run's drifted objects, kind by kind. A page carries `after`, the
-cursor recorded once it is checked: the run resumes after it.
+cursor recorded once it is checked: its lane resumes after it.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from domain import reconciliation_drift as drift_rows
 from domain import reconciliations
 from domain.accounts import in_scope, to_api, to_key
-from domain.reconciliations import Run
+from domain.reconciliations import APPLIED, Run, lane_cursors, lane_key
 from workers.changed_objects import named
 from workers.drift import KINDS, read_object
 from workers.services import Services
@@ -41,23 +41,24 @@ class Page:
     gone: list[str] = field(default_factory=list)  # ids Stripe no longer has (a run applying a dry run)
 
 
-def run_pages(services: Services, run: Run) -> Iterator[Page]:
-    """Every page the run has left to check, in order."""
-    cursor = run.cursor or {}
-    at = to_key(cursor.get("account")) if cursor else None
-    if run.applies:
-        yield from _applied(services, run, cursor)
-        return
+def run_lanes(services: Services, run: Run) -> dict[str, Iterator[Page]]:
+    """The pages the run has left to check, by lane (domain.reconciliations.lane_cursors): a listing or
+    changed-since run has a lane per account (they do not share a row, so they are checked side by side),
+    a run applying a dry run one lane. A finished lane is absent."""
     with services.pool.connection() as conn:
         accounts = sorted(in_scope(conn, run.account))
+    cursors = lane_cursors(run, accounts)
+    if run.applies:
+        at = cursors.get(APPLIED, {})
+        return {} if at.get("done") else {APPLIED: _applied(services, run, at)}
+    lanes = {}
     for account in accounts:
-        if at is not None and account < at:
+        at = cursors.get(lane_key(account), {})
+        if at.get("done"):
             continue
-        resume = cursor if at == account else {}
-        if run.changed_since is not None:
-            yield from _changed(services, run, account, resume.get("after"))
-        else:
-            yield from _listed(services, run, account, resume)
+        lanes[lane_key(account)] = _changed(services, run, account, at.get("after")) if run.changed_since \
+            else _listed(services, run, account, at)
+    return lanes
 
 
 # --- a listing run ---------------------------------------------------------------------------------

@@ -45,10 +45,18 @@ SELECT id, status, dry_run, account, customer, since, changed_since, applies, tr
 FROM reconciliation_runs WHERE id = %(id)s
 
 -- name: advance
--- Where the run is, in the transaction that records a page's drift: resumed from here.
-UPDATE reconciliation_runs SET cursor = %(cursor)s, checked = %(checked)s, progress = %(progress)s,
+-- Where one lane of the run is (an account, read side by side with the others), in the transaction that
+-- records a page's drift: that lane resumes from here. `checked` and `fixed` grow by the page's; `progress`
+-- takes the lane's own accounts' counts (no other lane writes them).
+UPDATE reconciliation_runs
+SET cursor = jsonb_set(CASE WHEN cursor ? 'lanes' THEN cursor ELSE '{"lanes": {}}'::jsonb END,
+                       ARRAY['lanes', %(lane)s], %(at)s),
+    checked = checked + %(checked)s, progress = COALESCE(progress, '{}'::jsonb) || %(progress)s,
     fixed = fixed + %(fixed)s
 WHERE id = %(id)s
+
+-- name: set_cursor
+UPDATE reconciliation_runs SET cursor = %(cursor)s WHERE id = %(id)s
 
 -- name: requeue
 -- A run whose worker stopped goes back to the queue, to be resumed from its cursor (unless it was resumed

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from domain import reconciliations
 from tests.stripe_events import T0, charge, customer, iso
 from tests.worker_processes import kill_group, start_worker, wait_for
 
@@ -16,13 +17,14 @@ RENAMED = range(5, CUSTOMERS, 97)  # customers renamed in Stripe, on every page
 FAILED = range(3, CHARGES, 41)  # charges that failed in Stripe, on every page
 
 
-def _customer(i: int, name: str | None = None) -> dict:
-    return customer(f"cus_Big{i:04d}", email=f"big{i}@example.com", name=name or f"Big {i}", created=T0 + i)
+def _customer(i: int, name: str | None = None, prefix: str = "Big") -> dict:
+    return customer(f"cus_{prefix}{i:04d}", email=f"{prefix.lower()}{i}@example.com", name=name or f"{prefix} {i}",
+                    created=T0 + i)
 
 
-def _charge(i: int, status: str = "succeeded") -> dict:
-    return charge(f"ch_Big{i:04d}", customer=f"cus_Big{i:04d}", amount=1000 + i, created=T0 + i, status=status,
-                  metadata={"course_id": "course_big"})
+def _charge(i: int, status: str = "succeeded", prefix: str = "Big") -> dict:
+    return charge(f"ch_{prefix}{i:04d}", customer=f"cus_{prefix}{i:04d}", amount=1000 + i, created=T0 + i,
+                  status=status, metadata={"course_id": "course_big"})
 
 
 def _items(report: dict) -> list[tuple]:
@@ -132,3 +134,74 @@ def test_a_run_killed_while_fixing_a_page_keeps_its_drift_and_marks_it_fixed_whe
     assert len(_lists(stripe_api, "/v1/charges")) == 2  # the page it was fixing, read again
     fetched = [c["path"] for c in stripe_api.calls if c["path"].startswith("/v1/customers/cus_Mid")]
     assert len(fetched) == len(set(fetched)) + 1  # each customer fetched once; the held one twice
+
+
+ALPHA, BRAVO = "acct_1LaneAlpha", "acct_1LaneBravo"
+LANES = {ALPHA: "Alpha", BRAVO: "Bravo"}  # account: its objects' id prefix
+LANE_CUSTOMERS, LANE_CHARGES = 250, 150  # 3 and 2 pages per account
+
+
+def _lane_lists(stripe_api, path: str, account: str) -> list[str]:
+    """The `starting_after` of every list request of `path` by `account`, in order."""
+    return [parse_qs(c["query"]).get("starting_after", [""])[0] for c in stripe_api.calls
+            if c["path"] == path and c["account"] == account]
+
+
+def _lanes(services, run_id: str) -> dict:
+    with services.pool.connection() as conn:
+        return (reconciliations.get(conn, run_id).cursor or {}).get("lanes", {})
+
+
+@pytest.mark.e2e
+def test_accounts_are_read_side_by_side_and_a_killed_run_resumes_each_from_its_own_cursor(
+        admin, run_worker, services, stripe_api, tmp_path):
+    for account, prefix in LANES.items():  # Stripe's ids are unique across accounts
+        stripe_api.put(*(_customer(i, prefix=prefix) for i in range(LANE_CUSTOMERS)),
+                       *(_charge(i, prefix=prefix) for i in range(LANE_CHARGES)), account=account)
+    with services.pool.connection() as conn:
+        conn.execute("INSERT INTO accounts (id) VALUES (%s), (%s)", (ALPHA, BRAVO))
+    status, first = admin("POST", "/reconciliations", {})  # our records of both accounts: made by a first run
+    run_worker()
+    assert admin("GET", f"/reconciliations/{first['id']}")[1]["fixed"] == 2 * (LANE_CUSTOMERS + LANE_CHARGES)
+    for account, prefix in LANES.items():
+        stripe_api.put(*(_customer(i, f"Renamed {i}", prefix) for i in range(7, LANE_CUSTOMERS, 31)), account=account)
+    status, dry = admin("POST", "/reconciliations", {"dry_run": True})
+    run_worker()
+    expected = _whole(admin, dry["id"])
+
+    stripe_api.calls.clear()
+    held = stripe_api.hold("/v1/charges", after=1, account=ALPHA)  # ALPHA's second page of charges waits
+    status, run = admin("POST", "/reconciliations", {})
+    worker = start_worker(tmp_path / "first.log", stripe_url=stripe_api.url)
+    try:
+        assert held.asked.wait(60), (tmp_path / "first.log").read_text()
+        # BRAVO's lane is not held up by ALPHA's: it finishes meanwhile
+        assert wait_for(lambda: _lanes(services, run["id"]).get(BRAVO) == {"done": True}, 60), \
+            (tmp_path / "first.log").read_text()
+        assert wait_for(lambda: admin("GET", f"/reconciliations/{run['id']}")[1]["progress"].get(ALPHA, {})
+                        .get("charge") == 100, 30)
+        assert _lanes(services, run["id"])[ALPHA]["kind"] == "charge"
+    finally:
+        kill_group(worker)
+    stripe_api.holds.clear()
+    held.release()
+    killed_at = len(stripe_api.calls)
+
+    second = start_worker(tmp_path / "second.log", stripe_url=stripe_api.url)
+    try:
+        assert wait_for(lambda: admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "succeeded", 90), \
+            (tmp_path / "second.log").read_text()
+    finally:
+        kill_group(second)
+
+    report = _whole(admin, run["id"])
+    assert report["resumed"] == 1 and report["checked"] == expected["checked"] == 2 * (LANE_CUSTOMERS + LANE_CHARGES)
+    assert sorted(item[:4] for item in _items(report)) == sorted(item[:4] for item in _items(expected))
+    assert report["fixed"] == report["drift_count"] == expected["drift_count"] == 2 * len(range(7, LANE_CUSTOMERS, 31))
+    assert report["progress"] == expected["progress"]
+    resumed_calls = stripe_api.calls[killed_at:]
+    assert {c["account"] for c in resumed_calls} == {ALPHA}  # BRAVO had finished: nothing of it is read again
+    alpha_customers = _lane_lists(stripe_api, "/v1/customers", ALPHA)
+    assert len(alpha_customers) == len(set(alpha_customers)) == 3  # finished before the kill: never re-read
+    alpha_charges = _lane_lists(stripe_api, "/v1/charges", ALPHA)
+    assert len(set(alpha_charges)) == 2 and len(alpha_charges) <= 3  # at most the held page, again

@@ -104,18 +104,26 @@ class RateLimit:
                            headers)
 
 
+EVERY_ACCOUNT = object()  # a hold of a path for every account's requests
+
+
 class Held:
     """GET requests of one path, held: `asked` is set when one arrives, which then waits for release().
-    With `after`, that many GETs of the path are answered at once first."""
+    With `after`, that many GETs of the path are answered at once first; with `account` (None: the
+    platform), only that account's GETs count and wait."""
 
-    def __init__(self, after: int = 0):
+    def __init__(self, after: int = 0, account=EVERY_ACCOUNT):
         self.asked = threading.Event()
         self.released = threading.Event()
+        self.account = account
         self._passes = after
         self._lock = threading.Lock()
 
-    def holds_next(self) -> bool:
-        """Whether the GET arriving now is held (else it is one of the first `after`)."""
+    def holds_next(self, account) -> bool:
+        """Whether the GET of `account` arriving now is held (else it is one of the first `after`, or of
+        another account)."""
+        if self.account is not EVERY_ACCOUNT and account != self.account:
+            return False
         with self._lock:
             if self._passes > 0:
                 self._passes -= 1
@@ -215,10 +223,11 @@ class FakeStripe:
                     copied.pop("account", None)
                 self.api_events.append((account, copied))
 
-    def hold(self, path: str, *, after: int = 0) -> Held:
-        """Hold every GET of `path` (after the first `after` of them) until the returned Held is released
-        (so that the process that asked stays busy for as long as a test needs); then answer it as usual."""
-        held = self.holds[path] = Held(after)
+    def hold(self, path: str, *, after: int = 0, account=EVERY_ACCOUNT) -> Held:
+        """Hold every GET of `path` (after the first `after` of them; of `account` only, when given) until
+        the returned Held is released (so that the process that asked stays busy for as long as a test
+        needs); then answer it as usual."""
+        held = self.holds[path] = Held(after, account)
         return held
 
     @property
@@ -595,7 +604,7 @@ class FakeStripe:
         account = headers.get("Stripe-Account") or None
         key = headers.get("Idempotency-Key")
         held = self.holds.get(path) if method == "GET" else None
-        if held is not None and held.holds_next():  # outside the lock: the other requests go on meanwhile
+        if held is not None and held.holds_next(account):  # outside the lock: the other requests go on meanwhile
             held.asked.set()
             held.released.wait(120)
         with self.lock:

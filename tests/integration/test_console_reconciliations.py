@@ -145,7 +145,8 @@ def test_a_running_run_shows_its_progress_and_the_fragment_polls_until_it_ends(c
     with services.pool.connection() as conn:
         run_id = reconciliations.create(conn, Scope(account="acct_1Progress"), True)
         reconciliations.claim(conn, run_id)
-        reconciliations.advance(conn, run_id, cursor={"account": "acct_1Progress", "kind": "charge", "after": "ch_1"},
+        reconciliations.advance(conn, run_id, lane="acct_1Progress",
+                                at={"account": "acct_1Progress", "kind": "charge", "after": "ch_1"},
                                 checked=7, progress={"acct_1Progress": {"customer": 4, "charge": 3}}, fixed=0)
     page = console.get(f"/admin/reconciliations/{run_id}")
     words = text(page)
