@@ -57,7 +57,7 @@ class _Commands(click.Group):
     def format_commands(self, ctx, formatter):
         # click's own would import every command's module for its help line: the table's summaries instead
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
-        rows = [(name, click.utils.make_default_short_help(entry.summary, limit))
+        rows = [(name, click.Command(name, help=entry.summary).get_short_help_str(limit))
                 for name, entry in sorted(COMMANDS.items())]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
