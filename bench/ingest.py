@@ -131,7 +131,7 @@ def print_top(out_dir: Path, top: int = 25) -> None:
             print(f"  {100 * count / total:5.1f}%  {frame}")
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each (alternating)")
     parser.add_argument("--events", type=int, default=30000, help="distinct events per round's script")
@@ -142,76 +142,71 @@ def main() -> None:
                         "(collapsed stacks, for flamegraph.pl or speedscope) and print the top functions")
     parser.add_argument("--database", metavar="URL", help="a database to post into as it is (migrated, never "
                         "emptied): e.g. bench/ledger_scale.py's 10-million-event ledger")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
-    database_url = args.database or DATABASE_URL
-    if args.database:
-        from domain.migrate import migrate
+    return parser.parse_args()
 
-        migrate(database_url)
-        redis.Redis.from_url(REDIS_URL).flushdb()
-    else:
+
+def prepare_stores(database: str | None) -> str:
+    """The database to post into: --database's as it is (migrated), else the bench's, emptied; Redis flushed."""
+    if not database:
         fresh_stores()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "STRIPE_WEBHOOK_SECRET": SECRET,
-           "BENCH_DSN": database_url, "BENCH_REDIS": REDIS_URL, "LOG_FORMAT": "json"}
+        return DATABASE_URL
+    from domain.migrate import migrate
+
+    migrate(database)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return database
+
+
+def start_servers(env: dict, workers: int, service_port: int, floor_port: int) -> tuple[subprocess.Popen, ...]:
+    """`teachery-sync web` and the floor under gunicorn (2 processes x 8 threads), each in its own group."""
     bin_dir = Path(sys.executable).parent
-    service_port, floor_port = free_port(), free_port()
     devnull = subprocess.DEVNULL
-    service = subprocess.Popen([str(bin_dir / "teachery-sync"), "web", "--workers", str(args.workers),
+    service = subprocess.Popen([str(bin_dir / "teachery-sync"), "web", "--workers", str(workers),
                                 "--port", str(service_port)], cwd=ROOT, env=env, stdout=devnull, stderr=devnull,
                                start_new_session=True)
     floor = subprocess.Popen([str(bin_dir / "gunicorn"), "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{floor_port}",
                               "--chdir", str(FLOOR), "limit_receiver:app"], env=env, stdout=devnull, stderr=devnull,
                              start_new_session=True)
-    tmp = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
-    results = {"service": [], "floor": []}
-    rss = PeakRss(service.pid)
-    try:
-        wait_listening(service_port, service)
-        wait_listening(floor_port, floor)
-        rss.start()
-        r = redis.Redis.from_url(REDIS_URL)
-        for n in range(args.rounds):
-            for name, port in (("service", service_port), ("floor", floor_port)) if n % 2 == 0 else \
-                    (("floor", floor_port), ("service", service_port)):
-                tag = f"_{name[0]}{n}"
-                script = tmp / f"{name}{n}.lua"
-                write_script(args.events, str(script), "/webhooks/stripe", SECRET, tag)
-                with psycopg.connect(database_url, autocommit=True) as conn:
-                    conn.execute("CHECKPOINT")
-                    # each round starts without the last one's dirty pages
-                    round_start = conn.execute("SELECT now()").fetchone()[0]
-                profiled = args.profile and name == "service"
-                spies = profile(service.pid, args.profile, n, args.seconds) if profiled else []
-                before = cpu_seconds(service.pid if name == "service" else floor.pid)
-                res = wrk(f"http://127.0.0.1:{port}", str(script), args.seconds, args.connections)
-                after = cpu_seconds(service.pid if name == "service" else floor.pid)
-                res["cpu"] = {k: 1e6 * (after[k] - before[k]) / max(res["requests"], 1) for k in after}
-                for spy in spies:
-                    spy.wait(timeout=30)
-                sent = min(res["requests"], args.events)  # distinct ids posted (the script cycles)
-                with psycopg.connect(database_url, autocommit=True) as conn:
-                    table = "events" if name == "service" else "limit_events"
-                    stored = conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {table} "
-                                          "WHERE received_at >= %s AND id LIKE %s",
-                                          (round_start, f"%{tag}",)).fetchone()
-                res.update(sent=sent, stored=stored[0], distinct=stored[1])
-                results[name].append(res)
-                print(f"round {n + 1} {name:7s}: {res['rps']:7.0f} events/s  p50 {res['p50']:6.2f} ms  "
-                      f"p99 {res['p99']:6.2f} ms  non-2xx {res['non2xx']}  requests {res['requests']}  "
-                      f"stored {stored[0]} (distinct {stored[1]}, sent {sent})"
-                      + f"  CPU µs/event: server {res['cpu']['server']:.0f}, postgres {res['cpu']['postgres']:.0f}, "
-                        f"redis {res['cpu']['redis']:.0f}"
-                      + (f"  socket errors: {res['socket_errors']}" if res["socket_errors"] else ""), flush=True)
-            r.flushdb()  # the jobs queued meanwhile (no worker runs): keep Redis small between rounds
-    finally:
-        rss.stopped.set()
-        for proc in (service, floor):
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in (service, floor):
-            proc.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
+    return service, floor
+
+
+def one_round(args, database_url: str, tmp: Path, name: str, port: int, n: int, server_pid: int,
+              service_pid: int) -> dict:
+    """Round n against one server (`service` or `floor`): wrk with a fresh script; its figures, the CPU per
+    event and what was stored, printed and returned."""
+    tag = f"_{name[0]}{n}"
+    script = tmp / f"{name}{n}.lua"
+    write_script(args.events, str(script), "/webhooks/stripe", SECRET, tag)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        # each round starts without the last one's dirty pages
+        round_start = conn.execute("SELECT now()").fetchone()[0]
+    profiled = args.profile and name == "service"
+    spies = profile(service_pid, args.profile, n, args.seconds) if profiled else []
+    before = cpu_seconds(server_pid)
+    res = wrk(f"http://127.0.0.1:{port}", str(script), args.seconds, args.connections)
+    after = cpu_seconds(server_pid)
+    res["cpu"] = {k: 1e6 * (after[k] - before[k]) / max(res["requests"], 1) for k in after}
+    for spy in spies:
+        spy.wait(timeout=30)
+    sent = min(res["requests"], args.events)  # distinct ids posted (the script cycles)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        table = "events" if name == "service" else "limit_events"
+        stored = conn.execute(f"SELECT count(*), count(DISTINCT id) FROM {table} "
+                              "WHERE received_at >= %s AND id LIKE %s",
+                              (round_start, f"%{tag}",)).fetchone()
+    res.update(sent=sent, stored=stored[0], distinct=stored[1])
+    print(f"round {n + 1} {name:7s}: {res['rps']:7.0f} events/s  p50 {res['p50']:6.2f} ms  "
+          f"p99 {res['p99']:6.2f} ms  non-2xx {res['non2xx']}  requests {res['requests']}  "
+          f"stored {stored[0]} (distinct {stored[1]}, sent {sent})"
+          + f"  CPU µs/event: server {res['cpu']['server']:.0f}, postgres {res['cpu']['postgres']:.0f}, "
+            f"redis {res['cpu']['redis']:.0f}"
+          + (f"  socket errors: {res['socket_errors']}" if res["socket_errors"] else ""), flush=True)
+    return res
+
+
+def print_summary(args, results: dict[str, list[dict]], peak_rss: int) -> None:
+    """Medians of each side, the profile's top functions, and the ratio service/floor."""
     ratios = [s["rps"] / f["rps"] for s, f in zip(results["service"], results["floor"], strict=True)]
     p99s = [s["p99"] / f["p99"] for s, f in zip(results["service"], results["floor"], strict=True)]
     svc, flo = results["service"], results["floor"]
@@ -231,7 +226,40 @@ def main() -> None:
     print(f"INGEST ratio service/floor: {statistics.median(ratios):.2f}x (rounds: "
           f"{', '.join(f'{x:.2f}' for x in ratios)}); p99 ratio {statistics.median(p99s):.2f}x; "
           f"every event stored once: {'yes' if once else 'NO'}; "
-          f"peak RSS of a gunicorn worker: {rss.peak / 2**20:.0f} MiB")
+          f"peak RSS of a gunicorn worker: {peak_rss / 2**20:.0f} MiB")
+
+
+def main() -> None:
+    args = arguments()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    database_url = prepare_stores(args.database)
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "STRIPE_WEBHOOK_SECRET": SECRET,
+           "BENCH_DSN": database_url, "BENCH_REDIS": REDIS_URL, "LOG_FORMAT": "json"}
+    service_port, floor_port = free_port(), free_port()
+    service, floor = start_servers(env, args.workers, service_port, floor_port)
+    tmp = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    results = {"service": [], "floor": []}
+    rss = PeakRss(service.pid)
+    try:
+        wait_listening(service_port, service)
+        wait_listening(floor_port, floor)
+        rss.start()
+        r = redis.Redis.from_url(REDIS_URL)
+        for n in range(args.rounds):
+            for name, port in (("service", service_port), ("floor", floor_port)) if n % 2 == 0 else \
+                    (("floor", floor_port), ("service", service_port)):
+                server_pid = service.pid if name == "service" else floor.pid
+                results[name].append(one_round(args, database_url, tmp, name, port, n, server_pid, service.pid))
+            r.flushdb()  # the jobs queued meanwhile (no worker runs): keep Redis small between rounds
+    finally:
+        rss.stopped.set()
+        for proc in (service, floor):
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in (service, floor):
+            proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_summary(args, results, rss.peak)
 
 
 if __name__ == "__main__":

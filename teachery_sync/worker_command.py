@@ -1,8 +1,11 @@
 """`teachery-sync worker`: an event worker in this process and, when it serves the reconciliation queue
 too, a second worker process for that queue, so that a long reconciliation run never holds up events.
 
-The second process is started with PR_SET_PDEATHSIG (it gets SIGTERM when this one dies, even by
-SIGKILL), is started again when it stops on its own, and is stopped with this one. `--burst` drains
+The second process is started with PR_SET_PDEATHSIG set to SIGKILL: when this one dies, even by
+SIGKILL, it dies at once. (With SIGTERM it began RQ's warm shutdown, finishing a reconciliation run that
+could last minutes, and was seen alive long after, taking the next worker's jobs.) A run it held is
+resumed by the next worker, from its cursor. It is started again when it stops on its own; this
+process's own stop (SIGTERM, SIGINT) stops it gracefully first (`SecondWorker.stop`). `--burst` drains
 both, and exits non-zero when the second one did.
 """
 from __future__ import annotations
@@ -45,7 +48,7 @@ class SecondWorker:
         self.argv += ["--burst"] if burst else []
         self.burst = burst
         self.process: subprocess.Popen | None = None
-        self._preexec = die_with_parent()
+        self._preexec = die_with_parent(signal.SIGKILL)
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 

@@ -1,12 +1,15 @@
 """What the commands share: the one-line failure, settings and services, times, tables and progress."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
 import click
 import psycopg
+import redis
+from psycopg_pool import PoolTimeout
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,6 +29,7 @@ from domain.errors import first_line, one_line
 from domain.settings import ConfigError, Settings
 from domain.times import parse_iso
 from teachery_sync.bootstrap import Services, build
+from teachery_sync.logs import configure_logging
 
 
 class Failure(click.ClickException):
@@ -59,6 +63,26 @@ def postgres_unreachable(dsn: str, exc: Exception) -> Failure:
 
 def redis_unreachable(url: str, exc: Exception) -> Failure:
     return Failure(f"cannot reach Redis at {redact_url(url)}: {first_line(exc)}")
+
+
+def unreachable(exc: Exception) -> Failure | None:
+    """The one-line reason for a command that met an unreachable database or Redis; None for anything else."""
+    if isinstance(exc, psycopg.OperationalError | PoolTimeout):
+        return postgres_unreachable(Settings.from_env().database_url, exc)
+    if isinstance(exc, redis.exceptions.ConnectionError):
+        return redis_unreachable(Settings.from_env().redis_url, exc)
+    return None
+
+
+def configure_command_logging(command: str | None) -> None:
+    """One log format for every command (LOG_FORMAT; console by default under `dev`), secrets masked."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError:  # the command that reads the settings says what is wrong
+        settings = None
+    fmt = settings.log_format if settings and settings.log_format else ("console" if command == "dev" else "json")
+    level = getattr(logging, settings.log_level.upper()) if settings else logging.INFO
+    configure_logging(fmt, secrets=settings.secret_values() if settings else (), level=level)
 
 
 def require_redis(services: Services) -> None:

@@ -1,6 +1,13 @@
 """Black-box fixtures: the real service (tests/blackbox/service.py) against the fake Stripe, started once
-per session, with empty tables, a fresh fake and a live worker for each test."""
+for the suite, with empty tables, a fresh fake and a live worker for each test. When the suite ends, no
+`teachery-sync` process it started may be left running."""
 from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -10,9 +17,49 @@ from tests.blackbox.service import DATABASE_URL, REDIS_URL, running_service
 from tests.support import truncate_all
 from webhooks.auth_failures import forget_all
 
+SUITE_MARK = "TEACHERY_BLACKBOX_SUITE"  # in the environment of every process the suite starts
 
-@pytest.fixture(scope="session")
-def service():
+
+def suite_processes(mark: str) -> list[tuple[int, str]]:
+    """(pid, command line) of the running `teachery-sync` processes whose environment carries the mark."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:  # gone meanwhile, or not ours
+            continue
+        if f"{SUITE_MARK}={mark}".encode() in environ and state != "Z" and \
+                ("teachery-sync" in cmdline or "teachery_sync" in cmdline):
+            found.append((int(entry), cmdline.strip()))
+    return found
+
+
+@pytest.fixture(scope="package", autouse=True)
+def no_process_left_behind():
+    """Marks what the suite starts (through the environment children inherit); at its end, kills and
+    names every marked `teachery-sync` process still running (an orphaned worker would take the next
+    run's jobs)."""
+    mark = uuid.uuid4().hex
+    os.environ[SUITE_MARK] = mark
+    try:
+        yield
+    finally:
+        del os.environ[SUITE_MARK]
+    left = suite_processes(mark)
+    for pid, _ in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        pytest.fail("teachery-sync processes the black-box suite started were still running at its end "
+                    "(killed now):\n" + "\n".join(f"  {pid}: {cmdline}" for pid, cmdline in left), pytrace=False)
+
+
+@pytest.fixture(scope="package")
+def service(no_process_left_behind):
     with running_service("teachery-blackbox-") as svc:
         yield svc
 

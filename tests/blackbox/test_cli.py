@@ -69,8 +69,6 @@ def test_events_list_show_replay_and_jobs_failed(svc):
 
 
 def test_ledger_commands_filter_show_attempts_and_refuse_unknown_ids(svc):
-    from tests.fake_stripe import StripeError
-
     fake = svc.fake
     ada = fake.create_customer(ACCT, "Ada L", "ada@example.com")
     charge = fake.buy_course(ACCT, ada["id"], 2000, "course_engines")
@@ -82,29 +80,38 @@ def test_ledger_commands_filter_show_attempts_and_refuse_unknown_ids(svc):
                  if ada["id"] in (e["data"]["object"]["id"], e["data"]["object"].get("customer"))}
     assert len(about_ada) >= 2
 
-    done = svc.cli("events", "list", "--object", ada["id"], "--json")
+    _events_list_filters(svc, len(events), ada["id"], about_ada, charge["id"], bob["id"])
+    _events_show_and_replay(svc, next(iter(about_ada)))
+    _failed_reconciliation_listed_and_requeued(svc)
+
+
+def _events_list_filters(svc, count: int, ada_id: str, about_ada: set[str], charge_id: str, bob_id: str) -> None:
+    """`events list` by object, account and time; a bad --since or --account is one line."""
+    done = svc.cli("events", "list", "--object", ada_id, "--json")
     assert done.returncode == 0, done.stderr
     listed = json.loads(done.stdout)
     assert {e["id"] for e in listed} == about_ada
     assert all(e["source"] == "webhook" and "next_attempt_at" in e for e in listed)
-    done = svc.cli("events", "list", "--object", charge["id"])
+    done = svc.cli("events", "list", "--object", charge_id)
     assert done.returncode == 0 and "source" in done.stdout and "next attempt" in done.stdout, done.stdout
-    assert bob["id"] not in done.stdout
+    assert bob_id not in done.stdout
     for args in (("--account", "platform"), ("--since", iso(int(time.time()) + 3600)),
                  ("--object", "cus_BBnobody")):
         done = svc.cli("events", "list", *args)
         assert (done.returncode, done.stdout.strip()) == (0, "no events"), (args, done.stdout, done.stderr)
     done = svc.cli("events", "list", "--account", ACCT, "--since", iso(int(time.time()) - 3600))
-    assert f"{len(events)} event(s)" in done.stdout, done.stdout
+    assert f"{count} event(s)" in done.stdout, done.stdout
     one_line_error(svc.cli("events", "list", "--since", "yesterday"))
     one_line_error(svc.cli("events", "list", "--account", "cus_123"))
 
-    event_id = next(iter(about_ada))
+
+def _events_show_and_replay(svc, event_id: str) -> None:
+    """`events show` lists every attempt; `events replay` of unknown ids is one line, exit 1, nothing
+    queued; with known ones, those are queued and the others named."""
     done = svc.cli("events", "show", event_id)  # a table, with every attempt
     assert done.returncode == 0, done.stderr
     assert "automatic" in done.stdout and "processed" in done.stdout and '"payload"' not in done.stdout
 
-    # Unknown ids: one line, exit 1, nothing queued; with known ones, those are queued and the others named.
     done = svc.cli("events", "replay", "evt_BBnope")
     assert "not in the ledger" in one_line_error(done) and done.stdout == ""
     done = svc.cli("events", "replay", event_id, "evt_BBnope2")
@@ -114,8 +121,12 @@ def test_ledger_commands_filter_show_attempts_and_refuse_unknown_ids(svc):
     done = svc.cli("events", "show", event_id, "--json")
     assert [a["kind"] for a in json.loads(done.stdout)["attempts_log"]] == ["automatic", "replay"]
 
-    # A reconciliation that Stripe refuses fails into RQ's failed registry: listed with its times.
-    fake.fail_next.append(("GET", "/v1/customers", StripeError(400, "invalid_request_error", "refused (fake)")))
+
+def _failed_reconciliation_listed_and_requeued(svc) -> None:
+    """A reconciliation that Stripe refuses fails into RQ's failed registry: listed with its times."""
+    from tests.fake_stripe import StripeError
+
+    svc.fake.fail_next.append(("GET", "/v1/customers", StripeError(400, "invalid_request_error", "refused (fake)")))
     status, body = svc.admin("POST", "/reconciliations", {"account": ACCT})
     assert status == 202, body
     deadline = time.time() + 20

@@ -1,17 +1,19 @@
-"""Killed processes: a SIGKILLed worker loses nothing once a new one runs; a SIGKILLed gunicorn worker
-process leaves the receiver answering, with every event stored and applied exactly once."""
+"""Killed processes: a SIGKILLed worker loses nothing once a new one runs, and takes its reconciliation
+worker with it; a SIGKILLed gunicorn worker process leaves the receiver answering, with every event
+stored and applied exactly once."""
 from __future__ import annotations
 
 import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import requests
 
 from tests.blackbox.helpers import expected_payment, payment_view
 from tests.support import unsettled
-from tests.worker_processes import children_of
+from tests.worker_processes import alive, children_of, wait_for
 
 ACCT = "acct_1BBCreatorK"
 
@@ -122,3 +124,35 @@ def test_sigkill_gunicorn_worker_mid_traffic(svc):
     assert sorted(e["id"] for e in ledger) == sorted(e["id"] for e in events)
     assert all(e["attempts"] >= 1 for e in ledger)
     check_all(svc, made)
+
+
+def _supervised_child(worker_pid: int) -> int | None:
+    """The reconciliation worker that `teachery-sync worker` (worker_pid) started, if it runs."""
+    for pid in children_of(worker_pid):
+        try:
+            if b"--supervised" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def test_a_sigkilled_worker_takes_its_busy_reconciliation_worker_with_it(svc):
+    """The reconciliation worker, in the middle of a run, dies with its parent at once (not after
+    finishing the run: it would take the next worker's jobs meanwhile); the next worker resumes the run."""
+    held = svc.fake.hold("/v1/customers")
+    try:
+        assert wait_for(lambda: _supervised_child(svc.worker.pid), 30), "no reconciliation worker started"
+        second = _supervised_child(svc.worker.pid)
+        status, run = svc.admin("POST", "/reconciliations", {"dry_run": True})
+        assert status == 202, run
+        assert held.asked.wait(30), "the run never asked Stripe for customers"
+        os.kill(svc.worker.pid, signal.SIGKILL)  # the parent alone, not its process group
+        svc.worker.wait(timeout=10)
+        assert wait_for(lambda: not alive(second), 5), "the reconciliation worker outlived its SIGKILLed parent"
+    finally:
+        held.release()
+    svc.start_worker()
+    assert wait_for(lambda: svc.admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "succeeded", 90), \
+        svc.admin("GET", f"/reconciliations/{run['id']}")
+    assert svc.admin("GET", f"/reconciliations/{run['id']}")[1]["resumed"] == 1

@@ -111,17 +111,41 @@ def is_one_line_error(done) -> bool:
 
 
 def test_no_secret_in_any_output(own):
-    fake, cli_runs = own.fake, []
+    customer_id, charge = _a_purchase_applied(own)
+    refunded, key_runs = _stripe_refuses_the_key(own, customer_id, charge)
+    _a_table_gone_for_a_moment(own, customer_id, charge, refunded)
+    outage_events = _postgres_down(own, customer_id, charge, refunded)
+    _redis_down(own, outage_events, refunded)
+    _console_api_and_refused_webhooks(own, customer_id, refunded, outage_events)
+    bad_url_runs = _commands_with_bad_urls(own)
 
-    # Business as usual: a purchase, applied.
+    own.stop_all()
+    logs = {path.name: path.read_text() for path in own.logdir.glob("*.log")}
+    outputs = {**logs, **{f"cli-{i}": done.stdout + done.stderr for i, done in enumerate(key_runs + bad_url_runs)},
+               **{f"answer-{i}": text for i, text in enumerate(own.answers)}}
+    leaks = {name: [s for s in SECRETS if s in text] for name, text in outputs.items()}
+    assert not {name: found for name, found in leaks.items() if found}, \
+        {name: text for name, text in outputs.items() if leaks[name]}
+    assert not [(done.args, done.stderr) for done in bad_url_runs if not is_one_line_error(done)]
+    _logs_are_json_lines_with_ids(logs, refunded["id"])
+
+
+def _a_purchase_applied(own) -> tuple[str, dict]:
+    """Business as usual: a purchase, applied; (our customer's id, the charge)."""
+    fake = own.fake
     cus = fake.create_customer(None, "Ada Lovelace", "ada@example.com")
     charge = fake.buy_course(None, cus["id"], 4900, "course_engines")
     own.deliver(fake.take_events())
     own.wait_settled()
     customer_id = own.profile(cus["id"])["id"]
     assert own.admin("GET", f"/customers/{customer_id}/links")[0] == 200
+    return customer_id, charge
 
-    # Stripe answers 401 (a rolled key): to an admin action, and to a handler's fetch.
+
+def _stripe_refuses_the_key(own, customer_id: str, charge: dict) -> tuple[dict, list]:
+    """Stripe answers 401 (a rolled key): to an admin action, a handler's fetch and two commands; (the
+    charge.refunded event left waiting, the commands' runs)."""
+    fake = own.fake
     fake.api_key_revoked = True
     status, body = own.admin("PATCH", f"/customers/{customer_id}", {"name": "Ada King"})
     assert status == 503, body
@@ -131,11 +155,14 @@ def test_no_secret_in_any_output(own):
     waiting = wait_for_status(own, refunded["id"], "waiting")
     assert "API key" in waiting["last_error"], waiting
     since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    cli_runs += [own.cli("reconcile", "--dry-run"), own.cli("backfill", "--since", since)]
-    assert all(done.returncode != 0 for done in cli_runs[-2:]), cli_runs[-2:]
+    runs = [own.cli("reconcile", "--dry-run"), own.cli("backfill", "--since", since)]
+    assert all(done.returncode != 0 for done in runs), runs
     fake.api_key_revoked = False
+    return refunded, runs
 
-    # A genuine unhandled error: a table the admin API reads is gone for a moment.
+
+def _a_table_gone_for_a_moment(own, customer_id: str, charge: dict, refunded: dict) -> None:
+    """A genuine unhandled error: a table the admin API reads is gone for a moment."""
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute("ALTER TABLE customers RENAME TO customers_away")
         try:
@@ -146,9 +173,12 @@ def test_no_secret_in_any_output(own):
             conn.execute("ALTER TABLE customers_away RENAME TO customers")
     assert status >= 500, body
 
-    # PostgreSQL down: admin routes, a webhook, readiness (status codes are another story's).
-    fake.create_customer(None, "Grace Hopper", "grace@example.com")
-    outage_events = fake.take_events()
+
+def _postgres_down(own, customer_id: str, charge: dict, refunded: dict) -> list[dict]:
+    """PostgreSQL down: admin routes, a webhook, readiness (status codes are another story's); the events
+    of a customer made meanwhile."""
+    own.fake.create_customer(None, "Grace Hopper", "grace@example.com")
+    outage_events = own.fake.take_events()
     own.pg.cut()
     calls = [lambda: own.admin("GET", f"/customers/{customer_id}/links"),
              lambda: own.admin("POST", f"/payments/{charge['id']}/refund", {"amount": 100}),
@@ -158,8 +188,11 @@ def test_no_secret_in_any_output(own):
     with ThreadPoolExecutor(len(calls)) as pool:
         list(pool.map(lambda call: call(), calls))
     own.pg.restore()
+    return outage_events
 
-    # Redis down: a webhook (stored, not queued), a replay, readiness.
+
+def _redis_down(own, outage_events: list[dict], refunded: dict) -> None:
+    """Redis down: a webhook (stored, not queued), a replay, readiness."""
     own.rd.cut()
     own.post_event(outage_events[-1])
     own.admin("POST", f"/events/{refunded['id']}/replay")
@@ -167,8 +200,10 @@ def test_no_secret_in_any_output(own):
     time.sleep(2)  # the worker notices
     own.rd.restore()
 
-    # The console: a wrong token, then each token signed in, every page; the scoped token on the API; metrics,
-    # the OpenAPI document; refused webhooks.
+
+def _console_api_and_refused_webhooks(own, customer_id: str, refunded: dict, outage_events: list[dict]) -> None:
+    """The console: a wrong token, then each token signed in, every page; the scoped token on the API;
+    metrics, the OpenAPI document; refused webhooks."""
     for token in ("not-a-token", ADMIN, SCOPED):
         browser = requests.Session()
         form = browser.get(own.url + "/admin/sign-in", timeout=30).text
@@ -188,7 +223,9 @@ def test_no_secret_in_any_output(own):
     own.post_event(outage_events[0], secret="whsec_not_ours")
     own.post_event(b"not json")
 
-    # Command lines with bad URLs, each with a password in it.
+
+def _commands_with_bad_urls(own) -> list:
+    """Command lines with bad URLs, each with a password in it; their runs."""
     closed = free_port()
     bad = [
         ({"REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{closed}/0"}, [("jobs", "failed"), ("worker", "--burst"),
@@ -200,22 +237,14 @@ def test_no_secret_in_any_output(own):
         ({"DATABASE_URL": f"postgresql://bob:{PG_PASSWORD}@127.0.0.1:notaport/db"}, [("events", "list"),
                                                                                     ("migrate",)]),
     ]
-    for env, commands in bad:
-        cli_runs += [own.cli(*args, env=env, timeout=60) for args in commands]
+    runs = [own.cli(*args, env=env, timeout=60) for env, commands in bad for args in commands]
     for env in ({"DATABASE_URL": f"bob:{PG_PASSWORD}@127.0.0.1/db"}, {"REDIS_URL": f"http://u:{REDIS_PASSWORD}@x"}):
-        cli_runs.append(own.cli("dev", "--port", str(free_port()), "--dev-dir", str(own.logdir / "dev"), env=env))
-    bad_url_runs = cli_runs[2:]
+        runs.append(own.cli("dev", "--port", str(free_port()), "--dev-dir", str(own.logdir / "dev"), env=env))
+    return runs
 
-    own.stop_all()
-    logs = {path.name: path.read_text() for path in own.logdir.glob("*.log")}
-    outputs = {**logs, **{f"cli-{i}": done.stdout + done.stderr for i, done in enumerate(cli_runs)},
-               **{f"answer-{i}": text for i, text in enumerate(own.answers)}}
-    leaks = {name: [s for s in SECRETS if s in text] for name, text in outputs.items()}
-    assert not {name: found for name, found in leaks.items() if found}, \
-        {name: text for name, text in outputs.items() if leaks[name]}
-    assert not [(done.args, done.stderr) for done in bad_url_runs if not is_one_line_error(done)]
 
-    # The web and worker logs: JSON lines, each with a timestamp; request and event ids where they belong.
+def _logs_are_json_lines_with_ids(logs: dict[str, str], refunded_id: str) -> None:
+    """The web and worker logs: JSON lines, each with a timestamp; request and event ids where they belong."""
     web_lines = [json.loads(line) for line in logs["web-0.log"].splitlines() if line.strip()]
     worker_lines = [json.loads(line) for line in logs["worker-1.log"].splitlines() if line.strip()]
     assert all(isinstance(line, dict) and line.get("timestamp") for line in web_lines + worker_lines)
@@ -227,4 +256,4 @@ def test_no_secret_in_any_output(own):
     assert unhandled["request_id"] and unhandled["exception"], unhandled
     assert not any("locals" in frame for exc in unhandled["exception"] for frame in exc["frames"]), unhandled
     applied = [line for line in worker_lines if line["event"] in ("event applied", "event not applied")]
-    assert {line["event_id"] for line in applied} >= {refunded["id"]}, applied
+    assert {line["event_id"] for line in applied} >= {refunded_id}, applied

@@ -1,4 +1,4 @@
-"""The chaos soak (issue 12, part 1): the real service, under faults, loses no Stripe event and applies none
+"""The chaos soak: the real service, under faults, loses no Stripe event and applies none
 twice.
 
 The service (`web --workers 2` and 2 `worker` processes) runs against its own PostgreSQL and Redis
@@ -84,54 +84,15 @@ def test_chaos_soak(world, capsys):
     say(f"\nchaos soak: {len(events)} events of {len(copies)} customers, {len(plan)} deliveries over {seconds:.0f}s;"
         f" files in {root}")
 
-    killer = WorkerKiller(svc, 2, _env("CHAOS_KILL_EVERY", 2), seed)
-    faults = Faults(svc, pg, rds, pause=_env("CHAOS_FAULT_PAUSE", 1), outage=_env("CHAOS_OUTAGE", 2), seed=seed,
-                    log=say)
-    sender = Sender(svc.url)
-    started = time.monotonic()
-    killer.start()
-    faults.start()
-    sending = threading.Thread(target=sender.send_all, args=(plan, seconds), daemon=True)
-    sending.start()
-    sending.join()
-    sent_in = time.monotonic() - started
-    # at least one whole cycle of faults, however fast the sending went
-    while sum(faults.done.values()) < len(CYCLE) and time.monotonic() - started < seconds + 120:
-        time.sleep(0.2)
-    faults.stop.set()
-    killer.stop.set()
-    faults.join(timeout=120)
-    killer.join(timeout=60)
-    killer.keep_running()
+    sender, killer, faults, sent_in = _send_under_faults(svc, pg, rds, plan, seconds, seed, say)
     faults_over = time.monotonic()
-
-    # The service settles by itself: no replay, only time.
-    left = None
-    while time.monotonic() - faults_over < settle_bound:
-        left = unsettled_count(pg.url, expected_ids)
-        if left == 0:
-            break
-        time.sleep(0.5)
+    left = _settle(pg.url, expected_ids, settle_bound)  # by itself: no replay, only time
     settle = time.monotonic() - faults_over
 
-    ledger = ledger_state(pg.url)
-    stuck = [(i, t, s, err) for i, (t, s, err) in ledger.items() if i in expected_ids and s != settled_status(t)]
-    missing = sorted(expected_ids - set(ledger))
-    extra = sorted(set(ledger) - expected_ids)
-    mismatches = []
-    for c in copies:
-        status, profile = svc.admin("GET", f"/stripe-customers/{c.story.cus}"
-                                    + (f"?account={c.account}" if c.account else ""))
-        if status != 200:
-            mismatches.append((c.tag, c.account, c.version, status, profile))
-        elif view_of(profile) != c.story.expected.view() or profile["account"] != c.account:
-            mismatches.append((c.tag, c.account, c.version, view_of(profile), c.story.expected.view()))
+    stuck, missing, extra = _ledger_against(pg.url, expected_ids)
+    mismatches = _profile_mismatches(svc, copies)
     twice = duplicated_activity(pg.url)
-    # No secret in any process's output, whatever the faults made them say.
-    secrets = (svc.env["STRIPE_WEBHOOK_SECRET"], svc.env["ADMIN_TOKEN"], svc.env["STRIPE_API_KEY"])
-    leaks = {path.name: [s for s in secrets if s in path.read_text(errors="replace")]
-             for path in svc.logdir.glob("*.log")}
-    leaks = {name: found for name, found in leaks.items() if found}
+    leaks = _logs_holding_a_secret(svc)
     stripe_answers = collections.Counter(r["status"] for r in svc.fake.calls)
 
     figures = {
@@ -163,3 +124,67 @@ def test_chaos_soak(world, capsys):
     assert not twice, twice
     assert not mismatches, mismatches[:3]
     assert not leaks, leaks
+
+
+def _send_under_faults(svc, pg, rds, plan, seconds: float, seed: int, say) -> tuple[Sender, WorkerKiller, Faults, float]:
+    """Send the plan over `seconds` while workers are killed and faults injected (at least one whole cycle of
+    them, however fast the sending went); then stop the faults and leave 2 workers running. Returns the
+    sender, the killer, the faults and how long the sending took."""
+    killer = WorkerKiller(svc, 2, _env("CHAOS_KILL_EVERY", 2), seed)
+    faults = Faults(svc, pg, rds, pause=_env("CHAOS_FAULT_PAUSE", 1), outage=_env("CHAOS_OUTAGE", 2), seed=seed,
+                    log=say)
+    sender = Sender(svc.url)
+    started = time.monotonic()
+    killer.start()
+    faults.start()
+    sending = threading.Thread(target=sender.send_all, args=(plan, seconds), daemon=True)
+    sending.start()
+    sending.join()
+    sent_in = time.monotonic() - started
+    while sum(faults.done.values()) < len(CYCLE) and time.monotonic() - started < seconds + 120:
+        time.sleep(0.2)
+    faults.stop.set()
+    killer.stop.set()
+    faults.join(timeout=120)
+    killer.join(timeout=60)
+    killer.keep_running()
+    return sender, killer, faults, sent_in
+
+
+def _settle(url: str, expected_ids: set[str], bound: float) -> int | None:
+    """Wait up to `bound` seconds for every expected event to be processed or ignored; how many are not."""
+    started, left = time.monotonic(), None
+    while time.monotonic() - started < bound:
+        left = unsettled_count(url, expected_ids)
+        if left == 0:
+            break
+        time.sleep(0.5)
+    return left
+
+
+def _ledger_against(url: str, expected_ids: set[str]) -> tuple[list, list, list]:
+    """The ledger's events not processed/ignored as their type says, the expected ones missing, the others."""
+    ledger = ledger_state(url)
+    stuck = [(i, t, s, err) for i, (t, s, err) in ledger.items() if i in expected_ids and s != settled_status(t)]
+    return stuck, sorted(expected_ids - set(ledger)), sorted(set(ledger) - expected_ids)
+
+
+def _profile_mismatches(svc, copies) -> list[tuple]:
+    """The customers whose profile, read through the admin API, is not their history's final state."""
+    mismatches = []
+    for c in copies:
+        status, profile = svc.admin("GET", f"/stripe-customers/{c.story.cus}"
+                                    + (f"?account={c.account}" if c.account else ""))
+        if status != 200:
+            mismatches.append((c.tag, c.account, c.version, status, profile))
+        elif view_of(profile) != c.story.expected.view() or profile["account"] != c.account:
+            mismatches.append((c.tag, c.account, c.version, view_of(profile), c.story.expected.view()))
+    return mismatches
+
+
+def _logs_holding_a_secret(svc) -> dict[str, list[str]]:
+    """No secret in any process's output, whatever the faults made them say: the logs that hold one."""
+    secrets = (svc.env["STRIPE_WEBHOOK_SECRET"], svc.env["ADMIN_TOKEN"], svc.env["STRIPE_API_KEY"])
+    leaks = {path.name: [s for s in secrets if s in path.read_text(errors="replace")]
+             for path in svc.logdir.glob("*.log")}
+    return {name: found for name, found in leaks.items() if found}

@@ -47,6 +47,16 @@ def _lists(stripe_api, path: str) -> list[str]:
             if c["path"] == path]
 
 
+def _resumed_by_a_second_worker(admin, stripe_api, tmp_path, run_id: str, timeout: float) -> None:
+    """A new worker (both processes) takes the run up again and finishes it within `timeout` seconds."""
+    second = start_worker(tmp_path / "second.log", stripe_url=stripe_api.url)
+    try:
+        assert wait_for(lambda: admin("GET", f"/reconciliations/{run_id}")[1]["status"] == "succeeded", timeout), \
+            (tmp_path / "second.log").read_text()
+    finally:
+        kill_group(second)
+
+
 @pytest.mark.e2e
 def test_a_run_killed_mid_run_is_resumed_by_the_next_worker(admin, run_worker, stripe_api, tmp_path):
     stripe_api.put(*(_customer(i) for i in range(CUSTOMERS)), *(_charge(i) for i in range(CHARGES)))
@@ -80,12 +90,7 @@ def test_a_run_killed_mid_run_is_resumed_by_the_next_worker(admin, run_worker, s
     held.release()
     assert admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "running"  # for now
 
-    second = start_worker(tmp_path / "second.log", stripe_url=stripe_api.url)
-    try:
-        assert wait_for(lambda: admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "succeeded", 90), \
-            (tmp_path / "second.log").read_text()
-    finally:
-        kill_group(second)
+    _resumed_by_a_second_worker(admin, stripe_api, tmp_path, run["id"], timeout=90)
 
     report = _whole(admin, run["id"])
     assert report["resumed"] == 1 and report["checked"] == expected["checked"] == CUSTOMERS + CHARGES
@@ -121,12 +126,7 @@ def test_a_run_killed_while_fixing_a_page_keeps_its_drift_and_marks_it_fixed_whe
     stripe_api.holds.clear()
     held.release()
 
-    second = start_worker(tmp_path / "second.log", stripe_url=stripe_api.url)
-    try:
-        assert wait_for(lambda: admin("GET", f"/reconciliations/{run['id']}")[1]["status"] == "succeeded", 60), \
-            (tmp_path / "second.log").read_text()
-    finally:
-        kill_group(second)
+    _resumed_by_a_second_worker(admin, stripe_api, tmp_path, run["id"], timeout=60)
 
     report = _whole(admin, run["id"])
     assert report["resumed"] == 1 and report["checked"] == 100 and report["fixed"] == report["drift_count"] == 100

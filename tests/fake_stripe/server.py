@@ -358,58 +358,13 @@ class FakeStripe:
             cus = self.get(account, "customer", cus_id)
             meta = {"course_id": course_id} if course_id else {}
             sub_id, in_id, pi_id = new_id("sub"), new_id("in"), new_id("pi")
-            start, end = self.now, self.now + 30 * DAY
-            price = {"id": new_id("price"), "object": "price", "active": True, "currency": "usd",
-                     "product": new_id("prod"), "recurring": {"interval": "month", "interval_count": 1},
-                     "type": "recurring", "unit_amount": amount}
-            item = {"id": new_id("si"), "object": "subscription_item", "created": start, "metadata": {},
-                    "price": price, "quantity": 1, "subscription": sub_id}
-            sub = {"id": sub_id, "object": "subscription", "application_fee_percent": None,
-                   "billing_cycle_anchor": start, "cancel_at": None, "cancel_at_period_end": False,
-                   "canceled_at": None, "cancellation_details": {"comment": None, "feedback": None, "reason": None},
-                   "collection_method": "charge_automatically", "created": start, "currency": "usd",
-                   "customer": cus_id, "days_until_due": None, "default_payment_method": None, "ended_at": None,
-                   "items": {"object": "list", "data": [item], "has_more": False, "total_count": 1,
-                             "url": f"/v1/subscription_items?subscription={sub_id}"},
-                   "latest_invoice": in_id, "livemode": False, "metadata": meta, "pause_collection": None,
-                   "start_date": start, "status": "active", "trial_end": None, "trial_start": None}
-            if self.basil:
-                item["current_period_start"], item["current_period_end"] = start, end
-            else:
-                sub["current_period_start"], sub["current_period_end"] = start, end
+            period = (self.now, self.now + 30 * DAY)
+            sub, item = self._new_subscription(sub_id, cus_id, in_id, amount, meta, period)
             self._keep(account, sub)
             charge = self._keep(account, self._charge(cus_id, amount, pi_id, invoice=in_id,
                                                     email=cus["email"], name=cus["name"]))
             pi = self._keep(account, self._payment_intent(pi_id, cus_id, amount, charge, invoice=in_id))
-            line = {"id": new_id("il"), "object": "line_item", "amount": amount, "currency": "usd",
-                    "metadata": meta, "period": {"start": start, "end": end}, "quantity": 1}
-            invoice = {"id": in_id, "object": "invoice", "amount_due": amount, "amount_paid": amount,
-                       "amount_remaining": 0, "billing_reason": "subscription_create", "created": self.now,
-                       "currency": "usd", "customer": cus_id, "customer_email": cus["email"],
-                       "customer_name": cus["name"], "livemode": False, "metadata": {},
-                       "lines": {"object": "list", "data": [line], "has_more": False, "total_count": 1,
-                                 "url": f"/v1/invoices/{in_id}/lines"},
-                       "period_start": start, "period_end": start, "status": "paid",
-                       "status_transitions": {"paid_at": self.now, "finalized_at": self.now}}
-            if self.basil:
-                invoice["parent"] = {"type": "subscription_details", "quote_details": None,
-                                     "subscription_details": {"metadata": meta, "subscription": sub_id}}
-                paid_by = self._keep(account, {"id": new_id("inpay"), "object": "invoice_payment",
-                                               "amount_paid": amount, "amount_requested": amount,
-                                               "created": self.now, "currency": "usd", "invoice": in_id,
-                                               "is_default": True, "livemode": False,
-                                               "payment": {"type": "payment_intent", "payment_intent": pi_id},
-                                               "status": "paid", "status_transitions": {"paid_at": self.now}})
-                invoice["payments"] = {"object": "list", "has_more": False, "url": "/v1/invoice_payments",
-                                       "data": [copy.deepcopy(paid_by)]}
-                line["parent"] = {"type": "subscription_item_details",
-                                  "subscription_item_details": {"subscription": sub_id,
-                                                                "subscription_item": item["id"]}}
-            else:
-                invoice.update(subscription=sub_id, charge=charge["id"], payment_intent=pi_id, paid=True,
-                               subscription_details={"metadata": meta})
-                line["subscription"] = sub_id
-            self._keep(account, invoice)
+            invoice = self._keep(account, self._first_invoice(account, in_id, pi_id, sub, item, cus, charge, period))
             session = self._keep(account, {
                 "id": new_id("cs_test"), "object": "checkout.session", "amount_total": amount,
                 "created": self.now, "currency": "usd", "customer": cus_id,
@@ -424,6 +379,66 @@ class FakeStripe:
             self._event("customer.subscription.updated", sub, account, previous={"status": "incomplete"})
             self._event("checkout.session.completed", session, account)
             return sub, charge
+
+    def _new_subscription(self, sub_id: str, cus_id: str, in_id: str, amount: int, meta: dict,
+                          period: tuple[int, int]) -> tuple[dict, dict]:
+        """An active monthly subscription of one price, and its item (which holds the period in basil)."""
+        start, end = period
+        price = {"id": new_id("price"), "object": "price", "active": True, "currency": "usd",
+                 "product": new_id("prod"), "recurring": {"interval": "month", "interval_count": 1},
+                 "type": "recurring", "unit_amount": amount}
+        item = {"id": new_id("si"), "object": "subscription_item", "created": start, "metadata": {},
+                "price": price, "quantity": 1, "subscription": sub_id}
+        sub = {"id": sub_id, "object": "subscription", "application_fee_percent": None,
+               "billing_cycle_anchor": start, "cancel_at": None, "cancel_at_period_end": False,
+               "canceled_at": None, "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+               "collection_method": "charge_automatically", "created": start, "currency": "usd",
+               "customer": cus_id, "days_until_due": None, "default_payment_method": None, "ended_at": None,
+               "items": {"object": "list", "data": [item], "has_more": False, "total_count": 1,
+                         "url": f"/v1/subscription_items?subscription={sub_id}"},
+               "latest_invoice": in_id, "livemode": False, "metadata": meta, "pause_collection": None,
+               "start_date": start, "status": "active", "trial_end": None, "trial_start": None}
+        if self.basil:
+            item["current_period_start"], item["current_period_end"] = start, end
+        else:
+            sub["current_period_start"], sub["current_period_end"] = start, end
+        return sub, item
+
+    def _first_invoice(self, account, in_id: str, pi_id: str, sub: dict, item: dict, cus: dict, charge: dict,
+                       period: tuple[int, int]) -> dict:
+        """A subscription's first invoice, paid by `charge`: basil links it to the subscription through
+        `parent` and keeps its invoice payment, older versions name the subscription and charge on it."""
+        start, end = period
+        sub_id, meta, amount = sub["id"], sub["metadata"], charge["amount"]
+        line = {"id": new_id("il"), "object": "line_item", "amount": amount, "currency": "usd",
+                "metadata": meta, "period": {"start": start, "end": end}, "quantity": 1}
+        invoice = {"id": in_id, "object": "invoice", "amount_due": amount, "amount_paid": amount,
+                   "amount_remaining": 0, "billing_reason": "subscription_create", "created": self.now,
+                   "currency": "usd", "customer": cus["id"], "customer_email": cus["email"],
+                   "customer_name": cus["name"], "livemode": False, "metadata": {},
+                   "lines": {"object": "list", "data": [line], "has_more": False, "total_count": 1,
+                             "url": f"/v1/invoices/{in_id}/lines"},
+                   "period_start": start, "period_end": start, "status": "paid",
+                   "status_transitions": {"paid_at": self.now, "finalized_at": self.now}}
+        if self.basil:
+            invoice["parent"] = {"type": "subscription_details", "quote_details": None,
+                                 "subscription_details": {"metadata": meta, "subscription": sub_id}}
+            paid_by = self._keep(account, {"id": new_id("inpay"), "object": "invoice_payment",
+                                           "amount_paid": amount, "amount_requested": amount,
+                                           "created": self.now, "currency": "usd", "invoice": in_id,
+                                           "is_default": True, "livemode": False,
+                                           "payment": {"type": "payment_intent", "payment_intent": pi_id},
+                                           "status": "paid", "status_transitions": {"paid_at": self.now}})
+            invoice["payments"] = {"object": "list", "has_more": False, "url": "/v1/invoice_payments",
+                                   "data": [copy.deepcopy(paid_by)]}
+            line["parent"] = {"type": "subscription_item_details",
+                              "subscription_item_details": {"subscription": sub_id,
+                                                            "subscription_item": item["id"]}}
+        else:
+            invoice.update(subscription=sub_id, charge=charge["id"], payment_intent=pi_id, paid=True,
+                           subscription_details={"metadata": meta})
+            line["subscription"] = sub_id
+        return invoice
 
     def renew(self, account, sub_id: str, *, failures: int, succeed: bool = True) -> tuple[list[dict], dict | None]:
         """A renewal invoice paid by one payment intent: `failures` declined attempts a day apart (each its
@@ -446,46 +461,60 @@ class FakeStripe:
             failed, paid = [], None
             for n in range(failures):
                 self.tick(DAY if n else 60)
-                charge = self._keep(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
-                charge.update(status="failed", paid=False, captured=False, amount_captured=0,
-                              balance_transaction=None, failure_code="card_declined",
-                              failure_message="Your card was declined.", outcome={"type": "issuer_declined"})
-                failed.append(charge)
-                pi = self._keep(account, self._payment_intent(pi_id, sub["customer"], amount, charge, invoice=in_id,
-                                                            attempts=failed))
-                pi.update(status="requires_payment_method", amount_received=0, payment_method=None,
-                          last_payment_error={"charge": charge["id"], "code": "card_declined",
-                                              "type": "card_error"})
-                invoice.update(attempt_count=n + 1, attempted=True, next_payment_attempt=self.now + DAY)
-                if not self.basil:
-                    invoice["charge"] = charge["id"]
-                self._event("charge.failed", charge, account)
-                self._event("payment_intent.payment_failed", pi, account)
-                self._event("invoice.payment_failed", invoice, account)
-                if n == 0:
-                    self._event("customer.subscription.updated", {**sub, "status": "past_due"}, account,
-                                previous={"status": "active"})
+                self._declined_renewal(account, sub, invoice, pi_id, failed)
             if succeed:
                 self.tick(DAY if failures else 60)
-                paid = self._keep(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
-                pi = self._keep(account, self._payment_intent(pi_id, sub["customer"], amount, paid, invoice=in_id,
-                                                            attempts=failed + [paid]))
-                invoice.update(status="paid", amount_paid=amount, amount_remaining=0, next_payment_attempt=None,
-                               status_transitions={"paid_at": self.now, "finalized_at": invoice["created"]})
-                if not self.basil:
-                    invoice.update(charge=paid["id"], paid=True)
-                attempt.update(status="paid", amount_paid=amount, status_transitions={"paid_at": self.now})
-                self._event("charge.succeeded", paid, account)
-                self._event("payment_intent.succeeded", pi, account)
-                self._event("invoice.paid", invoice, account)
-                self._event("invoice.payment_succeeded", invoice, account)
-                if self.basil:
-                    self._event("invoice_payment.paid", attempt, account)
-                if failures:
-                    self._event("customer.subscription.updated", sub, account, previous={"status": "past_due"})
+                paid = self._paid_renewal(account, sub, invoice, attempt, pi_id, failed)
             else:
                 sub["status"] = "past_due"
             return failed, paid
+
+    def _declined_renewal(self, account, sub: dict, invoice: dict, pi_id: str, failed: list[dict]) -> None:
+        """One declined attempt at a renewal invoice: its charge (added to `failed`) and events; the first
+        makes the subscription past_due."""
+        amount, in_id = invoice["amount_due"], invoice["id"]
+        charge = self._keep(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
+        charge.update(status="failed", paid=False, captured=False, amount_captured=0,
+                      balance_transaction=None, failure_code="card_declined",
+                      failure_message="Your card was declined.", outcome={"type": "issuer_declined"})
+        failed.append(charge)
+        pi = self._keep(account, self._payment_intent(pi_id, sub["customer"], amount, charge, invoice=in_id,
+                                                    attempts=failed))
+        pi.update(status="requires_payment_method", amount_received=0, payment_method=None,
+                  last_payment_error={"charge": charge["id"], "code": "card_declined",
+                                      "type": "card_error"})
+        invoice.update(attempt_count=len(failed), attempted=True, next_payment_attempt=self.now + DAY)
+        if not self.basil:
+            invoice["charge"] = charge["id"]
+        self._event("charge.failed", charge, account)
+        self._event("payment_intent.payment_failed", pi, account)
+        self._event("invoice.payment_failed", invoice, account)
+        if len(failed) == 1:
+            self._event("customer.subscription.updated", {**sub, "status": "past_due"}, account,
+                        previous={"status": "active"})
+
+    def _paid_renewal(self, account, sub: dict, invoice: dict, attempt: dict, pi_id: str,
+                      failed: list[dict]) -> dict:
+        """The attempt that pays a renewal invoice: its charge, and the events; the subscription is active
+        again after declined ones."""
+        amount, in_id = invoice["amount_due"], invoice["id"]
+        paid = self._keep(account, self._charge(sub["customer"], amount, pi_id, invoice=in_id))
+        pi = self._keep(account, self._payment_intent(pi_id, sub["customer"], amount, paid, invoice=in_id,
+                                                    attempts=failed + [paid]))
+        invoice.update(status="paid", amount_paid=amount, amount_remaining=0, next_payment_attempt=None,
+                       status_transitions={"paid_at": self.now, "finalized_at": invoice["created"]})
+        if not self.basil:
+            invoice.update(charge=paid["id"], paid=True)
+        attempt.update(status="paid", amount_paid=amount, status_transitions={"paid_at": self.now})
+        self._event("charge.succeeded", paid, account)
+        self._event("payment_intent.succeeded", pi, account)
+        self._event("invoice.paid", invoice, account)
+        self._event("invoice.payment_succeeded", invoice, account)
+        if self.basil:
+            self._event("invoice_payment.paid", attempt, account)
+        if failed:
+            self._event("customer.subscription.updated", sub, account, previous={"status": "past_due"})
+        return paid
 
     def _renewal_invoice(self, in_id, pi_id, sub, cus, amount):
         meta = sub["metadata"]
@@ -677,45 +706,57 @@ class FakeStripe:
                 obj["refunds"] = {"object": "list", "data": refunds, "has_more": False}
             return obj
         if method == "POST" and path == "/v1/refunds":
-            charge_id = params.get("charge")
-            if not charge_id and params.get("payment_intent"):
-                charge_id = self.get(account, "payment_intent", params["payment_intent"])["latest_charge"]
-            if (account, "charge", charge_id) not in self.objects:
-                raise StripeError(404, "invalid_request_error", f"No such charge: '{charge_id}'", "resource_missing")
-            amount = int(params["amount"]) if params.get("amount") else None
-            status = self.refund_answer_status
-            return self.refund(account, charge_id, amount, reason=params.get("reason") or None,
-                               metadata=params.get("metadata") or {}, idempotency_key=key, status=status)
+            return self._create_refund(params, account, key)
         if kind == "subscription" and len(parts) >= 2:
-            sub_id = parts[1]
-            sub = self.get(account, "subscription", sub_id)
-            if method == "DELETE" and len(parts) == 2:
-                return self.cancel_subscription(account, sub_id, idempotency_key=key)
-            if method == "POST" and len(parts) == 3 and parts[2] == "resume":
-                if sub["status"] != "paused":
-                    raise StripeError(400, "invalid_request_error",
-                                      "Subscription is not paused; only paused subscriptions can be resumed.")
-                return self.update_subscription(account, sub_id, {"status": "active", "pause_collection": None},
-                                                idempotency_key=key)
-            if method == "POST" and len(parts) == 2:
-                changes = {}
-                if "cancel_at_period_end" in params:
-                    changes["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
-                if "pause_collection" in params:
-                    pc = params["pause_collection"]
-                    if pc == "":
-                        changes["pause_collection"] = None
-                    else:
-                        if pc.get("behavior") not in ("void", "keep_as_draft", "mark_uncollectible"):
-                            raise StripeError(400, "invalid_request_error", "Invalid pause_collection[behavior]")
-                        changes["pause_collection"] = {
-                            "behavior": pc["behavior"],
-                            "resumes_at": int(pc["resumes_at"]) if pc.get("resumes_at") else None}
-                return self.update_subscription(account, sub_id, changes, idempotency_key=key)
+            answer = self._change_subscription(method, parts, params, account, key)
+            if answer is not None:
+                return answer
         if kind == "customer" and method == "POST" and len(parts) == 2:
             changes = {k: params[k] for k in ("name", "email") if k in params}
             return self.update_customer(account, parts[1], changes, idempotency_key=key)
         raise StripeError(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path})")
+
+    def _create_refund(self, params, account, key) -> dict:
+        """POST /v1/refunds, of a charge or of a payment intent's latest charge."""
+        charge_id = params.get("charge")
+        if not charge_id and params.get("payment_intent"):
+            charge_id = self.get(account, "payment_intent", params["payment_intent"])["latest_charge"]
+        if (account, "charge", charge_id) not in self.objects:
+            raise StripeError(404, "invalid_request_error", f"No such charge: '{charge_id}'", "resource_missing")
+        amount = int(params["amount"]) if params.get("amount") else None
+        status = self.refund_answer_status
+        return self.refund(account, charge_id, amount, reason=params.get("reason") or None,
+                           metadata=params.get("metadata") or {}, idempotency_key=key, status=status)
+
+    def _change_subscription(self, method, parts, params, account, key) -> dict | None:
+        """DELETE /v1/subscriptions/{id}, POST …/{id}/resume and POST …/{id} (cancel_at_period_end,
+        pause_collection); None for any other request of a subscription."""
+        sub_id = parts[1]
+        sub = self.get(account, "subscription", sub_id)
+        if method == "DELETE" and len(parts) == 2:
+            return self.cancel_subscription(account, sub_id, idempotency_key=key)
+        if method == "POST" and len(parts) == 3 and parts[2] == "resume":
+            if sub["status"] != "paused":
+                raise StripeError(400, "invalid_request_error",
+                                  "Subscription is not paused; only paused subscriptions can be resumed.")
+            return self.update_subscription(account, sub_id, {"status": "active", "pause_collection": None},
+                                            idempotency_key=key)
+        if method == "POST" and len(parts) == 2:
+            changes = {}
+            if "cancel_at_period_end" in params:
+                changes["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
+            if "pause_collection" in params:
+                pc = params["pause_collection"]
+                if pc == "":
+                    changes["pause_collection"] = None
+                else:
+                    if pc.get("behavior") not in ("void", "keep_as_draft", "mark_uncollectible"):
+                        raise StripeError(400, "invalid_request_error", "Invalid pause_collection[behavior]")
+                    changes["pause_collection"] = {
+                        "behavior": pc["behavior"],
+                        "resumes_at": int(pc["resumes_at"]) if pc.get("resumes_at") else None}
+            return self.update_subscription(account, sub_id, changes, idempotency_key=key)
+        return None
 
     def _api_event(self, event: dict) -> dict:
         """The Events API's copy: like the webhook's, without the top-level `account`."""

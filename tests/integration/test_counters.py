@@ -110,23 +110,24 @@ def test_an_admin_action_succeeded_then_replayed_by_its_key(client, send, admin,
     assert not any(k.startswith("teachery_stripe_errors") for k in changed)
 
 
+def _counted_run(client, services, *, dry_run: bool) -> dict:
+    """A reconciliation run of every object, to its success; the counters it changed."""
+    before = scrape(client)
+    with services.pool.connection() as conn:
+        run = reconciliations.create(conn, Scope(), dry_run)
+    assert reconciliation.run(services, run) == "succeeded"
+    return delta(before, scrape(client))
+
+
 def test_reconciliation_drift_found_and_fixed(client, services, stripe_api, send):
     send(event("customer.created", customer("cus_Drifty", email="d@example.com", name="Before", created=T0),
                created=T0))
     stripe_api.put(customer("cus_Drifty", email="d@example.com", name="Renamed in Stripe", created=T0))
-    before = scrape(client)
-    with services.pool.connection() as conn:
-        dry = reconciliations.create(conn, Scope(), True)
-    assert reconciliation.run(services, dry) == "succeeded"
-    changed = delta(before, scrape(client))
+    changed = _counted_run(client, services, dry_run=True)
     assert changed['teachery_reconciliation_drift_items_found_total{kind="customer"}'] == 1.0
     assert 'teachery_reconciliation_drift_items_fixed_total{kind="customer"}' not in changed  # a dry run fixes nothing
 
-    before = scrape(client)
-    with services.pool.connection() as conn:
-        fixing = reconciliations.create(conn, Scope(), False)
-    assert reconciliation.run(services, fixing) == "succeeded"
-    changed = delta(before, scrape(client))
+    changed = _counted_run(client, services, dry_run=False)
     assert changed['teachery_reconciliation_drift_items_found_total{kind="customer"}'] == 1.0
     assert changed['teachery_reconciliation_drift_items_fixed_total{kind="customer"}'] == 1.0
 
