@@ -18,6 +18,7 @@ import stripe
 from domain.db import redact_url
 from workers import telemetry
 from workers.rate_limit import RateLimiter
+from workers.stripe_reads import StripeReader
 
 MAX_RATE_LIMIT_WAIT = 60.0  # seconds one call may spend waiting for the rate limit before giving up
 FIRST_BACKOFF = 0.5  # seconds after a 429 that says no Retry-After, doubled after each one
@@ -78,6 +79,7 @@ class StripeApi:
         self.api_key = api_key
         self.api_base = api_base
         self._client = None
+        self._reader: StripeReader | None = None
         self._retries = max_network_retries
         self.limiter = limiter
         self.max_rate_limit_wait = max_rate_limit_wait
@@ -98,6 +100,7 @@ class StripeApi:
         if not self.api_key:
             raise StripeUnavailable("STRIPE_API_KEY is not set: cannot call the Stripe API")
         if self._client is None:
+            self._reader = StripeReader(self.api_key, self.api_base, retries=self._retries)
             self._client = stripe.StripeClient(
                 self.api_key,
                 base_addresses={"api": self.api_base},
@@ -149,6 +152,8 @@ class StripeApi:
 
     def _send(self, client: stripe.StripeClient, method: str, path: str, params: dict) -> dict:
         try:
+            if method == "get":
+                return self._reader.get(path, params)
             response = client.raw_request(method, path, **params)
         except stripe.RateLimitError:
             raise  # waited out and retried by request()
