@@ -31,7 +31,8 @@ class StripeReader:
         self._headers = {"Authorization": f"Bearer {api_key}", "Stripe-Version": stripe.api_version,
                          "User-Agent": USER_AGENT, "Accept": "application/json"}
         self._retries = retries
-        self._http = urllib3.PoolManager(maxsize=8, timeout=TIMEOUT, retries=False)
+        # a connection per thread that reads at once (a run: a reader and a checker per lane, four lanes)
+        self._http = urllib3.PoolManager(maxsize=16, timeout=TIMEOUT, retries=False)
 
     def __repr__(self) -> str:
         return "StripeReader(api_key='***')"
