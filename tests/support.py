@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,12 +50,22 @@ def sign(body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
 
 
 def truncate_all(database_url: str) -> None:
-    """Empty every table of a migrated database but the migrations' own record."""
+    """Empty every table of a migrated database but the migrations' own record. A live worker's statement
+    may lock the tables in another order than TRUNCATE: PostgreSQL then ends one of the two as a deadlock,
+    and when that is the TRUNCATE it is tried again."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
-        if tables:
-            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        if not tables:
+            return
+        for attempt in range(5):
+            try:
+                conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+                return
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1)
 
 
 def settled_status(event_type: str) -> str:
