@@ -1,4 +1,6 @@
 """Claims are partitioned by customer: two transactions claiming at once never hold one customer's events."""
+import time
+
 import psycopg
 import pytest
 
@@ -63,6 +65,10 @@ def test_a_killed_workers_customers_are_free_again(services, stored):
     with _connect(services) as killer:
         pid = first.info.backend_pid
         killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(100):  # the signal is sent at once; the backend ends (and lets go) a moment later
+            if not killer.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                break
+            time.sleep(0.05)
     with _connect(services) as second:
         assert len(ledger.claim_next(second, limit=12)) == 12
     first.close()
