@@ -34,7 +34,7 @@ class WebhookFastPath:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             body = environ["wsgi.input"].read(int(length))
-            status, answer = self.receiver.receive(body, environ.get("HTTP_STRIPE_SIGNATURE"))
+            status, answer = self.receiver.receive(body, environ.get("HTTP_STRIPE_SIGNATURE"), request_id)
         except Exception:
             log.exception("unhandled error")
             status, answer = 500, {"error": "internal error"}
