@@ -96,9 +96,7 @@ class Receiver:
         stored event on its group's line with its request's id. Each answer is counted in this process
         (workers/telemetry.py: no round trip)."""
         status, answer, reason = self._receive(body, signature, request_id)
-        if reason is None:
-            telemetry.webhook_received(duplicate="duplicate" in answer)
-        else:
+        if reason is not None:  # a stored one was counted with its group
             telemetry.webhook_refused(reason)
         if status == 400:
             refused(400, answer["error"], path="/webhooks/stripe")
@@ -134,9 +132,15 @@ class Receiver:
         return 200, {"received": True, "duplicate": True}, None
 
     def _write(self, items):
-        """One statement and one commit for the group; when PostgreSQL refuses one body (a DataError
-        fails the whole statement), each event again on its own, so only that one is refused."""
-        items = [(event, body) for event, body, _ in items]
+        """One statement and one commit for the group, its events counted once (before any answer);
+        when PostgreSQL refuses one body (a DataError fails the whole statement), each event again on
+        its own, so only that one is refused."""
+        outcomes = self._store([(event, body) for event, body, _ in items])
+        new = sum(outcome is Stored.NEW for outcome in outcomes)
+        telemetry.webhooks_received(new=new, duplicate=sum(isinstance(outcome, Stored) for outcome in outcomes) - new)
+        return outcomes
+
+    def _store(self, items):
         with self.services.pool.connection() as conn:
             conn.autocommit = True  # the INSERT is its own transaction: one round trip, not two
             try:
