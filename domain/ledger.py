@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -11,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from domain.accounts import PLATFORM_NAME, to_key
 from domain.ids import is_account_id
-from domain.sql import compose, fetch_all, fetch_column, fetch_one, fetch_value, load
+from domain.sql import compose, fetch_all, fetch_column, fetch_column_raw, fetch_one, fetch_value, load
 
 Q = load("ledger")
 
@@ -55,19 +56,20 @@ class AttemptKind(str, enum.Enum):
     REPLAY = "replay"  # an operator's extra attempt: never moves the retry schedule
 
 
-# record_events's parameters are positional, the one exception: above 50 parameters psycopg parses the
-# statement again on every call, and mapping names to positions made that twice as slow (100 events: 2 ms
-# against 1 ms per group, on the receiver's hot path).
+# record_events's parameters are PostgreSQL's own $1, $2…, the one exception: above 50 parameters
+# psycopg parses a %s statement again on every call (300 µs for a group of 8 events, against 14 µs once
+# cached, on the receiver's hot path), while a $n statement goes as it is (fetch_column_raw).
 _EVENT_FIELDS = ("id", "account", "type", "api_version", "created", "payload", "source")
 
 
 @cache
 def _record_statement(accounts: int, events: int) -> str:
     """The statement for this many accounts and events (a few shapes: psycopg prepares each once)."""
-    account_row = sql.SQL(Q.account_row).format(account=sql.Placeholder())
-    event_row = sql.SQL(Q.event_row).format(**{field: sql.Placeholder() for field in _EVENT_FIELDS})
-    return compose(Q.record_events, accounts=sql.SQL(", ").join([account_row] * accounts),
-                   events=sql.SQL(", ").join([event_row] * events))
+    numbers = itertools.count(1)
+    account_rows = [sql.SQL(Q.account_row).format(account=sql.SQL(f"${next(numbers)}")) for _ in range(accounts)]
+    event_rows = [sql.SQL(Q.event_row).format(**{field: sql.SQL(f"${next(numbers)}") for field in _EVENT_FIELDS})
+                  for _ in range(events)]
+    return compose(Q.record_events, accounts=sql.SQL(", ").join(account_rows), events=sql.SQL(", ").join(event_rows))
 
 
 def record_event(conn, event: dict, *, raw: bytes | str | None = None, source: str = "webhook") -> bool:
@@ -99,7 +101,7 @@ def record_events(conn, events: list[tuple[dict, bytes | str | None]], *, source
         return set()
     accounts = sorted({row[1] for row in rows.values()})
     params = [*accounts, *(value for row in rows.values() for value in row)]
-    return set(fetch_column(conn, _record_statement(len(accounts), len(rows)), params))
+    return set(fetch_column_raw(conn, _record_statement(len(accounts), len(rows)), params))
 
 
 def never_started(conn, event_ids: list[str]) -> set[str]:

@@ -126,7 +126,7 @@ class GunicornLogger(glogging.Logger):
     """gunicorn's error and access logs as our lines (gunicorn's `logger_class`).
 
     The access log leaves out what other lines already say: a webhook the receiver stored (it logs
-    "event received" with the event id) and health probes that answered 2xx.
+    "events received" with the event ids) and health probes that answered 2xx.
     """
 
     QUIET_PATHS = ("/healthz", "/readyz", "/metrics")

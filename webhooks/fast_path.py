@@ -16,6 +16,10 @@ from webhooks.request_ids import HEADER, request_id_of
 
 PATH = "/webhooks/stripe"
 log = structlog.get_logger("webhooks.errors")
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+# The answers nearly every webhook gets, encoded once.
+_COMMON = [(answer, json.dumps(answer).encode())
+           for answer in ({"received": True}, {"received": True, "duplicate": True})]
 
 
 class WebhookFastPath:
@@ -34,13 +38,20 @@ class WebhookFastPath:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             body = environ["wsgi.input"].read(int(length))
-            status, answer = self.receiver.receive(body, environ.get("HTTP_STRIPE_SIGNATURE"))
+            status, answer = self.receiver.receive(body, environ.get("HTTP_STRIPE_SIGNATURE"), request_id)
         except Exception:
             log.exception("unhandled error")
             status, answer = 500, {"error": "internal error"}
         finally:
             structlog.contextvars.clear_contextvars()
-        data = json.dumps(answer).encode()
-        start_response(f"{status} {HTTPStatus(status).phrase}", [
+        data = _encoded(answer)
+        start_response(_STATUS_LINES[status], [
             ("Content-Type", "application/json"), ("Content-Length", str(len(data))), (HEADER, request_id)])
         return [data]
+
+
+def _encoded(answer: dict) -> bytes:
+    for common, encoded in _COMMON:
+        if answer == common:
+            return encoded
+    return json.dumps(answer).encode()

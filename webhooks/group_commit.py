@@ -17,11 +17,15 @@ Outcome = TypeVar("Outcome")
 
 
 class _Slot(Generic[Item, Outcome]):
+    """One thread's item. `ready` is a lock taken at once: the thread waits by taking it again, and is
+    woken (answered, or handed the lead) by its release; a bare lock rather than a threading.Event,
+    whose Condition costs a dozen Python calls per wait and wake on the hot path."""
     __slots__ = ("item", "ready", "lead", "outcome", "error")
 
     def __init__(self, item: Item):
         self.item = item
-        self.ready = threading.Event()
+        self.ready = threading.Lock()
+        self.ready.acquire()
         self.lead = False
         self.outcome: Outcome | None = None
         self.error: BaseException | None = None
@@ -50,7 +54,7 @@ class GroupCommit(Generic[Item, Outcome]):
             slot.lead = not self._busy
             self._busy = True
         if not slot.lead:
-            slot.ready.wait()
+            slot.ready.acquire()
         if slot.lead:
             self._lead()
         if slot.error is not None:
@@ -58,7 +62,7 @@ class GroupCommit(Generic[Item, Outcome]):
         return slot.outcome
 
     def _lead(self) -> None:
-        with self._lock:  # the leader is always the first waiting: it arrived first, or was handed the lead
+        with self._lock:  # the leader is always the first waiting (group[0]): it arrived first, or was handed the lead
             group = self._waiting[:self._max_group]
             del self._waiting[:self._max_group]
         items = [slot.item for slot in group]
@@ -78,11 +82,12 @@ class GroupCommit(Generic[Item, Outcome]):
                 if self._waiting:
                     successor = self._waiting[0]
                     successor.lead = True
-                    successor.ready.set()
+                    successor.ready.release()
                 else:
                     self._busy = False
-            for slot in group:
+            group[0].lead = False  # this thread: it waits on nothing
+            for slot in group[1:]:
                 slot.lead = False
-                slot.ready.set()
+                slot.ready.release()
         if outcomes is not None and self._after is not None:
             self._after(items, outcomes)

@@ -1,13 +1,14 @@
 """POST /webhooks/stripe: verify, record, enqueue, answer. Nothing else."""
 from __future__ import annotations
 
+import contextvars
 import enum
 import json
 import re
 
 import psycopg
 import structlog
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain import ledger
@@ -63,7 +64,8 @@ def receive_stripe_event():
     except RequestEntityTooLarge:
         telemetry.webhook_refused(telemetry.TOO_LARGE)
         raise
-    status, answer = current_app.extensions[EXTENSION].receive(body, request.headers.get("Stripe-Signature"))
+    status, answer = current_app.extensions[EXTENSION].receive(body, request.headers.get("Stripe-Signature"),
+                                                               g.request_id)
     return jsonify(answer), status
 
 
@@ -80,28 +82,27 @@ class Receiver:
     """Verify, record, ask for a drain, answer; framework-free (both ways in use it), one per process.
 
     The webhooks in flight share one INSERT and one commit (webhooks/group_commit.py), and the group
-    asks for a drain once (and not at all when this process asked a moment ago: DrainRequests); each
-    is answered only once its row is durable.
+    asks for a drain once (and not at all when this process asked a moment ago: DrainRequests) and
+    writes one "events received" line; each is answered only once its row is durable.
     """
 
     def __init__(self, services: Services):
         self.services = services
         self._drains = DrainRequests(services.queue)
-        self._group = GroupCommit(self._write, after=self._request_drain)
+        self._group = GroupCommit(self._write, after=self._after_group)
 
-    def receive(self, body: bytes, signature: str | None) -> tuple[int, dict]:
-        """(HTTP status, JSON answer); a refusal is logged once, with its reason (never the body). Each
-        answer is counted in this process (workers/telemetry.py: no round trip)."""
-        status, answer, reason = self._receive(body, signature)
-        if reason is None:
-            telemetry.webhook_received(duplicate="duplicate" in answer)
-        else:
+    def receive(self, body: bytes, signature: str | None, request_id: str | None = None) -> tuple[int, dict]:
+        """(HTTP status, JSON answer); a refusal is logged once, with its reason (never the body), a
+        stored event on its group's line with its request's id. Each answer is counted in this process
+        (workers/telemetry.py: no round trip)."""
+        status, answer, reason = self._receive(body, signature, request_id)
+        if reason is not None:  # a stored one was counted with its group
             telemetry.webhook_refused(reason)
         if status == 400:
             refused(400, answer["error"], path="/webhooks/stripe")
         return status, answer
 
-    def _receive(self, body: bytes, signature: str | None) -> tuple[int, dict, str | None]:
+    def _receive(self, body: bytes, signature: str | None, request_id: str | None) -> tuple[int, dict, str | None]:
         """(status, answer, the refusal's reason for the counters; None when stored)."""
         settings = self.services.settings
         try:
@@ -113,7 +114,7 @@ class Receiver:
         except ValueError as exc:
             return 400, {"error": str(exc)}, telemetry.NOT_AN_EVENT
         try:
-            stored = self._group.submit((event, body))
+            stored = self._group.submit((event, body, request_id))
         except RecursionError:
             return 400, {"error": "the event is nested too deeply to store"}, telemetry.UNSTORABLE
         except psycopg.DataError as exc:  # e.g. a \u0000 escape, which jsonb refuses
@@ -126,14 +127,20 @@ class Receiver:
                       else "event not stored")
             log.error(reason, event_id=event["id"], error=str(exc))
             return 503, {"error": "event could not be stored; retry later"}, telemetry.UNAVAILABLE
-        log.info("event received", event_id=event["id"], type=event["type"], duplicate=stored is not Stored.NEW)
         if stored is Stored.NEW:
             return 200, {"received": True}, None
         return 200, {"received": True, "duplicate": True}, None
 
     def _write(self, items):
-        """One statement and one commit for the group; when PostgreSQL refuses one body (a DataError
-        fails the whole statement), each event again on its own, so only that one is refused."""
+        """One statement and one commit for the group, its events counted once (before any answer);
+        when PostgreSQL refuses one body (a DataError fails the whole statement), each event again on
+        its own, so only that one is refused."""
+        outcomes = self._store([(event, body) for event, body, _ in items])
+        new = sum(outcome is Stored.NEW for outcome in outcomes)
+        telemetry.webhooks_received(new=new, duplicate=sum(isinstance(outcome, Stored) for outcome in outcomes) - new)
+        return outcomes
+
+    def _store(self, items):
         with self.services.pool.connection() as conn:
             conn.autocommit = True  # the INSERT is its own transaction: one round trip, not two
             try:
@@ -165,11 +172,27 @@ class Receiver:
                 else Stored.UNSTARTED if event_id in unstarted else Stored.DUPLICATE
                 for i, event_id in enumerate(ids)]
 
-    def _request_drain(self, items, outcomes) -> None:
+    def _after_group(self, items, outcomes) -> None:
+        """Once the group is answered: its one line, and a drain request if an event needs one.
+
+        One line per group rather than per event: a line through the logging chain (structlog's
+        processors, two LogRecords, the handler's lock and a flush, contended by every request thread)
+        was a quarter of a webhook's CPU in this process. Run outside the leader's request context, so
+        the line carries each event's own request id, not the leader's.
+        """
+        contextvars.Context().run(self._log_and_drain, items, outcomes)
+
+    def _log_and_drain(self, items, outcomes) -> None:
+        stored = [(event, request_id, outcome) for (event, _, request_id), outcome in zip(items, outcomes, strict=True)
+                  if isinstance(outcome, Stored)]
+        if stored:
+            log.info("events received", events=[
+                {"event_id": event["id"], "type": event["type"], "request_id": request_id,
+                 "duplicate": outcome is not Stored.NEW} for event, request_id, outcome in stored])
         if not any(outcome in (Stored.NEW, Stored.UNSTARTED) for outcome in outcomes):
             return
         try:
             self._drains.request()
         except Exception as exc:  # Redis down: the events are stored; the worker's sweep picks them up
-            log.warning("events stored but not enqueued", event_ids=[event["id"] for event, _ in items],
+            log.warning("events stored but not enqueued", event_ids=[event["id"] for event, _, _ in items],
                         error=str(exc))

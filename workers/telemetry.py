@@ -83,8 +83,12 @@ def counting_into() -> str | None:
     return os.environ.get(ENVIRONMENT_KEY) if getattr(values.ValueClass, "_multiprocess", False) else None
 
 
-def webhook_received(duplicate: bool) -> None:
-    WEBHOOKS_RECEIVED.labels("duplicate" if duplicate else "new").inc()
+def webhooks_received(new: int, duplicate: int) -> None:
+    """A group of stored webhooks (webhooks/group_commit.py): one count per label, not per event."""
+    if new:
+        WEBHOOKS_RECEIVED.labels("new").inc(new)
+    if duplicate:
+        WEBHOOKS_RECEIVED.labels("duplicate").inc(duplicate)
 
 
 def webhook_refused(reason: str) -> None:

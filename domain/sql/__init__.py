@@ -2,19 +2,21 @@
 
 Each `.sql` file beside this module holds the named statements of one group of tables. A statement
 starts at its `-- name: some_name` line and runs to the next one; the comment lines under the name
-say what it does (they are not sent). Parameters are always `%(name)s`. A file is read once, when the
+say what it does (they are not sent). Parameters are always `%(name)s` (but in the receiver's
+statement, `$n`: domain/ledger.py). A file is read once, when the
 module that loads it is imported. The few statements made of pieces (a `{piece}` field, filled with
 psycopg.sql) are composed then too, or once per shape and cached: no call parses or formats SQL.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from psycopg import sql
+from psycopg import RawCursor, sql
 from psycopg.rows import class_row, dict_row
 
 T = TypeVar("T")
@@ -74,3 +76,10 @@ def fetch_value(conn, query: str, params: dict | None = None) -> Any:
 def fetch_column(conn, query: str, params: dict | None = None) -> list:
     """The first column of every row."""
     return [row[0] for row in conn.execute(query, params).fetchall()]
+
+
+def fetch_column_raw(conn, query: str, params: Sequence) -> list:
+    """The first column of every row of a statement written with PostgreSQL's own $1, $2… placeholders,
+    sent as it is (psycopg's RawCursor: no parsing of the statement on the way)."""
+    with RawCursor(conn) as cursor:
+        return [row[0] for row in cursor.execute(query, params).fetchall()]

@@ -249,9 +249,9 @@ def _logs_are_json_lines_with_ids(logs: dict[str, str], refunded_id: str) -> Non
     worker_lines = [json.loads(line) for line in logs["worker-1.log"].splitlines() if line.strip()]
     assert all(isinstance(line, dict) and line.get("timestamp") for line in web_lines + worker_lines)
     requests_logged = [line for line in web_lines if line.get("logger") == "gunicorn.access"]
-    received = [line for line in web_lines if line["event"] == "event received"]
+    received = [event for line in web_lines if line["event"] == "events received" for event in line["events"]]
     assert requests_logged and received and all(line.get("request_id") for line in requests_logged + received)
-    assert all(line.get("event_id") for line in received)
+    assert all(event.get("event_id") for event in received)
     [unhandled, *_] = [line for line in web_lines if line["event"] == "unhandled error"]
     assert unhandled["request_id"] and unhandled["exception"], unhandled
     assert not any("locals" in frame for exc in unhandled["exception"] for frame in exc["frames"]), unhandled

@@ -4,6 +4,7 @@ import threading
 import time
 
 import psycopg
+from structlog.testing import capture_logs
 
 from domain import ledger
 from tests.integration.test_drain import STORY
@@ -62,3 +63,46 @@ def test_a_group_stores_each_event_once_answers_each_its_own_and_refuses_only_th
     with psycopg.connect(services.settings.database_url) as conn:
         stored = {r[0] for r in conn.execute("SELECT id FROM events")}
     assert stored == {f"evt_group_{n:03d}" for n in [*range(12), 500]}
+
+
+def test_a_group_writes_one_line_naming_each_event_with_its_own_request_id(client):
+    first, again = _event(1), _event(2)
+    with capture_logs() as logs:
+        for event, request_id in ((first, "req-first"), (again, "req-again"), (first, "req-redelivered")):
+            body = json.dumps(event).encode()
+            answer = client.post("/webhooks/stripe", data=body,
+                                 headers={"Stripe-Signature": sign(body), "X-Request-Id": request_id})
+            assert answer.status_code == 200 and answer.headers["X-Request-Id"] == request_id
+    lines = [line for line in logs if line["event"] == "events received"]
+    assert [line["events"] for line in lines] == [
+        [{"event_id": "evt_group_001", "type": first["type"], "request_id": "req-first", "duplicate": False}],
+        [{"event_id": "evt_group_002", "type": again["type"], "request_id": "req-again", "duplicate": False}],
+        [{"event_id": "evt_group_001", "type": first["type"], "request_id": "req-redelivered", "duplicate": True}]]
+    assert all("request_id" not in line for line in lines)  # the group's line is no single request's
+
+
+def test_a_group_line_names_every_event_of_the_group_once(app, services, monkeypatch):
+    receiver = app.extensions[EXTENSION]
+    real_write, held = ledger.record_events, threading.Event()
+
+    def held_write(conn, items, **kw):
+        held.wait(5)
+        return real_write(conn, items, **kw)
+
+    monkeypatch.setattr(ledger, "record_events", held_write)
+    bodies = [json.dumps(_event(n)).encode() for n in range(6)]
+    with capture_logs() as logs:
+        threads = [threading.Thread(target=receiver.receive, args=(body, sign(body), f"req-{n}"))
+                   for n, body in enumerate(bodies)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while len(receiver._group._waiting) < len(bodies) - 1 and time.monotonic() < deadline:
+            time.sleep(0.001)  # one writes (held), the five others wait for the next write
+        held.set()
+        for thread in threads:
+            thread.join(10)
+    lines = [line for line in logs if line["event"] == "events received"]
+    assert len(lines) == 2, lines
+    named = sorted((event["event_id"], event["request_id"]) for line in lines for event in line["events"])
+    assert named == [(f"evt_group_{n:03d}", f"req-{n}") for n in range(6)]
