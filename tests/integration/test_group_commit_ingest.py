@@ -2,13 +2,16 @@
 import json
 import threading
 import time
+from contextlib import contextmanager
 
 import psycopg
+import structlog
 from structlog.testing import capture_logs
 
 from domain import ledger
 from tests.integration.test_drain import STORY
 from tests.support import sign
+from webhooks import receiver as receiver_module
 from webhooks.receiver import EXTENSION
 
 
@@ -65,9 +68,18 @@ def test_a_group_stores_each_event_once_answers_each_its_own_and_refuses_only_th
     assert stored == {f"evt_group_{n:03d}" for n in [*range(12), 500]}
 
 
-def test_a_group_writes_one_line_naming_each_event_with_its_own_request_id(client):
-    first, again = _event(1), _event(2)
+@contextmanager
+def captured(monkeypatch):
+    """structlog's capture_logs, with the receiver's logger made anew inside it: the module's own may have
+    been cached with the real configuration by an earlier test (cache_logger_on_first_use)."""
     with capture_logs() as logs:
+        monkeypatch.setattr(receiver_module, "log", structlog.get_logger(receiver_module.__name__))
+        yield logs
+
+
+def test_a_group_writes_one_line_naming_each_event_with_its_own_request_id(client, monkeypatch):
+    first, again = _event(1), _event(2)
+    with captured(monkeypatch) as logs:
         for event, request_id in ((first, "req-first"), (again, "req-again"), (first, "req-redelivered")):
             body = json.dumps(event).encode()
             answer = client.post("/webhooks/stripe", data=body,
@@ -91,7 +103,7 @@ def test_a_group_line_names_every_event_of_the_group_once(app, services, monkeyp
 
     monkeypatch.setattr(ledger, "record_events", held_write)
     bodies = [json.dumps(_event(n)).encode() for n in range(6)]
-    with capture_logs() as logs:
+    with captured(monkeypatch) as logs:
         threads = [threading.Thread(target=receiver.receive, args=(body, sign(body), f"req-{n}"))
                    for n, body in enumerate(bodies)]
         for thread in threads:

@@ -69,7 +69,9 @@ def test_nightly_without_a_previous_success_is_a_full_fixing_run(services, strip
     [run] = _runs(services)
     assert (run["trigger"], run["status"], run["dry_run"], run["account"], run["changed_since"]) == \
         ("nightly", "succeeded", False, None, None)
-    drifted = [line for line in logs if line["event"] == "reconciliation found drift"]
+    # a line per drifted object, in the order the run found them (its accounts are read side by side)
+    drifted = sorted((line for line in logs if line["event"] == "reconciliation found drift"),
+                     key=lambda line: line["account"] or "")
     assert [(line["account"], line["object"], line["fixed"], sorted(line["fields"])) for line in drifted] == [
         (None, "cus_SchedJenny", True, ["email", "name"]), (ACCT, "cus_SchedAda", True, ["name"])]
     assert {line["origin"] for line in drifted} == {"reconciliation"}
