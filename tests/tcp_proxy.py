@@ -22,6 +22,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._hang = False
         self._closed = False
+        self._cuts = 0  # a connection accepted before a cut and set up after it is dropped too
 
     # --- control -------------------------------------------------------------------------
 
@@ -33,11 +34,15 @@ class TcpProxy:
         """Drop every open connection; refuse new ones (or, with hang, accept them and stay silent)."""
         with self._lock:
             self._hang = hang
+            self._cuts += 1
             conns, self._conns = self._conns, []
+            listener = None
+            if not hang:
+                listener, self._listener = self._listener, None
         for conn in conns:
             _close(conn)
-        if not hang:
-            self._stop_listening()
+        if listener is not None:
+            _close(listener)
 
     def restore(self) -> None:
         with self._lock:
@@ -69,13 +74,6 @@ class TcpProxy:
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
-    def _stop_listening(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -83,9 +81,15 @@ class TcpProxy:
             except OSError:
                 return
             with self._lock:
-                self._conns.append(client)
-                if self._hang:
-                    continue
+                refused = self._listener is not listener  # accepted as the cut closed the listener
+                if not refused:
+                    self._conns.append(client)
+                    if self._hang:
+                        continue
+                    cuts = self._cuts
+            if refused:
+                _close(client)
+                return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -93,7 +97,13 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
-                self._conns.append(upstream)
+                cut_meanwhile = self._cuts != cuts
+                if not cut_meanwhile:
+                    self._conns.append(upstream)
+            if cut_meanwhile:
+                _close(client)
+                _close(upstream)
+                continue
             threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
 
