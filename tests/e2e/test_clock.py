@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from psycopg.rows import dict_row
 
 from tests.support import ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
@@ -100,6 +101,7 @@ def test_a_malformed_schedule_or_no_redis_stops_the_clock_with_one_line(tmp_path
         assert said in output and len(output.splitlines()) == 1, output
 
 
+@pytest.mark.slow  # a minute or half of one: `make test-all`
 def test_two_clocks_one_run_per_slot_run_by_a_real_worker(tmp_path, services, stripe_api):
     """The second clock reaches Redis through a proxy that is cut over the minute: it enqueues late, once
     Redis is back, and its jobs still belong to that minute's slot."""

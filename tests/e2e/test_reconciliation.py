@@ -173,6 +173,7 @@ def test_a_customer_deleted_in_stripe_is_marked_and_kept(send, stripe_api, recon
     assert [e["access"] for e in now["enrollments"]] == ["active"]
 
 
+@pytest.mark.slow  # a minute or half of one: `make test-all`
 def test_customers_stripe_no_longer_lists_are_found_page_by_page(admin, run_worker, stripe_api, reconcile):
     """The unlisted phase reads our live customers missing from the run's listing by keyset pages of 100."""
     many = [customer(f"cus_Gone{i:04d}", email=f"g{i}@example.com", name=f"G {i}", created=T0 + i) for i in range(250)]

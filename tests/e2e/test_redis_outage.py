@@ -12,6 +12,8 @@ import json
 import time
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.support import TEST_REDIS_URL, load_fixture
 from tests.tcp_proxy import TcpProxy
 from tests.worker_processes import kill_group, start_worker, wait_for
@@ -52,6 +54,7 @@ def _outage_then_more_events(proxy, deliver, applied, *, hang: bool, n: int) -> 
     assert applied(after["id"], 10)
 
 
+@pytest.mark.slow  # a minute or half of one: `make test-all`
 def test_the_worker_waits_out_redis_outages_busy_and_idle(deliver, admin, tmp_path, stripe_api):
     url = urlsplit(TEST_REDIS_URL)
     stripe_api.put({"id": "cus_OUT1", "object": "customer", "name": "Otto", "email": "otto@example.com",
