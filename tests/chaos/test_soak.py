@@ -35,7 +35,7 @@ from tests.chaos.sender import Sender
 from tests.stripe_histories import view_of
 from tests.support import settled_status
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]  # about a minute: `make test-all`, or `pytest -m chaos`
 
 
 def _env(name: str, default: float) -> float:
