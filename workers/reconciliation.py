@@ -137,10 +137,11 @@ def _reconcile(services: Services, run: Run, report: Report) -> None:
     tally = Tally(run.checked, dict(run.progress or {}))
     with services.pool.connection() as conn:
         left = reconciliations.estimate_left(conn, run)
-    lanes = run_lanes(services, run)
-    if run.cursor and "lanes" not in run.cursor:  # recorded before lanes: in the lanes' form from now on
-        with services.pool.connection() as conn:
-            reconciliations.set_cursor(conn, run.id, {"lanes": lane_cursors_of(services, run)})
+        accounts = sorted(in_scope(conn, run.account))
+        cursors = reconciliations.lane_cursors(run, accounts)
+        if run.cursor and "lanes" not in run.cursor:  # recorded before lanes: in the lanes' form from now on
+            reconciliations.set_cursor(conn, run.id, {"lanes": cursors})
+    lanes = run_lanes(services, run, accounts, cursors)
     progress = Progress(report, None if left is None else run.checked + left)
     progress.show(tally.checked)
     stop = threading.Event()
@@ -161,11 +162,6 @@ def _reconcile(services: Services, run: Run, report: Report) -> None:
                 future.result()
         finally:  # the first failure (or Ctrl-C, a job's timeout) stops the lanes still running
             stop.set()
-
-
-def lane_cursors_of(services: Services, run: Run) -> dict[str, dict]:
-    with services.pool.connection() as conn:
-        return reconciliations.lane_cursors(run, sorted(in_scope(conn, run.account)))
 
 
 class Progress:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from domain import reconciliation_drift as drift_rows
 from domain import reconciliations
-from domain.accounts import in_scope, to_api, to_key
-from domain.reconciliations import APPLIED, Run, lane_cursors, lane_key
+from domain.accounts import to_api, to_key
+from domain.reconciliations import APPLIED, Run, lane_key
 from workers.changed_objects import named
 from workers.drift import KINDS, read_object
 from workers.services import Services
@@ -41,13 +41,11 @@ class Page:
     gone: list[str] = field(default_factory=list)  # ids Stripe no longer has (a run applying a dry run)
 
 
-def run_lanes(services: Services, run: Run) -> dict[str, Iterator[Page]]:
-    """The pages the run has left to check, by lane (domain.reconciliations.lane_cursors): a listing or
-    changed-since run has a lane per account (they do not share a row, so they are checked side by side),
-    a run applying a dry run one lane. A finished lane is absent."""
-    with services.pool.connection() as conn:
-        accounts = sorted(in_scope(conn, run.account))
-    cursors = lane_cursors(run, accounts)
+def run_lanes(services: Services, run: Run, accounts: list[str], cursors: dict[str, dict]) -> dict[str, Iterator[Page]]:
+    """The pages the run has left to check, by lane, from its lanes' cursors (domain.reconciliations.
+    lane_cursors of its `accounts`): a listing or changed-since run has a lane per account (they do not
+    share a row, so they are checked side by side), a run applying a dry run one lane. A finished lane is
+    absent."""
     if run.applies:
         at = cursors.get(APPLIED, {})
         return {} if at.get("done") else {APPLIED: _applied(services, run, at)}
