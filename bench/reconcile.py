@@ -199,7 +199,7 @@ def job_run(fake: FakeStripe, rate: float, dataset: Dataset, kill_at: float, tim
             if out["killed_at"] is None and checked >= kill_at * total and status == "running":
                 kill_tree(workers[0])
                 out["killed_at"] = {"checked": checked, "seconds": time.perf_counter() - started,
-                                    "reads": fake.stats()["reads"].get("page", {})}
+                                    "reads": fake.stats()["reads"].get("page", {}), "lanes": run_lanes(run_id)}
                 workers.append(subprocess.Popen(worker_cmd, cwd=ROOT, env=env, stdout=logs[2], stderr=logs[2]))
                 rss.watch(workers[1].pid)
                 out["restarted_after"] = time.perf_counter() - started
@@ -235,6 +235,21 @@ def post_run(port: int) -> str:
             time.sleep(0.2)
 
 
+def run_lanes(run_id: str) -> dict[str, dict]:
+    """The run's lane cursors as it recorded them: what it had checked, by account."""
+    with psycopg.connect(DATABASE_URL) as conn:
+        cursor = conn.execute("SELECT cursor FROM reconciliation_runs WHERE id = %s", (run_id,)).fetchone()[0]
+    return (cursor or {}).get("lanes", {})
+
+
+def checked_to_end(lanes: dict[str, dict], account: str, kind: str) -> bool:
+    """Had the run checked this account's list of `kind` to its end (its lane done, or on a later kind)?"""
+    lane = lanes.get(account)
+    if not lane:
+        return False
+    return bool(lane.get("done")) or KINDS.index(lane.get("kind", KINDS[0])) > KINDS.index(kind)
+
+
 def run_state(run_id: str) -> tuple[str, int]:
     with psycopg.connect(DATABASE_URL) as conn:
         return conn.execute("SELECT status, checked FROM reconciliation_runs WHERE id = %s", (run_id,)).fetchone()
@@ -261,21 +276,16 @@ def fake_figures(stats: dict) -> dict:
             "filtered": sum(reads.get("filtered", {}).values()), "single": sum(reads.get("single", {}).values())}
 
 
-def rereads(dataset: Dataset, before: dict[str, int], total: dict[str, int]) -> dict[str, dict[str, int]]:
-    """List pages read again after the kill, per kind: of the (account, kind) lists the killed worker had read
-    to their end, and of those it was part-way through."""
-    pages = dataset.pages()
-    read_before: dict[tuple[str, str], int] = Counter()
-    for key in before:
-        account, kind, _ = key.split("|")
-        read_before[(account, kind)] += 1
+def rereads(before: dict[str, int], lanes: dict[str, dict], total: dict[str, int]) -> dict[str, dict[str, int]]:
+    """List pages read again after the kill, per kind: of the (account, kind) lists the killed run had checked
+    to their end (by the cursor it recorded), and of those it was part-way through (including pages its
+    reader had fetched ahead of the checks)."""
     out = {kind: {"finished": 0, "in_progress": 0} for kind in KINDS}
     for key, n in total.items():
         account, kind, _ = key.split("|")
         again = n - before[key] if key in before else max(0, n - 1)  # read after the kill, once more
         if again and account in ACCOUNTS:
-            done = read_before[(account, kind)] >= pages[(account, kind)]
-            out[kind]["finished" if done else "in_progress"] += again
+            out[kind]["finished" if checked_to_end(lanes, account, kind) else "in_progress"] += again
     return out
 
 
@@ -394,11 +404,11 @@ def kill_and_resume(fake: FakeStripe, rate: float, dataset: Dataset, kill_at: fl
         ours = sorted((i["object"], i["field"], bool(i.get("fixed"))) for i in report["items"])
         theirs = sorted((obj, f, True) for _, obj, f in dataset.expected())
     same = ours == theirs
-    again = rereads(dataset, killed["reads"], raw["reads"].get("page", {})) if killed else {}
+    again = rereads(killed["reads"], killed["lanes"], raw["reads"].get("page", {})) if killed else {}
     print(f"  report vs {against}: {'the same' if same else 'DIFFERENT'} "
           f"({len(ours)} against {len(theirs)} drift items, fixed flags included); status {report['status']}; "
           f"resumed {report.get('resumed', 'n/a (no such column)')}")
-    print("  list pages read again after the kill, per kind (of lists read to their end before the kill, target "
+    print("  list pages read again after the kill, per kind (of lists the killed run had checked to the end, target "
           "≤ 1 each / of the list in progress): " + ", ".join(f"{kind} {n['finished']} / {n['in_progress']}"
                                                                 for kind, n in again.items()))
     return {"same": same, "resumed": report.get("resumed"), "reread": again, "status": report["status"]}
