@@ -223,37 +223,53 @@ def exists(conn, event_id: str) -> bool:
 
 
 class Attempts:
-    """Outcomes of a batch's attempts, logged and written together (a few round trips per batch instead
-    of two per event), in the caller's transaction. Write them before reading the events' statuses.
+    """Outcomes of a batch's attempts, logged and written together (two statements per batch instead of
+    two per event), in the caller's transaction. Write them before reading the events' statuses.
 
     An automatic attempt or a wake-up sets the status and moves the retry schedule (`retry_in_seconds`:
     when to try next; None: no further automatic attempt). A replay that applies the event sets its
-    status and ends the schedule; a replay that does not leaves status and schedule as they were."""
+    status and ends the schedule; a replay that does not leaves status and schedule as they were.
+    An event attempted more than once in a batch counts every attempt; the last one decides."""
 
     def __init__(self):
-        self.outcomes: list[dict] = []
-        self.failed_replays: list[dict] = []
-        self.logged: list[dict] = []
+        self.logged: list[tuple[str, str, str, str | None]] = []  # (id, kind, status, error), in order
+        self.folded: dict[str, dict] = {}  # per event: the attempts' sum, as record_attempts takes it
 
     def add(self, event_id: str, kind: AttemptKind, status: EventStatus, *, error: str | None = None,
             waiting_on: str | None = None, retry_in_seconds: int | None = None) -> None:
-        params = {"id": event_id, "kind": kind.value, "status": status.value, "error": error,
-                  "waiting_on": waiting_on, "retry": retry_in_seconds,
-                  "scheduled": 0 if kind is AttemptKind.REPLAY else 1}
+        self.logged.append((event_id, kind.value, status.value, error))
         applied = status in (EventStatus.PROCESSED, EventStatus.IGNORED)
-        if kind is AttemptKind.REPLAY and not applied:
-            self.failed_replays.append(params)
-        else:
-            self.outcomes.append(params | ({"retry": None} if applied else {}))
-        self.logged.append(params)
+        event = self.folded.get(event_id)
+        if event is None:
+            event = self.folded[event_id] = {"sets": False, "status": None, "waiting_on": None, "keeps": True,
+                                             "attempts": 0, "scheduled": 0, "applied": False, "retry": None}
+        event["attempts"] += 1
+        event["error"] = error
+        if kind is AttemptKind.REPLAY and not applied:  # only the error is news, and what it waits for
+            if waiting_on is not None:
+                event["waiting_on"], event["keeps"] = waiting_on, False
+            return
+        event["scheduled"] += kind is not AttemptKind.REPLAY
+        event.update(sets=True, status=status.value, waiting_on=waiting_on, keeps=False,
+                     retry=None if applied else retry_in_seconds)
+        event["applied"] = event["applied"] or applied
 
     def write(self, conn) -> None:
+        if not self.logged:
+            return
+        folded = self.folded.items()
         with conn.cursor() as cur:
-            for query, rows in ((Q.record_outcome, self.outcomes), (Q.record_failed_replay, self.failed_replays),
-                                (Q.log_attempt, self.logged)):
-                if rows:
-                    cur.executemany(query, rows)
-        self.outcomes, self.failed_replays, self.logged = [], [], []
+            cur.execute(Q.record_attempts, {
+                "ids": [i for i, _ in folded], "sets": [e["sets"] for _, e in folded],
+                "statuses": [e["status"] for _, e in folded], "errors": [e["error"] for _, e in folded],
+                "waiting_on": [e["waiting_on"] for _, e in folded],
+                "keeps_waiting_on": [e["keeps"] for _, e in folded],
+                "attempts": [e["attempts"] for _, e in folded], "scheduled": [e["scheduled"] for _, e in folded],
+                "applied": [e["applied"] for _, e in folded], "retries": [e["retry"] for _, e in folded]})
+            ids, kinds, statuses, errors = zip(*self.logged, strict=True)
+            cur.execute(Q.log_attempts, {"ids": list(ids), "kinds": list(kinds), "statuses": list(statuses),
+                                         "errors": list(errors)})
+        self.logged, self.folded = [], {}
 
 
 def attempts_log(conn, event_id: str) -> list[dict]:

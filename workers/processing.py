@@ -73,7 +73,7 @@ def apply_claimed(conn, services: Services, batch: list, kinds: dict) -> tuple[d
     # event costs a round trip per read. Should a statement fail, the pipeline cannot say which event
     # sent it: the batch is undone and applied again, carefully, waiting at the end of each event for
     # its writes (one round trip more per event), so only the event at fault is undone.
-    # The attempts and the activity go in by executemany, unprepared (see _unprepared).
+    # The attempts and the activity go in at the end, two set-based statements for the whole batch.
     with conn.pipeline() as pipeline:
         conn.execute(OPEN_BATCH)
         try:
@@ -88,36 +88,13 @@ def apply_claimed(conn, services: Services, batch: list, kinds: dict) -> tuple[d
         for event_id, level, message, fields in done.lines:
             with structlog.contextvars.bound_contextvars(event_id=event_id):
                 getattr(log, level)(message, **fields)
-        with _unprepared(conn):
-            done.attempts.write(conn)  # the statuses, before reading which events wait
-            activity.write(conn, done.entries)
+        done.attempts.write(conn)  # the statuses, before reading which events wait
+        activity.write(conn, done.entries)
     outcomes = done.outcomes
     waiters = [w for account, ids in touched_by(batch, outcomes).items()
                for w in ledger.waiting_on(conn, account, sorted(ids))
                if w not in outcomes or outcomes[w].status is not EventStatus.PROCESSED]
     return outcomes, waiters + [i for i, o in outcomes.items() if o.retry_in == 0 and i not in waiters]
-
-
-@contextlib.contextmanager
-def _unprepared(conn):
-    """The connection prepares no statement (and uses none it prepared) until the block ends: around the
-    batch's executemany calls (the attempts, the activity), the only statements psycopg prepares at once.
-
-    Why: psycopg (3.3) can lose a prepared statement in a pipeline. The answer to a
-    ROLLBACK (TO SAVEPOINT: an event undone) empties its cache of prepared statements and leaves a
-    DEALLOCATE ALL to send after the next statement; in pipeline mode that answer may be read in the middle
-    of an executemany (which always prepares: the batch's attempts and activity), whose next rows prepare the
-    statement again under a new name that the DEALLOCATE ALL, sent after them, drops on the server while
-    psycopg keeps it. Every later use of that statement on the connection then failed with `prepared
-    statement "_pg3_N" does not exist`, and the worker's events with it, until they gave up (found by the
-    chaos soak: tests/chaos). Any other statement is prepared only after several uses, counted afresh once the
-    cache is emptied, so the DEALLOCATE ALL that follows the next statement finds none of them prepared
-    anew: the handlers' statements keep theirs (not preparing the whole batch cost 30% of the drain rate)."""
-    threshold, conn.prepare_threshold = conn.prepare_threshold, None
-    try:
-        yield
-    finally:
-        conn.prepare_threshold = threshold
 
 
 def touched_by(batch: list, outcomes: dict) -> dict[str, set]:

@@ -63,9 +63,16 @@ RETURNING customer_id, course_id, access, granted_at, revoked_at
 SELECT course_id FROM enrollments WHERE customer_id = %(c)s AND access = 'active' ORDER BY granted_at, id
 
 -- name: write_activity
+-- Entries in one statement (a column per array), in the order they were noted; `at` NULL means now.
 INSERT INTO activity (customer_id, account, at, kind, message, origin, stripe_event_id, record_type, record_id, actor)
-VALUES (%(customer_id)s, %(account)s, COALESCE(%(at)s, now()), %(kind)s, %(message)s, %(origin)s,
-        %(stripe_event_id)s, %(record_type)s, %(record_id)s, %(actor)s)
+SELECT customer_id, account, COALESCE(at, now()), kind, message, origin, stripe_event_id, record_type, record_id,
+       actor
+FROM unnest(%(customer_id)s::text[], %(account)s::text[], %(at)s::timestamptz[], %(kind)s::text[],
+            %(message)s::text[], %(origin)s::text[], %(stripe_event_id)s::text[], %(record_type)s::text[],
+            %(record_id)s::text[], %(actor)s::text[])
+    WITH ORDINALITY AS e(customer_id, account, at, kind, message, origin, stripe_event_id, record_type,
+                         record_id, actor, n)
+ORDER BY n
 
 -- name: add_to_outbox
 INSERT INTO outbox (kind, customer_id, admin_action_id, to_address, subject, payload)

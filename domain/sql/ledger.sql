@@ -145,24 +145,34 @@ FROM (SELECT {event_keys} FROM events WHERE id = %(id)s) w
 -- name: exists
 SELECT 1 FROM events WHERE id = %(id)s
 
--- name: record_outcome
--- An outcome that sets the event's status: an automatic attempt or a wake-up (which move the retry
--- schedule), or a replay that applied the event (which ends the schedule).
-UPDATE events SET status = %(status)s, last_error = %(error)s, waiting_on = %(waiting_on)s,
-    attempts = attempts + 1, scheduled_attempts = scheduled_attempts + %(scheduled)s,
-    processed_at = CASE WHEN %(status)s IN ('processed', 'ignored') THEN now() ELSE processed_at END,
-    next_attempt_at = CASE WHEN %(retry)s::int IS NULL THEN NULL
-                      ELSE now() + make_interval(secs => %(retry)s::int) END
-WHERE id = %(id)s
+-- name: record_attempts
+-- A batch's attempts, folded per event (domain/ledger.py, Attempts): how many, how many automatic, the
+-- last error, and, when one of them set the status (an automatic attempt, a wake-up, or a replay that
+-- applied the event), the last such status with its retry schedule. Replays that did not apply the event
+-- leave status and schedule as they were and `waiting_on` too unless they name what they wait for.
+UPDATE events e SET
+    status = CASE WHEN o.sets THEN o.status ELSE e.status END,
+    last_error = o.error,
+    waiting_on = CASE WHEN o.keeps_waiting_on THEN e.waiting_on ELSE o.waiting_on END,
+    attempts = e.attempts + o.attempts,
+    scheduled_attempts = e.scheduled_attempts + o.scheduled,
+    processed_at = CASE WHEN o.applied THEN now() ELSE e.processed_at END,
+    next_attempt_at = CASE WHEN NOT o.sets THEN e.next_attempt_at
+                           WHEN o.retry IS NULL THEN NULL
+                           ELSE now() + make_interval(secs => o.retry) END
+FROM unnest(%(ids)s::text[], %(sets)s::bool[], %(statuses)s::text[], %(errors)s::text[],
+            %(waiting_on)s::text[], %(keeps_waiting_on)s::bool[], %(attempts)s::int[], %(scheduled)s::int[],
+            %(applied)s::bool[], %(retries)s::int[])
+    AS o(id, sets, status, error, waiting_on, keeps_waiting_on, attempts, scheduled, applied, retry)
+WHERE e.id = o.id
 
--- name: record_failed_replay
--- A replay that did not apply the event: the event keeps its status and its schedule; only the error is news.
-UPDATE events SET last_error = %(error)s, waiting_on = COALESCE(%(waiting_on)s, waiting_on),
-    attempts = attempts + 1
-WHERE id = %(id)s
-
--- name: log_attempt
-INSERT INTO event_attempts (event_id, kind, status, error) VALUES (%(id)s, %(kind)s, %(status)s, %(error)s)
+-- name: log_attempts
+-- One row per attempt, in the order they were made.
+INSERT INTO event_attempts (event_id, kind, status, error)
+SELECT id, kind, status, error
+FROM unnest(%(ids)s::text[], %(kinds)s::text[], %(statuses)s::text[], %(errors)s::text[])
+    WITH ORDINALITY AS a(id, kind, status, error, n)
+ORDER BY n
 
 -- name: attempts_log
 SELECT at, kind, status, error FROM event_attempts WHERE event_id = %(id)s ORDER BY id
