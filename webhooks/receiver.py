@@ -31,7 +31,7 @@ MAX_TYPE_LENGTH = 200
 def parse_event(body: bytes) -> dict:
     """The body as a Stripe event dict, or ValueError saying why it is not one."""
     try:
-        event = orjson.loads(body)  # NaN, Infinity, invalid UTF-8 and nesting past 1,024 are not JSON
+        event = orjson.loads(body)  # NaN, Infinity, lone surrogates, nesting past 1,024: not JSON
     except ValueError:
         raise ValueError("body is not JSON") from None
     if not isinstance(event, dict):

@@ -47,3 +47,18 @@ def test_nul_in_ids_and_queries_is_a_400_not_a_500(client, admin):
         response = client.get(path, headers=headers)
         assert response.status_code == 400, (path, response.status_code)
         assert "error" in response.get_json()
+
+
+def test_json_that_jsonb_cannot_hold_is_not_json(client, admin):
+    for body in (b'{"id":"evt_edge_1","object":"event","type":"x","amount":NaN,"data":{"object":{}}}',
+                 b'{"id":"evt_edge_1","object":"event","type":"x","amount":-Infinity,"data":{"object":{}}}',
+                 b'{"id":"evt_edge_1","object":"event","type":"x","note":"\\ud800","data":{"object":{}}}'):
+        response = _post(client, body)
+        assert (response.status_code, response.get_json()) == (400, {"error": "body is not JSON"}), body
+    assert admin("GET", "/events/evt_edge_1")[0] == 404
+
+
+def test_a_number_beyond_64_bits_outside_the_fields_read_is_stored_exactly(client, admin):
+    body = json.dumps(_event(note=2**70)).encode()
+    assert _post(client, body).status_code == 200
+    assert admin("GET", "/events/evt_edge_1")[1]["payload"]["note"] == 2**70
