@@ -12,7 +12,12 @@ def parse_iso(text: str) -> datetime:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC: no datetime (nor psycopg's reading) can hold it
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range: a time from year 1 to 9999, UTC") from None
+    return parsed
 
 
 def iso(value: datetime | None) -> str | None:
