@@ -147,3 +147,15 @@ def test_an_htmx_poll_after_the_session_ended_sends_the_page_to_sign_in(client):
                                                       "HX-Current-URL": "http://localhost/admin/reconciliations/x?a=1"})
     assert r.status_code == 401
     assert r.headers["HX-Redirect"] == "/admin/sign-in?next=/admin/reconciliations/x?a%3D1"
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example",
+                                    "/admin/customers\x0b", "//evil.example", "https://evil.example/", "/\\evil.example"])
+def test_signing_in_never_goes_off_site_nor_fails_on_a_damaged_next(client, target):
+    """Browsers drop tabs and line breaks from a URL ("/\\t/evil" is "//evil", another site): a `next` with a
+    control character goes to the console's home, as one naming another site does, never to a 500."""
+    r = sign_in(client, next=target)
+    assert r.status_code == 302, (target, r.status_code)
+    assert r.headers["Location"] == "/admin/customers", (target, r.headers["Location"])
+    page = client.get("/admin/sign-in", query_string={"next": target})
+    assert page.status_code == 200 and b"evil.example" not in page.data, target
