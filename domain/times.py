@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 def parse_iso(text: str) -> datetime:
     """An ISO 8601 time (a trailing Z allowed; no zone means UTC); ValueError when it is not one."""
-    if not isinstance(text, str) or not text.strip():
+    # ISO 8601 is printable ASCII: fromisoformat alone takes any character between date and time
+    # ("2026-01-01\x0012:00") and ignores a trailing NUL
+    if not isinstance(text, str) or not text.strip() or not (text.isascii() and text.isprintable()):
         raise ValueError(f"{text!r} is not an ISO 8601 time")
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.times import parse_iso
 from tests.stripe_events import DAY, T0, customer, event, subscription
 
 # In range where it was written, out of range in UTC (year 10000, year 0): no datetime can hold the instant.
@@ -37,3 +38,14 @@ def test_a_pause_resuming_beyond_utcs_range_is_refused_before_stripe_is_asked(ad
     status, body = admin("POST", "/subscriptions/sub_Hostile/pause", {"behavior": "void", "resumes_at": when})
     assert status == 400 and "resumes_at" in body["error"], body
     assert stripe_api.writes("/v1/subscriptions/sub_Hostile") == []
+
+
+@pytest.mark.parametrize("when", ["2026-11-01T00:00:00\u0000", "2026-11-01\u000000:00:00", "2026-11-01\u00e900:00:00"])
+def test_a_time_with_a_nul_or_another_separator_is_not_an_iso_time(admin, when):
+    """datetime.fromisoformat takes any one character between the date and the time, and ignores a trailing NUL:
+    such a `since` started a run."""
+    status, body = admin("POST", "/reconciliations", {"since": when, "dry_run": True})
+    assert status == 400 and "since" in body["error"], body
+    assert admin("GET", "/events?limit=1")[0] == 200
+    with pytest.raises(ValueError):
+        parse_iso(when)
