@@ -24,8 +24,28 @@ class DatabaseUnavailable(Exception):
     """PostgreSQL did not answer."""
 
 
+def loose_password(url: str) -> str | None:
+    """What a URL holds between `user:` and its last `@`: its password, also when it was written with a `/`,
+    `?` or `#` left unescaped, which urlsplit and libpq then read as a path, query, fragment or port (and
+    printed as such). None without one. A query holding both `:` and `@` is taken for a password too:
+    hiding it is the safe mistake."""
+    _, sep, rest = url.partition("://")
+    userinfo = rest.rpartition("@")[0] if sep else ""
+    user, colon, password = userinfo.partition(":")
+    return password if colon and password else None
+
+
+def _hide_loose_password(url: str) -> str:
+    if loose_password(url) is None:
+        return url
+    scheme, _, rest = url.partition("://")
+    userinfo, _, hostinfo = rest.rpartition("@")
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hostinfo}"
+
+
 def redact(dsn: str) -> str:
     """The DSN with its password hidden, for error messages."""
+    dsn = _hide_loose_password(dsn)
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
@@ -51,6 +71,7 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 def redact_url(url: str) -> str:
     """A URL (Redis's, say) with its password hidden, for messages; "<unparseable URL>" when it is not one."""
+    url = _hide_loose_password(url)
     try:
         parts = urlsplit(url)
         password = parts.password

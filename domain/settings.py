@@ -134,6 +134,8 @@ class Settings:
         import psycopg
         from psycopg.conninfo import conninfo_to_dict
 
+        from domain.db import loose_password
+
         found = [*self.webhook_secrets, self.stripe_api_key, self.admin_token, self.link_secret,
                  self.console_secret_key, self.sentry_dsn, *(token for _, token, _ in self.admin_tokens)]
         with contextlib.suppress(psycopg.ProgrammingError):
@@ -145,6 +147,7 @@ class Settings:
             found += [redis_url.password, *parse_qs(redis_url.query).get("password", [])]
         except ValueError:
             pass
+        found += [loose_password(self.database_url), loose_password(self.redis_url)]  # also one with a / or #
         return tuple(s for s in found if s)
 
     def with_(self, **changes) -> Settings:

@@ -6,13 +6,20 @@ from datetime import UTC, datetime
 
 def parse_iso(text: str) -> datetime:
     """An ISO 8601 time (a trailing Z allowed; no zone means UTC); ValueError when it is not one."""
-    if not isinstance(text, str) or not text.strip():
+    # ISO 8601 is printable ASCII: fromisoformat alone takes any character between date and time
+    # ("2026-01-01\x0012:00") and ignores a trailing NUL
+    if not isinstance(text, str) or not text.strip() or not (text.isascii() and text.isprintable()):
         raise ValueError(f"{text!r} is not an ISO 8601 time")
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC: no datetime (nor psycopg's reading) can hold it
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range: a time from year 1 to 9999, UTC") from None
+    return parsed
 
 
 def iso(value: datetime | None) -> str | None:

@@ -7,6 +7,7 @@ refund, pause or cancel what earlier ones created.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -48,10 +49,10 @@ def build_events(event_type: str, options: TriggerOptions, state: TriggerState, 
 def post_event(url: str, event: dict, secret: str, timeout: float = 10.0) -> Delivery:
     """POST one signed event; the receiver's status and body (TriggerError when it is unreachable)."""
     body = json.dumps(event, indent=2).encode()  # Stripe sends pretty-printed JSON
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
-        "Stripe-Signature": signature_header(body, secret)})
     try:
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
+            "Stripe-Signature": signature_header(body, secret)})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return Delivery(event, response.status, response.read().decode(errors="replace"))
     except urllib.error.HTTPError as exc:
@@ -59,6 +60,8 @@ def post_event(url: str, event: dict, secret: str, timeout: float = 10.0) -> Del
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TriggerError(f"cannot reach {url} ({reason}): is the service running (`teachery-sync dev`)?") from exc
+    except (ValueError, http.client.InvalidURL) as exc:  # a broken [IPv6] host, a port not in digits
+        raise TriggerError(f"--url is not an http(s) URL: {exc}") from None
 
 
 def send_all(url: str, events: list[dict], secret: str, echo) -> list[Delivery]:

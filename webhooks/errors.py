@@ -5,6 +5,7 @@ import psycopg
 import redis
 import structlog
 from flask import Flask, current_app, jsonify, request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import first_line
@@ -51,6 +52,11 @@ def _http_error(exc: HTTPException):
     return response
 
 
+def _malformed_body(exc: ParseException):
+    # gunicorn reads a chunked body only as the app reads it: a bad chunk is raised here, not in its worker
+    return error(f"malformed request body: {exc}", 400)
+
+
 def _data_error(exc: psycopg.DataError):
     # A value the caller sent that PostgreSQL cannot hold (out of range, bad encoding): their error.
     return error(f"invalid value: {first_line(exc)}")
@@ -76,6 +82,7 @@ def install(app: Flask) -> None:
     """The app's error handlers: each exception class answered once, the same on every route."""
     app.register_error_handler(ApiError, lambda exc: error(exc.message, exc.status))
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ParseException, _malformed_body)
     app.register_error_handler(psycopg.DataError, _data_error)
     app.register_error_handler(psycopg.OperationalError, _database_down)
     app.register_error_handler(redis.ConnectionError, _redis_down)

@@ -26,6 +26,9 @@ log = structlog.get_logger(__name__)
 
 _EVENT_ID = re.compile(rf"evt_{STRIPE_ID_TAIL}")
 MAX_TYPE_LENGTH = 200
+# Unix seconds a datetime can hold (0001-01-01 to 9999-12-31 23:59:59 UTC): PostgreSQL's bigint holds more, and
+# an event stored with such a `created` could not be shown as a time (the console's page of it answered 500)
+CREATED_RANGE = (-62135596800, 253402300799)
 
 
 def parse_event(body: bytes) -> dict:
@@ -51,8 +54,9 @@ def parse_event(body: bytes) -> dict:
     if account is not None and not is_account_id(account):
         raise ValueError("not a Stripe event: `account` must be an acct_… id")
     created = event.get("created")
-    if created is not None and (not isinstance(created, int) or isinstance(created, bool)):
-        raise ValueError("not a Stripe event: `created` must be an integer timestamp")
+    if created is not None and (not isinstance(created, int) or isinstance(created, bool)
+                                or not CREATED_RANGE[0] <= created <= CREATED_RANGE[1]):
+        raise ValueError("not a Stripe event: `created` must be an integer timestamp (Unix seconds, years 1-9999)")
     return event
 
 

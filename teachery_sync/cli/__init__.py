@@ -62,6 +62,17 @@ class _Commands(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def parse_args(self, ctx, args):
+        """An argument that is not UTF-8 (a shell's stray byte: Python keeps it as a lone surrogate) is a usage
+        error here, before any command reads it: PostgreSQL, Redis and URLs take none (it was a traceback)."""
+        for arg in args:
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "surrogateescape")
+                raise click.UsageError(f"every argument must be UTF-8 text; {shown!r} is not", ctx) from None
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

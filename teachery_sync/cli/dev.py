@@ -9,7 +9,7 @@ import click
 
 from domain.times import parse_iso
 from teachery_sync import dev_env
-from teachery_sync.cli.helpers import Failure
+from teachery_sync.cli.helpers import PORT, Failure
 from teachery_sync.dev import DevError, DevOptions
 from teachery_sync.dev import run as run_stack
 from teachery_sync.embedded import DEFAULT_REDIS_PORT
@@ -25,11 +25,11 @@ from trigger.scenarios import (
 
 
 @click.command()
-@click.option("--port", default=8000, show_default=True, type=int, help="port of the web server")
+@click.option("--port", default=8000, show_default=True, type=PORT, help="port of the web server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address the web server listens on")
 @click.option("--web-workers", default=1, show_default=True, type=click.IntRange(1, 16),
               help="gunicorn worker processes")
-@click.option("--redis-port", default=DEFAULT_REDIS_PORT, show_default=True, type=int,
+@click.option("--redis-port", default=DEFAULT_REDIS_PORT, show_default=True, type=PORT,
               help="port of the embedded Redis (another free one is taken when it is busy)")
 @click.option("--dev-dir", default=".dev", show_default=True, type=click.Path(file_okay=False),
               help="where the embedded servers keep their data, and .dev/env")

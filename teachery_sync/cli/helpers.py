@@ -31,6 +31,8 @@ from domain.times import parse_iso
 from teachery_sync.bootstrap import Services, build
 from teachery_sync.logs import configure_logging
 
+PORT = click.IntRange(1, 65535)  # a TCP port: anything else was a traceback from bind()
+
 
 class Failure(click.ClickException):
     """Exit non-zero with a one-line reason."""

@@ -10,6 +10,7 @@ from domain.db import DatabaseUnavailable
 from domain.migrate import migrate as apply_migrations
 from domain.settings import ConfigError
 from teachery_sync.cli.helpers import (
+    PORT,
     Failure,
     load_settings,
     open_services,
@@ -39,8 +40,9 @@ def migrate():
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", "num_workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option("--port", default=8000, show_default=True, type=PORT)
+@click.option("--workers", "num_workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="gunicorn worker processes")
 def web(host, port, num_workers):
     """Run the webhook receiver and admin API under gunicorn.
 

@@ -99,6 +99,10 @@ def reconcile(account, customer, since, changed_since, dry_run, applies, as_json
       teachery-sync reconcile --changed-since 2026-11-30T00:00:00Z
       teachery-sync reconcile --apply 3f2b…   # the id of a succeeded dry run
     """
+    for option, given in (("--apply", applies), ("--changed-since", changed_since)):
+        if given is not None and not given.strip():  # "$RUN_ID" unset: it was a whole fixing run of every account
+            raise Failure(f"{option} is empty: give {'a dry run' if option == '--apply' else 'an ISO time'}, "
+                          "or leave the option out")
     if applies and (account or customer or since or changed_since or dry_run):
         raise Failure("--apply takes the dry run's scope: it cannot be given with other scope options or --dry-run")
     try:

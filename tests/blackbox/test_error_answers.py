@@ -68,3 +68,16 @@ def test_a_body_nested_100000_deep_is_400_on_every_json_route(svc):
                              headers={**AUTH, "Content-Type": "application/json"})
         assert_json_error(r, 400)
     assert requests.get(svc.url + "/readyz", timeout=5).status_code == 200
+
+
+def test_a_malformed_chunked_body_is_400_on_every_route(svc):
+    """gunicorn reads a chunked body as the app reads it, so a bad chunk was raised inside Flask: a 500."""
+    for path, auth in (("/webhooks/stripe", b""), ("/admin/api/reconciliations", f"Authorization: Bearer {ADMIN_TOKEN}\r\n".encode()),
+                       ("/admin/sign-in", b"")):
+        for chunks in (b"zz\r\nabc\r\n0\r\n\r\n", b"3\r\nabcX\r\n0\r\n\r\n"):
+            status, headers, body = raw_request(svc, b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + auth
+                                                + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks)
+            assert status == 400 and headers["content-type"].startswith("application/json"), (path, status, body)
+            assert "malformed" in json.loads(body)["error"] or path == "/admin/sign-in", body  # there: no CSRF token
+    assert svc.events() == []
+    assert requests.get(svc.url + "/readyz", timeout=5).status_code == 200

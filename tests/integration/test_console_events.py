@@ -195,6 +195,19 @@ def test_replay_all_failed_shows_the_count_then_replays_them_all(services, signe
     assert b"No event has failed" in page and b"<button type=\"submit\">Replay" not in page
 
 
+
+@pytest.mark.parametrize("expected", ["\u00b2", "\u0661", "9" * 5000, "1.0", " 1"])
+def test_replay_all_failed_takes_the_confirmed_count_in_ascii_digits_only(services, signed, expected):
+    """A superscript digit or 5,000 digits answered 500 (str.isdigit takes them, int() does not); an Arabic-Indic
+    one was read as 1: each is a count the page never showed, so nothing is queued."""
+    _store(services, [_plain(0)])
+    _set(services, "UPDATE events SET status = 'failed'")
+    token = csrf_of(signed.get("/admin/events/replay-failed").data)
+    r = signed.post("/admin/events/replay-failed", data={"csrf_token": token, "expected": expected})
+    assert r.status_code == 302, (expected, r.status_code)
+    assert b"nothing was replayed" in signed.get(r.headers["Location"]).data
+    assert services.queue.count == 0
+
 def test_the_header_links_its_counts_to_the_filtered_ledger(services, signed):
     _store(services, [_plain(i) for i in range(3)])
     _set(services, "UPDATE events SET status = 'failed' WHERE id = %(id)s", {"id": _plain(0)["id"]})

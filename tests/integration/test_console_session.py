@@ -147,3 +147,35 @@ def test_an_htmx_poll_after_the_session_ended_sends_the_page_to_sign_in(client):
                                                       "HX-Current-URL": "http://localhost/admin/reconciliations/x?a=1"})
     assert r.status_code == 401
     assert r.headers["HX-Redirect"] == "/admin/sign-in?next=/admin/reconciliations/x?a%3D1"
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "\t//evil.example",
+                                    "/admin/customers\x0b", "//evil.example", "https://evil.example/", "/\\evil.example"])
+def test_signing_in_never_goes_off_site_nor_fails_on_a_damaged_next(client, target):
+    """Browsers drop tabs and line breaks from a URL ("/\\t/evil" is "//evil", another site): a `next` with a
+    control character goes to the console's home, as one naming another site does, never to a 500."""
+    r = sign_in(client, next=target)
+    assert r.status_code == 302, (target, r.status_code)
+    assert r.headers["Location"] == "/admin/customers", (target, r.headers["Location"])
+    page = client.get("/admin/sign-in", query_string={"next": target})
+    assert page.status_code == 200 and b"evil.example" not in page.data, target
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/admin/rq/1/view/workers", 404),  # one Redis: instance 0 only
+    ("/admin/rq/9999999999999999/data/queues.json", 404),
+    ("/admin/rq/0/view/job/no-such-job", 404),
+    ("/admin/rq/0/data/job/no-such-job.json", 404),
+    ("/admin/rq/0/data/jobs/teachery-events/no-such-registry/8/asc/1.json", 404),
+    ("/admin/rq/0/data/jobs/teachery-events/failed/x/asc/1.json", 400),
+    ("/admin/rq/0/data/jobs/teachery-events/failed/0/asc/1.json", 400),
+    ("/admin/rq/0/data/jobs/teachery-events/failed/8/asc/-3.json", 400),
+])
+def test_rq_dashboard_links_we_never_made_are_refused_not_500(client, path, status):
+    sign_in(client)
+    r = client.get(path)
+    assert r.status_code == status and r.json["error"], (path, r.status_code, r.get_data()[:200])
+    assert client.get(path, headers={"Accept": "text/html"}).mimetype == "text/html"
+    assert client.get("/admin/rq/0/data/jobs/teachery-events/failed/8/asc/1.json").status_code == 200
+    posted = client.post("/admin/rq/job/no-such-job/requeue", headers={"Origin": "http://localhost"})
+    assert posted.status_code == 404, posted.status_code

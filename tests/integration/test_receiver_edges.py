@@ -62,3 +62,17 @@ def test_a_number_beyond_64_bits_outside_the_fields_read_is_stored_exactly(clien
     body = json.dumps(_event(note=2**70)).encode()
     assert _post(client, body).status_code == 200
     assert admin("GET", "/events/evt_edge_1")[1]["payload"]["note"] == 2**70
+
+
+def test_a_created_no_calendar_holds_is_refused_and_not_stored(client, admin):
+    """A `created` beyond year 9999 fits PostgreSQL's bigint but no datetime: stored, it made the console's page
+    of the event (and whatever reads it as a time) fail with a 500."""
+    from tests.integration.test_console_session import sign_in
+
+    for created in (253402300800, 10**15, -62135596801):
+        response = _post(client, json.dumps(_event(created=created)).encode())
+        assert response.status_code == 400 and "created" in response.get_json()["error"], (created, response.data)
+        assert admin("GET", "/events/evt_edge_1")[0] == 404
+    assert _post(client, json.dumps(_event(created=253402300799)).encode()).status_code == 200  # 9999-12-31 23:59:59
+    sign_in(client)
+    assert client.get("/admin/events/evt_edge_1").status_code == 200

@@ -8,7 +8,7 @@ import logging
 import pytest
 import structlog
 
-from domain.db import redact_url
+from domain.db import redact, redact_url
 from domain.settings import ConfigError, Settings
 from teachery_sync.bootstrap import build
 from teachery_sync.logs import configure_logging
@@ -59,9 +59,27 @@ def test_reprs_never_show_a_secret():
     ("unix:///run/redis.sock?db=1&password=pw0001", "unix:///run/redis.sock?db=1&password=***"),
     ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
     ("redis://[::1", "<unparseable URL>"),
+    # a password with an unescaped / ? or #: urlsplit reads it as path, query or fragment, and it was shown whole
+    ("redis://:pw0001/x+y=@cache.example:6379/0", "redis://:***@cache.example:6379/0"),
+    ("redis://u:pw0001?x@cache.example/0", "redis://u:***@cache.example/0"),
+    ("redis://u:pw0001#x@cache.example/0", "redis://u:***@cache.example/0"),
 ])
 def test_redact_url(url, shown):
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("dsn", ["postgresql://bob:pw0001/x@db.example/teachery", "postgresql://bob:pw0001#x@db/t",
+                                 "postgresql://bob:pw0001@db/t"])
+def test_redact_dsn_hides_a_password_libpq_reads_as_a_port_or_path(dsn):
+    """libpq reads `bob:pw0001/x@db…` as host bob, port pw0001, database x@db…: all three were printed."""
+    shown = redact(dsn)
+    assert "pw0001" not in shown and "password=***" in shown, shown
+
+
+def test_the_log_scrubber_knows_a_password_written_with_a_slash():
+    """(A Redis URL like it is refused at start, its password hidden: see test_redact_url.)"""
+    settings = Settings.from_env({**ENV, "DATABASE_URL": "postgresql://bob:pgpass0007/x@127.0.0.1/db"})
+    assert "pgpass0007/x" in settings.secret_values()
 
 
 @pytest.mark.parametrize("env, message", [

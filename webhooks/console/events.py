@@ -3,6 +3,7 @@ failed. Replays go through workers.replays.replay, as the admin API's and `teach
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -162,7 +163,8 @@ def replay_failed():
     with services.pool.connection() as conn:
         count = ledger.count_matching(conn, status=failed, account=scope())
     expected = request.form.get("expected", "")
-    if not expected.isdigit() or int(expected) != count:
+    # ASCII digits only: str.isdigit also takes "²" (which int() refuses) and "١" (which int() reads as 1)
+    if re.fullmatch(r"[0-9]{1,18}", expected) is None or int(expected) != count:
         flash(f"The number of failed events changed since the page was shown (now {count}): nothing was "
               "replayed. Check the count and confirm again.", "error")
         return redirect(url_for("console_events.replay_failed_form"))

@@ -93,8 +93,11 @@ def guard():
 
 
 def _local(target: str | None) -> str:
-    """A path on this site to go back to after signing in (anything else: the console's home)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A path on this site to go back to after signing in (anything else: the console's home). Not printable
+    is refused too: browsers drop tabs and line breaks from a URL ("/\\t/evil" is "//evil", another site), and
+    a line break cannot go in a Location header at all."""
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or not target.isprintable()):
         return url_for("console_customers.search")
     return target.rstrip("?") if target.endswith("?") else target
 

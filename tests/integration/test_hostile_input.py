@@ -1,0 +1,51 @@
+"""What a hostile or careless caller sends through the admin API, the console and its dashboard: refused with
+a clear 4xx and nothing changed, never a 500, and nothing stored that breaks a later read."""
+from __future__ import annotations
+
+import pytest
+
+from domain.times import parse_iso
+from tests.stripe_events import DAY, T0, customer, event, subscription
+
+# In range where it was written, out of range in UTC (year 10000, year 0): no datetime can hold the instant.
+BEYOND_UTC = ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00")
+
+
+@pytest.fixture
+def subscriber(stripe_api, send, profile):
+    cus = customer("cus_Hostile", email="host@example.com", name="Host Ile")
+    sub = subscription("sub_Hostile", customer="cus_Hostile", created=T0, status="active",
+                       metadata={"course_id": "course_h"}, current_period_start=T0, current_period_end=T0 + 30 * DAY)
+    stripe_api.put(cus, sub)
+    send(event("customer.created", cus, created=T0), event("customer.subscription.created", sub, created=T0))
+    return profile("cus_Hostile")
+
+
+@pytest.mark.parametrize("when", BEYOND_UTC)
+def test_a_time_beyond_utcs_range_is_refused_and_stores_no_run(admin, when):
+    status, body = admin("POST", "/reconciliations", {"since": when, "dry_run": True})
+    assert status == 400 and "since" in body["error"], body
+    status, body = admin("GET", f"/events?since={when.replace('+', '%2B')}")
+    assert status == 400 and "since" in body["error"], body
+    status, body = admin("POST", "/reconciliations", {"since": "2026-11-01T00:00:00Z", "dry_run": True})
+    assert status == 202, body
+    status, report = admin("GET", f"/reconciliations/{body['id']}")  # the only run, and readable
+    assert status == 200 and report["scope"]["since"] == "2026-11-01T00:00:00Z", report
+
+
+@pytest.mark.parametrize("when", BEYOND_UTC)
+def test_a_pause_resuming_beyond_utcs_range_is_refused_before_stripe_is_asked(admin, stripe_api, subscriber, when):
+    status, body = admin("POST", "/subscriptions/sub_Hostile/pause", {"behavior": "void", "resumes_at": when})
+    assert status == 400 and "resumes_at" in body["error"], body
+    assert stripe_api.writes("/v1/subscriptions/sub_Hostile") == []
+
+
+@pytest.mark.parametrize("when", ["2026-11-01T00:00:00\u0000", "2026-11-01\u000000:00:00", "2026-11-01\u00e900:00:00"])
+def test_a_time_with_a_nul_or_another_separator_is_not_an_iso_time(admin, when):
+    """datetime.fromisoformat takes any one character between the date and the time, and ignores a trailing NUL:
+    such a `since` started a run."""
+    status, body = admin("POST", "/reconciliations", {"since": when, "dry_run": True})
+    assert status == 400 and "since" in body["error"], body
+    assert admin("GET", "/events?limit=1")[0] == 200
+    with pytest.raises(ValueError):
+        parse_iso(when)
