@@ -38,11 +38,16 @@ def migrate():
     click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "; up to date"))
 
 
+# More processes than this on one machine only share its cores (and PostgreSQL's connections) thinner; a
+# mistyped count must not fork until the machine runs out of memory. Scale out with more machines.
+MAX_WEB_WORKERS = 64
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=PORT)
-@click.option("--workers", "num_workers", default=2, show_default=True, type=click.IntRange(min=1),
-              help="gunicorn worker processes")
+@click.option("--workers", "num_workers", default=2, show_default=True, type=click.IntRange(1, MAX_WEB_WORKERS),
+              help="gunicorn worker processes (each with 8 threads and 8 database connections)")
 def web(host, port, num_workers):
     """Run the webhook receiver and admin API under gunicorn.
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+from rq import Queue
 
 from tests.blackbox.service import DATABASE_URL, REDIS_URL, running_service
 from tests.support import truncate_all
+from workers.queueing import QUEUES
 from webhooks.auth_failures import forget_all
 
 SUITE_MARK = "TEACHERY_BLACKBOX_SUITE"  # in the environment of every process the suite starts
@@ -69,7 +71,12 @@ def svc(service):
     """The service with empty tables, a fresh fake Stripe and a live worker."""
     service.ensure_worker()
     truncate_all(DATABASE_URL)
-    forget_all(redis.Redis.from_url(REDIS_URL))  # each test starts with no failed sign-ins counted
+    r = redis.Redis.from_url(REDIS_URL)
+    forget_all(r)  # each test starts with no failed sign-ins counted
+    for name in QUEUES:  # nor an earlier test's failed jobs
+        failed = Queue(name, connection=r).failed_job_registry
+        for job_id in failed.get_job_ids():
+            failed.remove(job_id, delete_job=True)
     service.fake.reset()
     yield service
     # Leave nothing half-applied for the next test: a service that cannot settle fails this test's teardown

@@ -14,6 +14,7 @@ from teachery_sync.cli import main
     ["web", "--port", "99999"],
     ["web", "--port", "-1"],
     ["web", "--workers", "0"],
+    ["web", "--workers", "100000"],  # forked until the machine ran out of memory
     ["dev", "--port", "70000"],
     ["dev", "--redis-port", "0"],
 ])
