@@ -16,8 +16,8 @@ from rq import Queue
 
 from tests.blackbox.service import DATABASE_URL, REDIS_URL, running_service
 from tests.support import truncate_all
-from workers.queueing import QUEUES
 from webhooks.auth_failures import forget_all
+from workers.queueing import QUEUES
 
 SUITE_MARK = "TEACHERY_BLACKBOX_SUITE"  # in the environment of every process the suite starts
 
