@@ -290,3 +290,12 @@ def test_a_customer_deleted_in_stripe_is_marked_and_not_editable(signed, ada, se
     assert "deleted in Stripe" in words and "customers are never deleted here" in words
     assert f'action="/admin/customers/{ada["id"]}/edit"' not in page.get_data(as_text=True)
     assert "Revoke access" in words  # access is unchanged (docs/rules.md, rule 5)
+
+
+def test_a_payment_stripe_sent_without_a_currency_is_explained_not_a_500(signed, ada, stripe_api, database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE payments SET currency = NULL WHERE stripe_charge_id = 'ch_Ada'")
+    r, _ = submit(signed, ada["id"], REFUND.format(ada["id"]), amount="49.01")
+    words = flashes(signed, r)
+    assert "Nothing was done" in words and "at most 49.00" in words and "is left" in words, words
+    assert stripe_api.writes("/v1/refunds") == []

@@ -151,8 +151,8 @@ def refund(customer_id: str, charge_id: str):
             raise FormError(f"refund amount: {exc}") from None
         left = remaining(payment)
         if amount > left and not _used(key):  # a second submit of a refund made: the first answer, below
-            raise FormError(f"refund amount: at most {as_written(left, currency)} {currency.upper()} is left to "
-                            f"refund of this payment")
+            raise FormError(f"refund amount: at most {as_written(left, currency)} {(currency or '').upper()} is "
+                            f"left to refund of this payment")
         asked = {"amount": amount}
         if request.form.get("reason"):
             asked["reason"] = request.form["reason"]
