@@ -5,7 +5,7 @@ dev:
 	bash scripts/dev.sh
 
 # Run the tests against real PostgreSQL and Redis (started or installed when missing); what CI runs.
-# Everything but the tests marked slow (about seventeen minutes on two cores).
+# Everything but the tests marked slow (eleven to eighteen minutes on two cores).
 test:
 	bash scripts/test.sh
 
