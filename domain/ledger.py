@@ -222,6 +222,22 @@ def exists(conn, event_id: str) -> bool:
     return fetch_value(conn, Q.exists, {"id": event_id}) is not None
 
 
+@dataclass
+class _Folded:
+    """One event's attempts in a batch, summed as record_attempts takes them."""
+    attempts: int = 0
+    scheduled: int = 0  # the automatic ones (not replays)
+    error: str | None = None  # the last attempt's
+    sets: bool = False  # did one set the status (then `status` and `retry` are the last such one's)?
+    status: str | None = None
+    retry: int | None = None
+    waiting_on: str | None = None  # the last status-setting attempt's, or a later replay's that names one
+    applied: bool = False  # did one apply the event (processed or ignored)?
+
+
+_FOLDED_COLUMNS = ("attempts", "scheduled", "error", "sets", "status", "retry", "waiting_on", "applied")
+
+
 class Attempts:
     """Outcomes of a batch's attempts, logged and written together (two statements per batch instead of
     two per event), in the caller's transaction. Write them before reading the events' statuses.
@@ -233,39 +249,29 @@ class Attempts:
 
     def __init__(self):
         self.logged: list[tuple[str, str, str, str | None]] = []  # (id, kind, status, error), in order
-        self.folded: dict[str, dict] = {}  # per event: the attempts' sum, as record_attempts takes it
+        self.folded: dict[str, _Folded] = {}
 
     def add(self, event_id: str, kind: AttemptKind, status: EventStatus, *, error: str | None = None,
             waiting_on: str | None = None, retry_in_seconds: int | None = None) -> None:
         self.logged.append((event_id, kind.value, status.value, error))
         applied = status in (EventStatus.PROCESSED, EventStatus.IGNORED)
-        event = self.folded.get(event_id)
-        if event is None:
-            event = self.folded[event_id] = {"sets": False, "status": None, "waiting_on": None, "keeps": True,
-                                             "attempts": 0, "scheduled": 0, "applied": False, "retry": None}
-        event["attempts"] += 1
-        event["error"] = error
+        event = self.folded.setdefault(event_id, _Folded())
+        event.attempts += 1
+        event.error = error
         if kind is AttemptKind.REPLAY and not applied:  # only the error is news, and what it waits for
-            if waiting_on is not None:
-                event["waiting_on"], event["keeps"] = waiting_on, False
+            event.waiting_on = waiting_on if waiting_on is not None else event.waiting_on
             return
-        event["scheduled"] += kind is not AttemptKind.REPLAY
-        event.update(sets=True, status=status.value, waiting_on=waiting_on, keeps=False,
-                     retry=None if applied else retry_in_seconds)
-        event["applied"] = event["applied"] or applied
+        event.scheduled += kind is not AttemptKind.REPLAY
+        event.sets, event.status, event.waiting_on = True, status.value, waiting_on
+        event.retry = None if applied else retry_in_seconds
+        event.applied = event.applied or applied
 
     def write(self, conn) -> None:
         if not self.logged:
             return
-        folded = self.folded.items()
         with conn.cursor() as cur:
-            cur.execute(Q.record_attempts, {
-                "ids": [i for i, _ in folded], "sets": [e["sets"] for _, e in folded],
-                "statuses": [e["status"] for _, e in folded], "errors": [e["error"] for _, e in folded],
-                "waiting_on": [e["waiting_on"] for _, e in folded],
-                "keeps_waiting_on": [e["keeps"] for _, e in folded],
-                "attempts": [e["attempts"] for _, e in folded], "scheduled": [e["scheduled"] for _, e in folded],
-                "applied": [e["applied"] for _, e in folded], "retries": [e["retry"] for _, e in folded]})
+            cur.execute(Q.record_attempts, {"ids": list(self.folded)} | {
+                name: [getattr(event, name) for event in self.folded.values()] for name in _FOLDED_COLUMNS})
             ids, kinds, statuses, errors = zip(*self.logged, strict=True)
             cur.execute(Q.log_attempts, {"ids": list(ids), "kinds": list(kinds), "statuses": list(statuses),
                                          "errors": list(errors)})

@@ -148,22 +148,21 @@ SELECT 1 FROM events WHERE id = %(id)s
 -- name: record_attempts
 -- A batch's attempts, folded per event (domain/ledger.py, Attempts): how many, how many automatic, the
 -- last error, and, when one of them set the status (an automatic attempt, a wake-up, or a replay that
--- applied the event), the last such status with its retry schedule. Replays that did not apply the event
--- leave status and schedule as they were and `waiting_on` too unless they name what they wait for.
+-- applied the event), the last such status with its retry schedule and what it waits for. Replays that did
+-- not apply the event leave status and schedule as they were, and `waiting_on` too unless they name one.
 UPDATE events e SET
     status = CASE WHEN o.sets THEN o.status ELSE e.status END,
     last_error = o.error,
-    waiting_on = CASE WHEN o.keeps_waiting_on THEN e.waiting_on ELSE o.waiting_on END,
+    waiting_on = CASE WHEN o.sets THEN o.waiting_on ELSE COALESCE(o.waiting_on, e.waiting_on) END,
     attempts = e.attempts + o.attempts,
     scheduled_attempts = e.scheduled_attempts + o.scheduled,
     processed_at = CASE WHEN o.applied THEN now() ELSE e.processed_at END,
     next_attempt_at = CASE WHEN NOT o.sets THEN e.next_attempt_at
                            WHEN o.retry IS NULL THEN NULL
                            ELSE now() + make_interval(secs => o.retry) END
-FROM unnest(%(ids)s::text[], %(sets)s::bool[], %(statuses)s::text[], %(errors)s::text[],
-            %(waiting_on)s::text[], %(keeps_waiting_on)s::bool[], %(attempts)s::int[], %(scheduled)s::int[],
-            %(applied)s::bool[], %(retries)s::int[])
-    AS o(id, sets, status, error, waiting_on, keeps_waiting_on, attempts, scheduled, applied, retry)
+FROM unnest(%(ids)s::text[], %(attempts)s::int[], %(scheduled)s::int[], %(error)s::text[], %(sets)s::bool[],
+            %(status)s::text[], %(retry)s::int[], %(waiting_on)s::text[], %(applied)s::bool[])
+    AS o(id, attempts, scheduled, error, sets, status, retry, waiting_on, applied)
 WHERE e.id = o.id
 
 -- name: log_attempts
