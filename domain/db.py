@@ -24,23 +24,29 @@ class DatabaseUnavailable(Exception):
     """PostgreSQL did not answer."""
 
 
-def loose_password(url: str) -> str | None:
-    """What a URL holds between `user:` and its last `@`: its password, also when it was written with a `/`,
-    `?` or `#` left unescaped, which urlsplit and libpq then read as a path, query, fragment or port (and
-    printed as such). None without one. A query holding both `:` and `@` is taken for a password too:
-    hiding it is the safe mistake."""
-    _, sep, rest = url.partition("://")
-    userinfo = rest.rpartition("@")[0] if sep else ""
+def _userinfo(url: str) -> tuple[str, str, str, str] | None:
+    """(scheme, user, password, what follows the last `@`) of a URL with a password, read by hand: also when
+    the password was written with a `/`, `?` or `#` left unescaped, which urlsplit and libpq then read as a
+    path, query, fragment or port (and printed as such). None without one. A query holding both `:` and `@`
+    is taken for a password too: hiding it is the safe mistake."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, _, hostinfo = rest.rpartition("@")
     user, colon, password = userinfo.partition(":")
-    return password if colon and password else None
+    return (scheme, user, password, hostinfo) if sep and colon and password else None
+
+
+def loose_password(url: str) -> str | None:
+    """What a URL holds between `user:` and its last `@` (see _userinfo); None without one."""
+    found = _userinfo(url)
+    return found[2] if found else None
 
 
 def _hide_loose_password(url: str) -> str:
-    if loose_password(url) is None:
+    found = _userinfo(url)
+    if found is None:
         return url
-    scheme, _, rest = url.partition("://")
-    userinfo, _, hostinfo = rest.rpartition("@")
-    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hostinfo}"
+    scheme, user, _, hostinfo = found
+    return f"{scheme}://{user}:***@{hostinfo}"
 
 
 def redact(dsn: str) -> str:
