@@ -39,6 +39,13 @@ def page(conn, run_id: str, after: int, limit: int) -> list[dict]:
     return fetch_all(conn, dict, Q.page, {"run": run_id, "after": after, "limit": limit})
 
 
+def page_by_object(conn, run_id: str, after: tuple[str, str], limit: int) -> list[dict]:
+    """`limit` items after the (object, field) pair `after` (("", "") for the first), ordered by object and
+    field, so that an object's fields come together."""
+    return fetch_all(conn, dict, Q.page_by_object, {"run": run_id, "object": after[0], "field": after[1],
+                                                      "limit": limit})
+
+
 def count(conn, run_id: str) -> int:
     return fetch_value(conn, Q.count, {"run": run_id})
 

@@ -88,7 +88,8 @@ def run_scheduled(services: Services, schedule: str, cron: str, enqueued_at: dat
 def log_drift(services: Services, run_id: str) -> int:
     """One line per drifted object the run found (its fields, and whether each was fixed); how many objects."""
     objects = 0
-    # The rows come in the report's order, an object's fields one after the other.
+    # The rows come by object id, an object's fields one after the other (in the report's `seq` order they
+    # need not: the lanes of a run record their accounts' drift at the same time).
     for _, rows in groupby(_drift_rows(services, run_id), key=lambda row: (row["account"], row["object"])):
         _log_object(run_id, list(rows))
         objects += 1
@@ -96,15 +97,15 @@ def log_drift(services: Services, run_id: str) -> int:
 
 
 def _drift_rows(services: Services, run_id: str) -> Iterator[dict]:
-    """The run's drift rows, read page by page."""
-    after = 0
+    """The run's drift rows by object, read page by page."""
+    after = ("", "")
     while True:
         with services.pool.connection() as conn:
-            page = drift_rows.page(conn, run_id, after, DRIFT_PAGE)
+            page = drift_rows.page_by_object(conn, run_id, after, DRIFT_PAGE)
         if not page:
             return
         yield from page
-        after = page[-1]["seq"]
+        after = (page[-1]["object"], page[-1]["field"])
 
 
 def _log_object(run_id: str, fields: list[dict]) -> None:

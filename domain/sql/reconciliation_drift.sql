@@ -29,6 +29,14 @@ WHERE run_id = %(run)s AND seq > %(after)s
 ORDER BY seq
 LIMIT %(limit)s
 
+-- name: page_by_object
+-- The run's drift, `limit` items after the (object, field) pair `after`, an object's fields together
+-- (keyset on the run's unique (object, field)): lanes recording at once interleave their rows' `seq`.
+SELECT seq, account, kind, object, field, local, stripe, fixed FROM reconciliation_drift
+WHERE run_id = %(run)s AND (object, field) > (%(object)s, %(field)s)
+ORDER BY object, field
+LIMIT %(limit)s
+
 -- name: count
 SELECT count(*) FROM reconciliation_drift WHERE run_id = %(run)s
 

@@ -11,7 +11,7 @@ import structlog
 from psycopg.rows import dict_row
 from structlog.testing import capture_logs
 
-from domain import reconciliations
+from domain import reconciliation_drift, reconciliations
 from domain.reconciliations import Scope
 from tests.stripe_events import T0, customer, event
 from workers import jobs, reconciliation, scheduled
@@ -69,7 +69,7 @@ def test_nightly_without_a_previous_success_is_a_full_fixing_run(services, strip
     [run] = _runs(services)
     assert (run["trigger"], run["status"], run["dry_run"], run["account"], run["changed_since"]) == \
         ("nightly", "succeeded", False, None, None)
-    # a line per drifted object, in the order the run found them (its accounts are read side by side)
+    # a line per drifted object (its accounts are read side by side: here ordered by account)
     drifted = sorted((line for line in logs if line["event"] == "reconciliation found drift"),
                      key=lambda line: line["account"] or "")
     assert [(line["account"], line["object"], line["fixed"], sorted(line["fields"])) for line in drifted] == [
@@ -161,3 +161,19 @@ def test_the_job_function_outside_rq_takes_the_slot_of_now(services, stripe_api)
     assert [run["trigger"] for run in _runs(services)] == ["weekly"]
     this_year = datetime(datetime.now(UTC).year, 1, 1, tzinfo=UTC)
     assert services.redis.exists(scheduled.slot_key("weekly", this_year))
+
+
+def test_an_objects_fields_are_one_line_when_another_lanes_rows_came_between(services, monkeypatch):
+    """Two lanes record at once, so one object's drift rows need not be adjacent in `seq` order."""
+    with services.pool.connection() as conn:
+        run_id = reconciliations.create(conn, Scope(), False, trigger="nightly")
+        for account, obj, field in ((None, "cus_LaneJenny", "email"), (ACCT, "cus_LaneAda", "name"),
+                                    (None, "cus_LaneJenny", "name")):
+            reconciliation_drift.record(conn, run_id, account, "customer",
+                                        [{"object": obj, "field": field, "local": "a", "stripe": "b"}])
+    monkeypatch.setattr(scheduled, "DRIFT_PAGE", 1)
+    with captured(monkeypatch) as logs:
+        assert scheduled.log_drift(services, run_id) == 2
+    lines = sorted((line["account"] or "", line["object"], sorted(line["fields"])) for line in logs
+                   if line["event"] == "reconciliation found drift")
+    assert lines == [("", "cus_LaneJenny", ["email", "name"]), (ACCT, "cus_LaneAda", ["name"])]
