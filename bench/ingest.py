@@ -102,7 +102,7 @@ def cpu_seconds(master: int) -> dict[str, float]:
 
 
 def profile(master: int, out_dir: str, round_: int, seconds: int) -> list[subprocess.Popen]:
-    """py-spy on each gunicorn worker for the round (py-spy must be installed: pip install py-spy)."""
+    """py-spy on each gunicorn worker for the round (py-spy must be installed: pip install py-spy==0.4.1)."""
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     workers = [child.pid for child in psutil.Process(master).children()]
     spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}") or "py-spy"
