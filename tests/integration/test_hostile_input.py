@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.times import parse_iso
+from tests.integration.test_console_session import sign_in
 from tests.stripe_events import DAY, T0, customer, event, subscription
 
 # In range where it was written, out of range in UTC (year 10000, year 0): no datetime can hold the instant.
@@ -49,3 +50,21 @@ def test_a_time_with_a_nul_or_another_separator_is_not_an_iso_time(admin, when):
     assert admin("GET", "/events?limit=1")[0] == 200
     with pytest.raises(ValueError):
         parse_iso(when)
+
+
+@pytest.mark.parametrize("path", ["/admin/sign-in", "/admin/customers", "/admin/events", "/admin/reconciliations",
+                                  "/admin/health", "/admin/no-such-page", "/admin/rq/", "/admin/api/events",
+                                  "/healthz"])
+def test_no_page_may_be_framed_by_another_site_and_console_pages_run_only_their_own_scripts(client, path):
+    """No answer said it may not be framed: another site could show a console page in an invisible frame and have
+    an operator click its buttons (a refund's, a cancellation's). Console pages had no Content-Security-Policy."""
+    sign_in(client)
+    r = client.get(path, headers={"Accept": "text/html"}, follow_redirects=True)
+    assert r.headers["X-Frame-Options"] == "DENY", (path, r.status_code)
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    policy = dict(part.strip().partition(" ")[::2] for part in r.headers["Content-Security-Policy"].split(";"))
+    assert policy["frame-ancestors"] == "'none'", policy
+    if path.startswith("/admin/") and not path.startswith(("/admin/rq", "/admin/api")):
+        assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'", policy
+        assert policy["form-action"] == "'self'", policy
+
