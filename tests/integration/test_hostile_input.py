@@ -7,6 +7,7 @@ import pytest
 from domain.times import parse_iso
 from tests.integration.test_console_session import sign_in
 from tests.stripe_events import DAY, T0, customer, event, subscription
+from tests.support import ADMIN_TOKEN
 
 # In range where it was written, out of range in UTC (year 10000, year 0): no datetime can hold the instant.
 BEYOND_UTC = ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00")
@@ -68,3 +69,19 @@ def test_no_page_may_be_framed_by_another_site_and_console_pages_run_only_their_
         assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'", policy
         assert policy["form-action"] == "'self'", policy
 
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/subscriptions/sub_Hostile/cancel", b'{"at_period_end": true, "at_period_end": false}'),
+    ("/customers/{id}", b'{"name": "Eve", "email": "eve@example.com", "name": "Mallory"}'),
+    ("/reconciliations", b'{"dry_run": true, "dry_run": false}'),
+])
+def test_a_field_named_twice_is_refused_and_nothing_changes(client, stripe_api, subscriber, profile, path, body):
+    """JSON with a field twice was read as its last value: a proxy or audit log that reads the first (as many
+    parsers do) saw a dry run, a cancellation at period end, where we acted on another."""
+    method = "PATCH" if path.startswith("/customers") else "POST"
+    r = client.open("/admin/api" + path.format(id=subscriber["id"]), method=method, data=body,
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    assert r.status_code == 400 and "more than once" in r.get_json()["error"], r.get_data()
+    assert stripe_api.writes() == []
+    assert profile("cus_Hostile") == subscriber
+    assert client.get("/admin/api/events?limit=1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
