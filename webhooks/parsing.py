@@ -19,6 +19,13 @@ class IdConverter(BaseConverter):
     regex = ID_PATTERN
 
 
+class CourseIdConverter(BaseConverter):
+    """`<course:name>`: a course id as Stripe's metadata.course_id may hold it (free text up to Stripe's 500
+    characters: "Python 101 (v2.0)"), so that every enrollment a purchase made can be revoked and granted back;
+    only a slash cannot be in a path segment. A grant creates an enrollment only for an id of domain/ids.py."""
+    regex = r"[^/]{1,500}"
+
+
 def json_body():
     """The request body as JSON, whatever its Content-Type says (curl -d sends form-encoded); {} when
     it is empty. Not UTF-8 JSON, nested too deeply, holding a lone surrogate or a field named twice: ApiError (400).

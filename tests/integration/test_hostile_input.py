@@ -2,11 +2,15 @@
 a clear 4xx and nothing changed, never a 500, and nothing stored that breaks a later read."""
 from __future__ import annotations
 
+import re
+from html import escape, unescape
+from urllib.parse import quote
+
 import pytest
 
 from domain.times import parse_iso
 from tests.integration.test_console_session import sign_in
-from tests.stripe_events import DAY, T0, customer, event, subscription
+from tests.stripe_events import DAY, T0, charge, customer, event, subscription
 from tests.support import ADMIN_TOKEN
 
 # In range where it was written, out of range in UTC (year 10000, year 0): no datetime can hold the instant.
@@ -85,3 +89,43 @@ def test_a_field_named_twice_is_refused_and_nothing_changes(client, stripe_api, 
     assert stripe_api.writes() == []
     assert profile("cus_Hostile") == subscriber
     assert client.get("/admin/api/events?limit=1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
+
+
+DOTTED = "Python 101 (v2.0)"  # metadata.course_id is free text in Stripe: a space, a dot, brackets
+
+
+@pytest.fixture
+def dotted_buyer(stripe_api, send, profile):
+    cus = customer("cus_Dotted", email="dot@example.com", name="Dot Ted")
+    ch = charge("ch_Dotted", customer="cus_Dotted", amount=4900, created=T0, metadata={"course_id": DOTTED})
+    stripe_api.put(cus, ch)
+    send(event("customer.created", cus, created=T0), event("charge.succeeded", ch, created=T0))
+    found = profile("cus_Dotted")
+    assert [e["course_id"] for e in found["enrollments"]] == [DOTTED]
+    return found
+
+
+def test_a_course_whose_id_stripe_sent_with_a_space_or_a_dot_can_be_revoked_and_granted(admin, dotted_buyer, profile):
+    """The course id in the path had to be A-Z a-z 0-9 _ -: an enrollment made from a purchase whose course_id
+    is "Python 101 (v2.0)" could be neither revoked nor granted back (404), from the API or the console."""
+    path = f"/customers/{dotted_buyer['id']}/courses/{quote(DOTTED)}"
+    status, body = admin("POST", f"{path}/revoke")
+    assert status == 200 and body["enrollment"]["access"] == "revoked", body
+    assert [e["access"] for e in profile("cus_Dotted")["enrollments"]] == ["revoked"]
+    status, body = admin("POST", f"{path}/grant")
+    assert status == 200 and body["enrollment"]["access"] == "active", body
+    # A course id outside the pattern is still not created by a grant: only one the customer has is taken.
+    status, body = admin("POST", f"/customers/{dotted_buyer['id']}/courses/{quote('New course.v3')}/grant")
+    assert status == 404, body
+    assert [e["course_id"] for e in profile("cus_Dotted")["enrollments"]] == [DOTTED]
+
+
+def test_the_console_revokes_a_course_whose_id_has_a_space_or_a_dot(client, dotted_buyer, profile):
+    sign_in(client)
+    page = client.get(f"/admin/customers/{dotted_buyer['id']}")
+    action = unescape(re.search(r'action="([^"]*/revoke)"', page.get_data(as_text=True)).group(1))
+    form = page.get_data(as_text=True)[page.get_data(as_text=True).index(f'action="{escape(action)}"'):]
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form[:form.index("</form>")]))
+    r = client.post(action, data=fields)
+    assert r.status_code == 303, r.get_data(as_text=True)[:300]
+    assert [e["access"] for e in profile("cus_Dotted")["enrollments"]] == ["revoked"]
