@@ -132,6 +132,10 @@ class StripeApi:
                 return self._send(client, method, path, params)
             except (NotFound, StripeRejected, StripeUnavailable) as exc:
                 telemetry.stripe_error(account, ERROR_KINDS[type(exc)])
+                if self.api_key and self.api_key in str(exc.__cause__):
+                    # stripe-python's error echoes the key: not chained into a traceback (RQ keeps a failed
+                    # job's in Redis, shown by its dashboard and `jobs failed`); our message has it masked
+                    exc.__cause__, exc.__suppress_context__ = None, True
                 raise
             except stripe.RateLimitError as exc:  # counted by the limiter (teachery_stripe_rate_limited)
                 limited, last = limited + 1, exc

@@ -6,9 +6,12 @@ import dataclasses
 
 import psycopg
 import pytest
+from rq.job import Job
+from rq.registry import FailedJobRegistry
 
 from tests.fake_stripe import StripeError
 from tests.stripe_events import T0, charge, customer, event
+from workers.queueing import RECONCILIATION_QUEUE_NAME
 
 KEY = "sk_test_EchoedKey4f2a9c81"
 
@@ -61,4 +64,22 @@ def test_an_event_whose_fetch_stripe_refuses_with_the_key_keeps_it_out_of_last_e
     assert KEY not in str(body)
     code, listed = admin("GET", "/events?limit=10")
     assert KEY not in str(listed)
+    assert rows_holding_the_key(settings.database_url) == {}
+
+
+def test_a_failed_reconciliation_job_keeps_the_key_out_of_the_traceback_rq_stores(admin, stripe_api, services,
+                                                                                run_worker, settings):
+    """The run's error was masked, but stripe-python's error was chained under ours: RQ kept the whole traceback,
+    key included, in Redis (shown by its dashboard and `teachery-sync jobs failed`)."""
+    stripe_api.fail_next.extend(("GET", "/v1/", StripeError(401, "invalid_request_error",
+                                                            f"Invalid API Key provided: {KEY}")) for _ in range(20))
+    status, body = admin("POST", "/reconciliations", {"dry_run": True})
+    assert status == 202, body
+    run_worker()
+    status, run = admin("GET", f"/reconciliations/{body['id']}")
+    assert run["status"] == "failed" and "Invalid API Key provided: ***" in run["error"], run
+    [job_id] = FailedJobRegistry(RECONCILIATION_QUEUE_NAME, connection=services.redis).get_job_ids()
+    traceback = Job.fetch(job_id, connection=services.redis).latest_result().exc_string
+    assert "Stripe rejected the API key: Invalid API Key provided: ***" in traceback
+    assert KEY not in traceback
     assert rows_holding_the_key(settings.database_url) == {}
