@@ -61,11 +61,10 @@ class Settings:
         env = os.environ if environ is None else environ
         secrets = tuple(s.strip() for s in env.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip())
         tolerance = env.get("WEBHOOK_TOLERANCE_SECONDS", "300")
-        try:
-            tolerance_seconds = int(tolerance)
-        except ValueError:
-            raise ConfigError(
-                f"WEBHOOK_TOLERANCE_SECONDS must be a whole number of seconds, got {tolerance!r}") from None
+        if re.fullmatch(r"[0-9]{1,9}", tolerance.strip()) is None:  # -300 refused every webhook: none is that new
+            raise ConfigError("WEBHOOK_TOLERANCE_SECONDS must be a whole number of seconds, 0 or more, in digits 0-9, "
+                              f"got {tolerance!r}")
+        tolerance_seconds = int(tolerance)
         log_format = env.get("LOG_FORMAT") or None
         if log_format is not None and log_format not in LOG_FORMATS:
             raise ConfigError(f"LOG_FORMAT must be json or console, got {log_format!r}")

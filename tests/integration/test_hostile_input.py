@@ -7,11 +7,13 @@ from html import escape, unescape
 from urllib.parse import quote
 
 import pytest
+from click.testing import CliRunner
 
 from domain.times import parse_iso
+from teachery_sync.cli import main
 from tests.integration.test_console_session import sign_in
 from tests.stripe_events import DAY, T0, charge, customer, event, subscription
-from tests.support import ADMIN_TOKEN
+from tests.support import ADMIN_TOKEN, TEST_REDIS_URL, WEBHOOK_SECRET
 
 # In range where it was written, out of range in UTC (year 10000, year 0): no datetime can hold the instant.
 BEYOND_UTC = ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00")
@@ -129,3 +131,15 @@ def test_the_console_revokes_a_course_whose_id_has_a_space_or_a_dot(client, dott
     r = client.post(action, data=fields)
     assert r.status_code == 303, r.get_data(as_text=True)[:300]
     assert [e["access"] for e in profile("cus_Dotted")["enrollments"]] == ["revoked"]
+
+
+@pytest.mark.parametrize("tolerance", ["-300", "-1", "\u0663\u0660\u0660", "1e3"])
+def test_a_webhook_tolerance_below_zero_or_not_in_digits_is_refused_at_start(database_url, tolerance):
+    """WEBHOOK_TOLERANCE_SECONDS=-300 was taken: every webhook then answered 400 "timestamp outside the
+    tolerance" (no signature is from the future), until Stripe gave up on the endpoint."""
+    env = {"DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    done = CliRunner().invoke(main, ["events", "list"], env={**env, "WEBHOOK_TOLERANCE_SECONDS": tolerance})
+    assert done.exit_code != 0 and "WEBHOOK_TOLERANCE_SECONDS" in done.output, done.output
+    assert "Traceback" not in done.output
+    done = CliRunner().invoke(main, ["events", "list"], env={**env, "WEBHOOK_TOLERANCE_SECONDS": "300"})
+    assert done.exit_code == 0, done.output
