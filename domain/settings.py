@@ -14,6 +14,9 @@ LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SWITCHES = {"on": True, "off": False, "1": True, "0": False, "true": True, "false": False}
 SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret", "console_secret_key", "sentry_dsn")
+# A session's cookie expires this long after each request: beyond ten years (1e10 minutes was taken) its expiry
+# date could overflow, and every sign-in answered 500
+MAX_IDLE_MINUTES = 10 * 365 * 24 * 60
 ADMIN_TOKEN_NAME = "admin"  # ADMIN_TOKEN alone is one unscoped token of this name
 PLATFORM_SCOPE = "platform"  # ADMIN_TOKENS' word for the platform's own account
 
@@ -101,7 +104,7 @@ class Settings:
             reconcile_schedule=_schedule(env, "RECONCILE_SCHEDULE", cls.reconcile_schedule),
             reconcile_full_schedule=_schedule(env, "RECONCILE_FULL_SCHEDULE", cls.reconcile_full_schedule),
             console_idle_minutes=_positive_number("CONSOLE_IDLE_MINUTES", env.get("CONSOLE_IDLE_MINUTES"),
-                                                  cls.console_idle_minutes),
+                                                  cls.console_idle_minutes, unit="minutes", most=MAX_IDLE_MINUTES),
             console_secret_key=env.get("CONSOLE_SECRET_KEY") or None,
             auth_failure_limit=_rate_limit(env, "AUTH_FAILURE_LIMIT", cls.auth_failure_limit),
             metrics_dir=os.path.abspath(env.get("PROMETHEUS_MULTIPROC_DIR") or default_metrics_dir()),
@@ -160,16 +163,18 @@ class Settings:
             )
 
 
-def _positive_number(name: str, raw: str | None, default: float) -> float:
-    """A setting that must be a finite number above zero (unset or empty: the default)."""
+def _positive_number(name: str, raw: str | None, default: float, *, unit: str = "requests per second",
+                     most: float = math.inf) -> float:
+    """A setting that must be a finite number above zero, and at most `most` (unset or empty: the default)."""
     if raw is None or not raw.strip():
         return default
     try:
         value = float(raw) if raw.isascii() else math.nan  # float() would read "٢٥" as 25
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number (requests per second), got {raw!r}")
+    if not math.isfinite(value) or value <= 0 or value > most:
+        bound = "" if most == math.inf else f" of at most {most:g}"
+        raise ConfigError(f"{name} must be a positive number{bound} ({unit}), got {raw!r}")
     return value
 
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import pytest
 from click.testing import CliRunner
 
+from domain.settings import MAX_IDLE_MINUTES
 from domain.times import parse_iso
 from teachery_sync.cli import main
 from tests.integration.test_console_session import sign_in
@@ -143,3 +144,28 @@ def test_a_webhook_tolerance_below_zero_or_not_in_digits_is_refused_at_start(dat
     assert "Traceback" not in done.output
     done = CliRunner().invoke(main, ["events", "list"], env={**env, "WEBHOOK_TOLERANCE_SECONDS": "300"})
     assert done.exit_code == 0, done.output
+
+
+@pytest.mark.parametrize("minutes", ["1e10", "99999999999", "1e300"])
+def test_a_console_idle_time_beyond_ten_years_is_refused_at_start(database_url, minutes):
+    """CONSOLE_IDLE_MINUTES=1e10 (a careless "never") was taken: every console sign-in then answered 500, its
+    cookie's expiry beyond any date; 1e13 stopped gunicorn's workers with a traceback."""
+    env = {"DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    done = CliRunner().invoke(main, ["events", "list"], env={**env, "CONSOLE_IDLE_MINUTES": minutes})
+    assert done.exit_code != 0 and "CONSOLE_IDLE_MINUTES must be a positive number" in done.output, done.output
+    assert "(minutes)" in done.output and "Traceback" not in done.output
+    done = CliRunner().invoke(main, ["events", "list"], env={**env, "CONSOLE_IDLE_MINUTES": "525600"})
+    assert done.exit_code == 0, done.output
+
+
+def test_the_longest_console_idle_time_still_signs_in(services, settings):
+    """At the bound, a sign-in sets a cookie (1e10 minutes answered 500)."""
+    from dataclasses import replace
+
+    from webhooks.app import create_app
+
+    app = create_app(services=replace(services, settings=replace(settings, console_idle_minutes=MAX_IDLE_MINUTES)))
+    client = app.test_client()
+    r = sign_in(client)
+    assert r.status_code == 302, r.status_code
+    assert client.get("/admin/customers").status_code == 200
