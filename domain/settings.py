@@ -187,6 +187,11 @@ def _admin_tokens(single: str | None, listed: str) -> tuple[tuple[str, str, str 
     name the entry by its place and name, never by its token."""
     from domain.ids import is_account_id
 
+    # A request's token is read trimmed (a bearer header, the sign-in form): one with a space at an end
+    # ("ops: s3cret") could never sign anyone in, and nothing said so.
+    spaced = " starts or ends with a space, which no request can send: remove it"
+    if single and single != single.strip():
+        raise ConfigError(f"ADMIN_TOKEN{spaced}")
     tokens = [(ADMIN_TOKEN_NAME, single, None)] if single else []
     for place, entry in enumerate((e.strip() for e in listed.split(",")), start=1):
         if not entry:
@@ -196,6 +201,8 @@ def _admin_tokens(single: str | None, listed: str) -> tuple[tuple[str, str, str 
         if len(parts) not in (2, 3) or not _TOKEN_NAME.fullmatch(name) or not parts[1]:
             raise ConfigError(f"ADMIN_TOKENS entry {place} must be name:token, name:token:acct_… or "
                               "name:token:platform (a name of letters, digits, _ . @ -; a token without , or :)")
+        if parts[1] != parts[1].strip():
+            raise ConfigError(f"ADMIN_TOKENS entry {place} ({name}): the token{spaced}")
         scope: str | None = None
         if len(parts) == 3:
             if parts[2] == PLATFORM_SCOPE:

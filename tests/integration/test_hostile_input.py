@@ -169,3 +169,20 @@ def test_the_longest_console_idle_time_still_signs_in(services, settings):
     r = sign_in(client)
     assert r.status_code == 302, r.status_code
     assert client.get("/admin/customers").status_code == 200
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("ADMIN_TOKENS", "ops: SpacedToken77", "ADMIN_TOKENS entry 1 (ops): the token starts or ends with a space"),
+    ("ADMIN_TOKENS", "ops:okToken123,support:SpacedToken77 :platform",
+     "ADMIN_TOKENS entry 2 (support): the token starts or ends with a space"),
+    ("ADMIN_TOKEN", "SpacedToken77 ", "ADMIN_TOKEN starts or ends with a space"),
+])
+def test_an_admin_token_with_a_space_at_an_end_is_refused_at_start(database_url, variable, value, says):
+    """A request's token is read trimmed: "ops: SpacedToken77" made a token no bearer header or sign-in could ever
+    match, and every request with it was a 401 (then 429) without a word about why."""
+    env = {"DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    done = CliRunner().invoke(main, ["events", "list"], env={**env, variable: value})
+    assert done.exit_code != 0 and says in done.output, done.output
+    assert "SpacedToken77" not in done.output and "Traceback" not in done.output
+    done = CliRunner().invoke(main, ["events", "list"], env={**env, variable: value.replace(" ", "")})
+    assert done.exit_code == 0, done.output
