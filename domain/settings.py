@@ -14,6 +14,9 @@ LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SWITCHES = {"on": True, "off": False, "1": True, "0": False, "true": True, "false": False}
 SECRET_FIELDS = ("webhook_secrets", "stripe_api_key", "admin_token", "link_secret", "console_secret_key", "sentry_dsn")
+# A session's cookie expires this long after each request: beyond ten years (1e10 minutes was taken) its expiry
+# date could overflow, and every sign-in answered 500
+MAX_IDLE_MINUTES = 10 * 365 * 24 * 60
 ADMIN_TOKEN_NAME = "admin"  # ADMIN_TOKEN alone is one unscoped token of this name
 PLATFORM_SCOPE = "platform"  # ADMIN_TOKENS' word for the platform's own account
 
@@ -61,11 +64,10 @@ class Settings:
         env = os.environ if environ is None else environ
         secrets = tuple(s.strip() for s in env.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip())
         tolerance = env.get("WEBHOOK_TOLERANCE_SECONDS", "300")
-        try:
-            tolerance_seconds = int(tolerance)
-        except ValueError:
-            raise ConfigError(
-                f"WEBHOOK_TOLERANCE_SECONDS must be a whole number of seconds, got {tolerance!r}") from None
+        if re.fullmatch(r"[0-9]{1,9}", tolerance.strip()) is None:  # -300 refused every webhook: none is that new
+            raise ConfigError("WEBHOOK_TOLERANCE_SECONDS must be a whole number of seconds, 0 or more, in digits 0-9, "
+                              f"got {tolerance!r}")
+        tolerance_seconds = int(tolerance)
         log_format = env.get("LOG_FORMAT") or None
         if log_format is not None and log_format not in LOG_FORMATS:
             raise ConfigError(f"LOG_FORMAT must be json or console, got {log_format!r}")
@@ -102,7 +104,7 @@ class Settings:
             reconcile_schedule=_schedule(env, "RECONCILE_SCHEDULE", cls.reconcile_schedule),
             reconcile_full_schedule=_schedule(env, "RECONCILE_FULL_SCHEDULE", cls.reconcile_full_schedule),
             console_idle_minutes=_positive_number("CONSOLE_IDLE_MINUTES", env.get("CONSOLE_IDLE_MINUTES"),
-                                                  cls.console_idle_minutes),
+                                                  cls.console_idle_minutes, unit="minutes", most=MAX_IDLE_MINUTES),
             console_secret_key=env.get("CONSOLE_SECRET_KEY") or None,
             auth_failure_limit=_rate_limit(env, "AUTH_FAILURE_LIMIT", cls.auth_failure_limit),
             metrics_dir=os.path.abspath(env.get("PROMETHEUS_MULTIPROC_DIR") or default_metrics_dir()),
@@ -161,16 +163,18 @@ class Settings:
             )
 
 
-def _positive_number(name: str, raw: str | None, default: float) -> float:
-    """A setting that must be a finite number above zero (unset or empty: the default)."""
+def _positive_number(name: str, raw: str | None, default: float, *, unit: str = "requests per second",
+                     most: float = math.inf) -> float:
+    """A setting that must be a finite number above zero, and at most `most` (unset or empty: the default)."""
     if raw is None or not raw.strip():
         return default
     try:
         value = float(raw) if raw.isascii() else math.nan  # float() would read "٢٥" as 25
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number (requests per second), got {raw!r}")
+    if not math.isfinite(value) or value <= 0 or value > most:
+        bound = "" if most == math.inf else f" of at most {most:g}"
+        raise ConfigError(f"{name} must be a positive number{bound} ({unit}), got {raw!r}")
     return value
 
 
@@ -183,6 +187,11 @@ def _admin_tokens(single: str | None, listed: str) -> tuple[tuple[str, str, str 
     name the entry by its place and name, never by its token."""
     from domain.ids import is_account_id
 
+    # A request's token is read trimmed (a bearer header, the sign-in form): one with a space at an end
+    # ("ops: s3cret") could never sign anyone in, and nothing said so.
+    spaced = " starts or ends with a space, which no request can send: remove it"
+    if single and single != single.strip():
+        raise ConfigError(f"ADMIN_TOKEN{spaced}")
     tokens = [(ADMIN_TOKEN_NAME, single, None)] if single else []
     for place, entry in enumerate((e.strip() for e in listed.split(",")), start=1):
         if not entry:
@@ -192,6 +201,8 @@ def _admin_tokens(single: str | None, listed: str) -> tuple[tuple[str, str, str 
         if len(parts) not in (2, 3) or not _TOKEN_NAME.fullmatch(name) or not parts[1]:
             raise ConfigError(f"ADMIN_TOKENS entry {place} must be name:token, name:token:acct_… or "
                               "name:token:platform (a name of letters, digits, _ . @ -; a token without , or :)")
+        if parts[1] != parts[1].strip():
+            raise ConfigError(f"ADMIN_TOKENS entry {place} ({name}): the token{spaced}")
         scope: str | None = None
         if len(parts) == 3:
             if parts[2] == PLATFORM_SCOPE:

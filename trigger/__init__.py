@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from domain.db import redact_url
 from trigger import samples
 from trigger.scenarios import SCENARIOS, AccountObjects, TriggerError, TriggerOptions, TriggerState
 from webhooks.signature import signature_header
@@ -59,7 +60,8 @@ def post_event(url: str, event: dict, secret: str, timeout: float = 10.0) -> Del
         return Delivery(event, exc.code, exc.read().decode(errors="replace"))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise TriggerError(f"cannot reach {url} ({reason}): is the service running (`teachery-sync dev`)?") from exc
+        raise TriggerError(f"cannot reach {redact_url(url)} ({reason}): is the service running "
+                           "(`teachery-sync dev`)?") from exc
     except (ValueError, http.client.InvalidURL) as exc:  # a broken [IPv6] host, a port not in digits
         raise TriggerError(f"--url is not an http(s) URL: {exc}") from None
 
@@ -147,7 +149,7 @@ def run(event_type: str, options: TriggerOptions, *, url: str, secret: str, stat
     if dry_run:
         echo(json.dumps(events, indent=2))
         return events
-    echo(f"sending {len(events)} event(s) to {url}")
+    echo(f"sending {len(events)} event(s) to {redact_url(url)}")
     send_all(url, events, secret, echo)
     state.save()  # only once every event was accepted: a refused trigger can simply be run again
     for line in summary(state.of(options.account), events, event_type, options):

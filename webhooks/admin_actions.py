@@ -54,7 +54,7 @@ def edit_customer(customer_id: str):
 COURSE_ACCESS = {"grant": commands.GrantCourse, "revoke": commands.RevokeCourse}
 
 
-@bp.post("/customers/<id:customer_id>/courses/<id:course_id>/<verb>")
+@bp.post("/customers/<id:customer_id>/courses/<course:course_id>/<verb>")
 def set_course_access(customer_id: str, course_id: str, verb: str):
     if verb not in COURSE_ACCESS:
         raise ApiError(f"no such course action {verb!r}: revoke or grant", 404)

@@ -6,7 +6,7 @@ from flask import Flask, jsonify, request
 from webhooks import admin, admin_actions, console, current, errors, health, metrics, openapi, receiver, reconciliations
 from webhooks.auth import require_admin_token
 from webhooks.fast_path import WebhookFastPath
-from webhooks.parsing import IdConverter
+from webhooks.parsing import CourseIdConverter, IdConverter
 from webhooks.request_ids import install_request_ids
 from workers.services import Services
 
@@ -28,6 +28,7 @@ def create_app(services: Services) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["course"] = CourseIdConverter
     app.extensions[current.EXTENSION] = services.open()
 
     install_request_ids(app)

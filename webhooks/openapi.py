@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from domain.ids import ID_PATTERN
 from webhooks import schemas
+from webhooks.parsing import CourseIdConverter
 from workers import commands
 
 PREFIX = "/admin/api"
@@ -125,9 +126,13 @@ def _ref(model: type[BaseModel]) -> dict:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+# A course id Stripe sent is free text (webhooks/parsing.py CourseIdConverter); every other id is domain/ids.py's.
+PATH_PATTERNS = {"{course_id}": CourseIdConverter.regex}
+
+
 def _parameters(op: Operation, schema_of) -> list[dict]:
     found = [{"name": name.strip("{}"), "in": "path", "required": True,
-              "schema": {"type": "string", "pattern": f"^{ID_PATTERN}$"}}
+              "schema": {"type": "string", "pattern": f"^{PATH_PATTERNS.get(name, ID_PATTERN)}$"}}
              for name in op.path.split("/") if name.startswith("{")]
     if op.query is not None:
         for name, prop in schema_of(op.query).get("properties", {}).items():

@@ -19,14 +19,25 @@ class IdConverter(BaseConverter):
     regex = ID_PATTERN
 
 
+class CourseIdConverter(BaseConverter):
+    """`<course:name>`: a course id as Stripe's metadata.course_id may hold it (free text up to Stripe's 500
+    characters: "Python 101 (v2.0)"), so that every enrollment a purchase made can be revoked and granted back;
+    only a slash cannot be in a path segment. A grant creates an enrollment only for an id of domain/ids.py."""
+    regex = r"[^/]{1,500}"
+
+
 def json_body():
     """The request body as JSON, whatever its Content-Type says (curl -d sends form-encoded); {} when
-    it is empty. Not UTF-8 JSON, nested too deeply, or holding a lone surrogate: ApiError (400)."""
+    it is empty. Not UTF-8 JSON, nested too deeply, holding a lone surrogate or a field named twice: ApiError (400).
+    A field named twice is refused, not read as its last value: a proxy or log that reads the first would see
+    another request than the one we act on ({"amount": 100, "amount": 4900} refunded 4900)."""
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_once_each)
+    except _NamedTwice as exc:
+        raise ApiError(f"the body names the field {exc.args[0][:80]!r} more than once") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError("the body must be JSON (UTF-8)") from None
     except RecursionError:
@@ -34,6 +45,19 @@ def json_body():
     where = _lone_surrogate(body)
     if where is not None:
         raise ApiError(f"{where} is not valid Unicode text: it holds a lone surrogate (\\ud800-\\udfff)")
+    return body
+
+
+class _NamedTwice(Exception):
+    pass
+
+
+def _once_each(pairs: list) -> dict:
+    """json.loads' object_pairs_hook: the object, unless a name comes twice."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        seen = set()
+        raise _NamedTwice(next(k for k, _ in pairs if k in seen or seen.add(k)))
     return body
 
 

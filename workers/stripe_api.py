@@ -132,6 +132,10 @@ class StripeApi:
                 return self._send(client, method, path, params)
             except (NotFound, StripeRejected, StripeUnavailable) as exc:
                 telemetry.stripe_error(account, ERROR_KINDS[type(exc)])
+                if self.api_key and self.api_key in str(exc.__cause__):
+                    # stripe-python's error echoes the key: not chained into a traceback (RQ keeps a failed
+                    # job's in Redis, shown by its dashboard and `jobs failed`); our message has it masked
+                    exc.__cause__, exc.__suppress_context__ = None, True
                 raise
             except stripe.RateLimitError as exc:  # counted by the limiter (teachery_stripe_rate_limited)
                 limited, last = limited + 1, exc
@@ -159,23 +163,23 @@ class StripeApi:
             raise  # waited out and retried by request()
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
-                raise NotFound(exc.user_message or str(exc)) from exc
-            raise StripeRejected(exc.user_message or str(exc), exc.http_status, exc.code) from exc
+                raise NotFound(self._said(exc)) from exc
+            raise StripeRejected(self._said(exc), exc.http_status, exc.code) from exc
         except stripe.APIConnectionError as exc:
             raise StripeUnavailable(f"cannot reach the Stripe API at {redact_url(self.api_base)}") from exc
         except stripe.APIError as exc:
-            raise StripeUnavailable(f"Stripe API error ({exc.http_status}): {exc.user_message or exc}") from exc
+            raise StripeUnavailable(f"Stripe API error ({exc.http_status}): {self._said(exc)}") from exc
         except stripe.AuthenticationError as exc:
-            raise StripeUnavailable(f"Stripe rejected the API key: {exc.user_message or exc}") from exc
+            raise StripeUnavailable(f"Stripe rejected the API key: {self._said(exc)}") from exc
         except stripe.PermissionError as exc:
-            raise StripeRejected(f"Stripe refused: {exc.user_message or exc}", exc.http_status, exc.code) from exc
+            raise StripeRejected(f"Stripe refused: {self._said(exc)}", exc.http_status, exc.code) from exc
         except stripe.StripeError as exc:
             status = getattr(exc, "http_status", None)
             if status == 404:
-                raise NotFound(str(exc)) from exc
+                raise NotFound(self._said(exc, whole=True)) from exc
             if status and 400 <= status < 500 and status != 429:
-                raise StripeRejected(exc.user_message or str(exc), status, getattr(exc, "code", None)) from exc
-            raise StripeUnavailable(f"Stripe API error: {exc}") from exc
+                raise StripeRejected(self._said(exc), status, getattr(exc, "code", None)) from exc
+            raise StripeUnavailable(f"Stripe API error: {self._said(exc, whole=True)}") from exc
         # raw_request answers a StripeResponse, whose body stripe-python has parsed already (an answer that
         # is not JSON raised APIError above): its `data`, never the body parsed a second time. Handlers
         # work on plain dicts (a StripeObject is no dict; `data` is dicts and lists).
@@ -183,6 +187,13 @@ class StripeApi:
         if not isinstance(data, dict):
             raise StripeUnavailable("Stripe answered with something that is not a JSON object")
         return data
+
+    def _said(self, exc: stripe.StripeError, *, whole: bool = False) -> str:
+        """What Stripe's error says (its user message, or `whole`: the error as text), our API key masked: an
+        answer that echoes the key (a proxy's, a mock's, a key Stripe could not parse) would put it in an
+        admin answer, the ledger's last_error and the admin actions' record."""
+        said = str(exc) if whole else exc.user_message or str(exc)
+        return said.replace(self.api_key, "***") if self.api_key else said
 
     def retrieve(self, kind: str, object_id: str, *, account: str | None = None, **params) -> dict:
         """GET one object by id (kind is the Stripe `object` name)."""

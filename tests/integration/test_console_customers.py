@@ -176,6 +176,17 @@ def test_a_bad_refund_amount_is_explained_and_nothing_is_refunded(signed, ada, s
     assert stripe_api.writes("/v1/refunds") == []
 
 
+def test_a_refund_amount_of_thousands_of_decimals_is_explained_in_a_cookie_a_browser_keeps(signed, ada, stripe_api):
+    """The "cannot be paid: at most 2 decimals" message quoted the amount as typed: 20,000 decimals made a
+    session cookie of 13 kB (the flash is kept in it), which browsers drop, so the page said nothing."""
+    typed = "1." + "123456789" * 2000
+    r, _ = submit(signed, ada["id"], REFUND.format(ada["id"]), amount=typed)
+    assert len(r.headers["Set-Cookie"]) < 4093, len(r.headers["Set-Cookie"])
+    words = flashes(signed, r)
+    assert "Nothing was done" in words and "write the amount as a number like 12.55" in words, words[:300]
+    assert stripe_api.writes("/v1/refunds") == []
+
+
 def test_a_partial_refund_goes_to_stripe_once_per_form_and_shows_pending(signed, ada, stripe_api, profile):
     r, data = submit(signed, ada["id"], REFUND.format(ada["id"]), amount="12.5", reason="requested_by_customer")
     words = flashes(signed, r)

@@ -263,7 +263,7 @@ def _rows_of(services, accounts: list[str]) -> dict:
 # --- the console ------------------------------------------------------------------------------------
 
 CONSOLE_BLUEPRINTS = ("console_customers", "console_events", "console_reconciliations", "console_health")
-VERBS = {"/admin/customers/<id:customer_id>/courses/<id:course_id>/<verb>": ("revoke", "grant"),
+VERBS = {"/admin/customers/<id:customer_id>/courses/<course:course_id>/<verb>": ("revoke", "grant"),
          "/admin/customers/<id:customer_id>/subscriptions/<id:sub_id>/<verb>": ("cancel", "pause", "resume")}
 FORMS = {  # what each form sends besides its CSRF token and idempotency key
     "edit": {"name": "Ada Edited", "was_name": NAME, "email": EMAIL, "was_email": EMAIL},
@@ -306,7 +306,7 @@ def test_every_console_route_is_in_the_matrix(app):
     assert record_routes == {  # a new one: give it its requests in console_requests (and here)
         "/admin/customers/<id:customer_id>", "/admin/customers/<id:customer_id>/links",
         "/admin/customers/<id:customer_id>/edit", "/admin/customers/<id:customer_id>/welcome-email",
-        "/admin/customers/<id:customer_id>/courses/<id:course_id>/<verb>",
+        "/admin/customers/<id:customer_id>/courses/<course:course_id>/<verb>",
         "/admin/customers/<id:customer_id>/payments/<id:charge_id>/refund",
         "/admin/customers/<id:customer_id>/subscriptions/<id:sub_id>/<verb>",
         "/admin/events/<id:event_id>", "/admin/events/<id:event_id>/replay", "/admin/reconciliations/<id:run_id>",

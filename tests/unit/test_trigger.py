@@ -184,3 +184,18 @@ def test_cli_refuses_two_subscription_changes_at_once(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "error: --pause, --resume, --cancel-at-period-end and --reactivate exclude each other: give one"]
+
+
+def test_cli_never_prints_the_password_of_its_url(tmp_path):
+    """A receiver behind basic auth: `--url http://user:password@host/…` was printed as given, password and all,
+    in the "sending" line and in the "cannot reach" error."""
+    from teachery_sync.embedded import free_port
+
+    port = free_port()
+    result = CliRunner().invoke(main, ["trigger", "checkout.session.completed", "--dev-dir", str(tmp_path),
+                                       "--url", f"http://stripe:TriggerPass9f3e@127.0.0.1:{port}/webhooks/stripe",
+                                       "--secret", WEBHOOK_SECRET])
+    assert result.exit_code == 1
+    assert "TriggerPass9f3e" not in result.output, result.output
+    assert f"sending 4 event(s) to http://stripe:***@127.0.0.1:{port}/webhooks/stripe" in result.output
+    assert f"cannot reach http://stripe:***@127.0.0.1:{port}/webhooks/stripe" in result.output

@@ -13,7 +13,8 @@ from decimal import Decimal
 ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
                 "xof", "xpf"}
 THREE_DECIMAL = {"bhd", "jod", "kwd", "omr", "tnd"}
-_WRITTEN = re.compile(r"^([0-9]{1,12})(?:\.([0-9]*))?$")  # ASCII digits only (\d takes "٣" too)
+# ASCII digits only (\d takes "٣" too); a dozen decimals at most, so that a message may quote what was written
+_WRITTEN = re.compile(r"^([0-9]{1,12})(?:\.([0-9]{0,12}))?$")
 
 
 class BadAmount(ValueError):

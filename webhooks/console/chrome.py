@@ -9,9 +9,9 @@ from flask import Flask, g, render_template, request
 
 from domain import ledger
 from webhooks import current
-from webhooks.auth import scope
+from webhooks.auth import scope, under
 from webhooks.console.amounts import decimals
-from webhooks.console.session import in_console
+from webhooks.console.session import RQ_PATH, in_console
 
 
 def money(amount: int | None, currency: str | None) -> str:
@@ -52,6 +52,24 @@ def _ledger_counts() -> dict:
     return {"failed": counts.get("failed", 0), "waiting": counts.get("waiting", 0)}
 
 
+# The console's pages load only their own scripts and styles (inline style attributes aside), and no other site
+# may frame them: a framed console page could be clicked through (a refund's confirm button) by a page on top.
+CONSOLE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                  "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+NO_FRAMES = "frame-ancestors 'none'"  # RQ's dashboard (its own inline scripts) and every JSON answer
+
+
+def security_headers(response):
+    """App-wide after_request: no answer may be framed by another site or sniffed as another type; console
+    pages get the full Content-Security-Policy."""
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    strict = in_console(request.path) and not under(request.path, RQ_PATH)
+    response.headers.setdefault("Content-Security-Policy", CONSOLE_POLICY if strict else NO_FRAMES)
+    return response
+
+
 def _error_page(message: str, status: int):
     """For a browser on a console page: the HTML error page; else None (the caller answers JSON)."""
     if not in_console(request.path):
@@ -69,3 +87,4 @@ def install_chrome(app: Flask) -> None:
     app.context_processor(lambda: {"ledger_counts": _ledger_counts, "actor": getattr(g, "actor", None),
                                    "scope": scope()})
     app.extensions["error_page"] = _error_page
+    app.after_request(security_headers)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from domain import enrollments, links, outbox, profiles
+from domain.ids import is_id
 from domain.versions import FETCHED
 from workers.actions.answers import enrollment_json
 from workers.actions.idempotency import Answer, StripeCall, once, perform
@@ -37,6 +38,10 @@ def set_course_access(services, cmd: GrantCourse) -> Answer:
 
     def apply(change, _):
         if cmd.grant:
+            if not is_id(cmd.course_id) and enrollments.lock(change.conn, customer.id, cmd.course_id) is None:
+                # a course id Stripe sent may be free text; one typed here must look like an id (domain/ids.py)
+                raise CommandRefused(f"customer {cmd.target} has no enrollment in course {cmd.course_id}, and a "
+                                     "new one takes a course id of A-Z, a-z, 0-9, _ and -", 404)
             row, changed = enrollments.grant(change.conn, customer.account, customer.id, cmd.course_id)
         else:
             row, changed = enrollments.revoke(change.conn, customer.id, cmd.course_id)
