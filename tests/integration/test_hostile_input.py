@@ -75,6 +75,13 @@ def test_no_page_may_be_framed_by_another_site_and_console_pages_run_only_their_
     if path.startswith("/admin/") and not path.startswith(("/admin/rq", "/admin/api")):
         assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'", policy
         assert policy["form-action"] == "'self'", policy
+    if path.startswith("/admin/"):  # customers' data: no browser cache or proxy keeps it
+        assert r.headers["Cache-Control"] == "no-store", (path, r.headers.get("Cache-Control"))
+
+
+def test_the_consoles_static_files_may_be_cached(client):
+    r = client.get("/admin/static/console.js")
+    assert r.status_code == 200 and "no-store" not in r.headers.get("Cache-Control", "")
 
 
 @pytest.mark.parametrize(("path", "body"), [

@@ -11,7 +11,7 @@ from domain import ledger
 from webhooks import current
 from webhooks.auth import scope, under
 from webhooks.console.amounts import decimals
-from webhooks.console.session import RQ_PATH, in_console
+from webhooks.console.session import CONSOLE, RQ_PATH, in_console
 
 
 def money(amount: int | None, currency: str | None) -> str:
@@ -57,16 +57,20 @@ def _ledger_counts() -> dict:
 CONSOLE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                   "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 NO_FRAMES = "frame-ancestors 'none'"  # RQ's dashboard (its own inline scripts) and every JSON answer
+STATIC_PATH = CONSOLE + "/static"  # the console's own scripts and styles: cacheable
 
 
 def security_headers(response):
     """App-wide after_request: no answer may be framed by another site or sniffed as another type; console
-    pages get the full Content-Security-Policy."""
+    pages get the full Content-Security-Policy; nothing under /admin but its static files may be cached."""
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     strict = in_console(request.path) and not under(request.path, RQ_PATH)
     response.headers.setdefault("Content-Security-Policy", CONSOLE_POLICY if strict else NO_FRAMES)
+    if under(request.path, CONSOLE) and not under(request.path, STATIC_PATH):
+        # customers' names, emails and payments: kept by no browser cache or proxy (a shared computer's back button)
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
