@@ -45,6 +45,7 @@ from tests.stripe_events import (
     dispute,
     invoice,
     invoice_payment,
+    iso,
     payment_intent,
     refund,
     subscription,
@@ -89,7 +90,7 @@ class Pay:
 class Expected:
     customer: tuple  # (name, email, deleted_in_stripe)
     payments: dict = field(default_factory=dict)  # ch_id -> Pay
-    subscriptions: dict = field(default_factory=dict)  # sub_id -> (course, status)
+    subscriptions: dict = field(default_factory=dict)  # sub_id -> (course, status[, flags]); flags: _sub_flags()
     enrollments: list = field(default_factory=list)  # courses with active access
 
     def view(self) -> dict:
@@ -98,7 +99,8 @@ class Expected:
             "payments": {ch: {"pi": p.pi, "invoice": p.invoice, "sub": p.sub, "course": p.course, "amount": p.amount,
                               "currency": p.currency, "amount_refunded": p.refunded, "status": p.status,
                               "refunds": dict(p.refunds)} for ch, p in self.payments.items()},
-            "subscriptions": dict(self.subscriptions),
+            "subscriptions": {sub: (s[0], s[1], s[2] if len(s) > 2 else _sub_flags())
+                              for sub, s in self.subscriptions.items()},
             "enrollments": sorted(self.enrollments),
         }
 
@@ -113,7 +115,8 @@ def view_of(profile: dict) -> dict:
             "amount_refunded": p["amount_refunded"], "status": p["status"],
             "refunds": {r["stripe_refund_id"]: (r["amount"], r["status"]) for r in p["refunds"]}}
             for p in profile["payments"]},
-        "subscriptions": {s["stripe_subscription_id"]: (s["course_id"], s["status"]) for s in profile["subscriptions"]},
+        "subscriptions": {s["stripe_subscription_id"]: (s["course_id"], s["status"], {
+            k: s[k] for k in ("pause_collection", "cancel_at_period_end", "cancel_at")}) for s in profile["subscriptions"]},
         "enrollments": sorted(e["course_id"] for e in profile["enrollments"] if e["access"] == "active"),
     }
 
@@ -393,6 +396,18 @@ def _renewal_expected(b: Builder, course: str, ch0: dict, failed: list[dict], st
     return Expected((b.name, b.email, False), pays, {sub_id: (course, status)}, [course])
 
 
+def _renewal_paid(b: Builder, course: str, t1: int, at: int, failed: list[dict]) -> dict:
+    """The renewal invoice in2 (first attempted at t1, then `failed`) paid at `at` by charge ch2; active again."""
+    pi_id, in_id = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", created=at, pi=pi_id, inv=in_id)
+    b.at(at, ("charge.succeeded", ch2),
+         ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in_id, charges=failed + [ch2])))
+    b.invoice_paid(b.invoice("in2", PRICE, course, created=at, ch=ch2["id"], pi=pi_id, attempts=len(failed) + 1),
+                   pi_id, at)
+    b.at(at, ("customer.subscription.updated", b.sub("active", course)))
+    return ch2
+
+
 def renewal_recovered(b: Builder, *, refund_at_once: bool = False) -> Story:
     course = "course_renewal"
     _, ch0 = b.subscribed(course)
@@ -401,11 +416,7 @@ def renewal_recovered(b: Builder, *, refund_at_once: bool = False) -> Story:
     failed = _failed_renewal(b, course, t1, ["ch1"])
     t2 = t1 + 3 * DAY
     pi_id, in_id = b.ids("pi2"), b.ids("in2")
-    ch2 = b.charge("ch2", created=t2, pi=pi_id, inv=in_id)
-    b.at(t2, ("charge.succeeded", ch2),
-         ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in_id, charges=failed + [ch2])))
-    b.invoice_paid(b.invoice("in2", PRICE, course, created=t2, ch=ch2["id"], pi=pi_id, attempts=2), pi_id, t2)
-    b.at(t2, ("customer.subscription.updated", b.sub("active", course)))
+    ch2 = _renewal_paid(b, course, t1, t2, failed)
     refunds = {}
     if refund_at_once:
         re = refund(b.ids("re1"), charge=ch2["id"], amount=PRICE, created=t2 + 40, payment_intent=pi_id,
@@ -422,14 +433,19 @@ def renewal_recovered_and_refunded(b: Builder) -> Story:
     return renewal_recovered(b, refund_at_once=True)
 
 
-def renewal_unpaid(b: Builder) -> Story:
+def renewal_unpaid(b: Builder, *, paid_later: bool = False) -> Story:
+    """past_due, then unpaid; `paid_later`: then the customer pays the open invoice by hand, active again."""
     course = "course_unpaid"
     _, ch0 = b.subscribed(course)
     b.final(b.customer())
     t1 = T0 + 30 * DAY
     failed = _failed_renewal(b, course, t1, ["ch1", "ch1b"])
     b.at(t1 + 7 * DAY, ("customer.subscription.updated", b.sub("unpaid", course)))
-    return b.story(_renewal_expected(b, course, ch0, failed, "unpaid"))
+    if not paid_later:
+        return b.story(_renewal_expected(b, course, ch0, failed, "unpaid"))
+    ch2 = _renewal_paid(b, course, t1, t1 + 10 * DAY, failed)
+    return b.story(_renewal_expected(b, course, ch0, failed, "active", **{
+        ch2["id"]: Pay(b.ids("pi2"), PRICE, "succeeded", course, b.ids("in2"), b.ids("sub"))}))
 
 
 def renewal_left_past_due(b: Builder) -> Story:
@@ -565,6 +581,143 @@ SCENARIOS = {f.__name__: f for f in (
     refunds_pending_then_succeeded_and_succeeded_then_failed, refunds_requiring_action, refund_after_customer_deleted,
     dispute_won, dispute_lost, bursts_within_one_second,
 )}
+
+
+# --- more histories: refunds up to full, subscription lifecycles, a course change -------------------
+
+def refunds_up_to_full_then_one_fails(b: Builder) -> Story:
+    """Two partial refunds add up to the whole charge (refunded), then the second fails: the payment is
+    partially refunded again, by the first refund only."""
+    course = "course_refund_full"
+    ch, pi = b.card_purchase(course, 10000)
+    re1 = refund(b.ids("re1"), charge=ch["id"], amount=4000, created=T0 + DAY, payment_intent=pi["id"])
+    re2 = refund(b.ids("re2"), charge=ch["id"], amount=6000, created=T0 + 2 * DAY, payment_intent=pi["id"])
+    re2_failed = refund(b.ids("re2"), charge=ch["id"], amount=6000, created=T0 + 2 * DAY, payment_intent=pi["id"],
+                        status="failed")
+    b.at(T0 + DAY, ("refund.created", re1), ("charge.refunded", b.charge("ch1", 10000, pi=pi["id"], refunds=[re1])))
+    b.at(T0 + 2 * DAY, ("refund.created", re2),
+         ("charge.refunded", b.charge("ch1", 10000, pi=pi["id"], refunds=[re1, re2])))
+    b.at(T0 + 5 * DAY, ("refund.failed", re2_failed), ("refund.updated", re2_failed),
+         ("charge.refund.updated", re2_failed))
+    b.final(b.charge("ch1", 10000, pi=pi["id"], refunds=[re1, re2_failed]))
+    b.final(b.customer())
+    return b.story(Expected((b.name, b.email, False), {ch["id"]: Pay(pi["id"], 10000, "partially_refunded", course,
+                                                                      refunds={re1["id"]: (4000, "succeeded"),
+                                                                               re2["id"]: (6000, "failed")})},
+                            enrollments=[course]))
+
+
+def _sub_flags(pause=None, at_period_end=False, cancel_at=None):
+    return {"pause_collection": pause, "cancel_at_period_end": at_period_end, "cancel_at": iso(cancel_at)}
+
+
+def cancel_scheduled_then_kept(b: Builder) -> Story:
+    """Set to cancel at period end, then the customer changes their mind: active, nothing scheduled."""
+    course = "course_cancel_kept"
+    _, ch0 = b.subscribed(course)
+    b.final(b.customer())
+    b.at(T0 + 3 * DAY, ("customer.subscription.updated", b.sub("active", course, cancel_at_period_end=True,
+                                                                cancel_at=T0 + 30 * DAY, canceled_at=T0 + 3 * DAY)))
+    b.at(T0 + 5 * DAY, ("customer.subscription.updated", b.sub("active", course)))
+    return b.story(Expected((b.name, b.email, False), {ch0["id"]: Pay(b.ids("pi0"), PRICE, "succeeded", course,
+                                                                       b.ids("in1"), b.ids("sub"))},
+                            {b.ids("sub"): (course, "active", _sub_flags())}, [course]))
+
+
+def cancel_at_a_future_date(b: Builder) -> Story:
+    """Set to cancel at a date before the period ends, then it ends then (.deleted): canceled, access kept."""
+    course = "course_cancel_at"
+    _, ch0 = b.subscribed(course)
+    b.final(b.customer())
+    end = T0 + 20 * DAY
+    b.at(T0 + 2 * DAY, ("customer.subscription.updated", b.sub("active", course, cancel_at=end,
+                                                                canceled_at=T0 + 2 * DAY)))
+    b.at(end, ("customer.subscription.deleted", b.sub("canceled", course, cancel_at=end, canceled_at=T0 + 2 * DAY,
+                                                      ended_at=end)))
+    return b.story(Expected((b.name, b.email, False), {ch0["id"]: Pay(b.ids("pi0"), PRICE, "succeeded", course,
+                                                                       b.ids("in1"), b.ids("sub"))},
+                            {b.ids("sub"): (course, "canceled", _sub_flags(cancel_at=end))}, [course]))
+
+
+def trial_paused_then_resumed(b: Builder) -> Story:
+    """The trial ends without a payment method (status `paused`, .paused), then the customer adds one and
+    it resumes (.resumed, `active`) with the first invoice paid."""
+    course = "course_trial_paused"
+    _trial_start(b, course)
+    t1, t2 = T0 + 14 * DAY, T0 + 20 * DAY
+    paused = b.sub("paused", course)
+    b.at(t1, ("customer.subscription.updated", paused), ("customer.subscription.paused", paused))
+    pi_id, in_id = b.ids("pi1"), b.ids("in1")
+    ch = b.charge("ch1", created=t2, pi=pi_id, inv=in_id)
+    active = b.sub("active", course)
+    b.at(t2, ("customer.subscription.resumed", active), ("customer.subscription.updated", active),
+         ("charge.succeeded", ch), ("payment_intent.succeeded", b.intent("pi1", ch, created=t2, invoice=in_id)))
+    b.invoice_paid(b.invoice("in1", PRICE, course, created=t2, ch=ch["id"], pi=pi_id), pi_id, t2)
+    return b.story(Expected((b.name, b.email, False),
+                            {ch["id"]: Pay(pi_id, PRICE, "succeeded", course, in_id, b.ids("sub"))},
+                            {b.ids("sub"): (course, "active", _sub_flags())}, [course]))
+
+
+def incomplete_then_expired(b: Builder) -> Story:
+    """The first payment fails (`incomplete`) and is never made: after 23 hours `incomplete_expired`.
+    The failed payment is recorded; no access."""
+    course = "course_incomplete"
+    b.begin()
+    pi_id, in_id = b.ids("pi1"), b.ids("in1")
+    failed = b.charge("ch1", pi=pi_id, inv=in_id, status="failed")
+    b.at(T0, ("customer.subscription.created", b.sub("incomplete", course)), ("charge.failed", failed),
+         ("payment_intent.payment_failed", b.intent("pi1", failed, status="requires_payment_method", invoice=in_id)))
+    b.invoice_failed(b.invoice("in1", PRICE, course, created=T0, ch=failed["id"], pi=pi_id, status="open",
+                               reason="subscription_create"), pi_id, T0)
+    expired = b.sub("incomplete_expired", course, ended_at=T0 + 23 * 3600)
+    b.at(T0 + 23 * 3600, ("customer.subscription.updated", expired), ("customer.subscription.deleted", expired))
+    b.final(b.customer())
+    return b.story(Expected((b.name, b.email, False),
+                            {failed["id"]: Pay(pi_id, PRICE, "failed", course, in_id, b.ids("sub"))},
+                            {b.ids("sub"): (course, "incomplete_expired")}))
+
+
+def unpaid_then_paid(b: Builder) -> Story:
+    return renewal_unpaid(b, paid_later=True)
+
+
+def subscription_moves_to_another_course(b: Builder) -> Story:
+    """The subscription is moved to another price and course (metadata.course_id B); the next renewal
+    pays for B: the first payment stays A's, the renewal is B's, both courses are open."""
+    course_a, course_b = "course_move_from", "course_move_to"
+    _, ch0 = b.subscribed(course_a)
+    b.final(b.customer())
+    b.at(T0 + 10 * DAY, ("customer.subscription.updated", b.sub("active", course_b)))
+    t1 = T0 + 30 * DAY
+    pi_id, in_id = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", created=t1, pi=pi_id, inv=in_id)
+    b.at(t1, ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in_id)))
+    b.invoice_paid(b.invoice("in2", PRICE, course_b, created=t1, ch=ch2["id"], pi=pi_id), pi_id, t1)
+    sub_id = b.ids("sub")
+    return b.story(Expected((b.name, b.email, False), {
+        ch0["id"]: Pay(b.ids("pi0"), PRICE, "succeeded", course_a, b.ids("in1"), sub_id),
+        ch2["id"]: Pay(pi_id, PRICE, "succeeded", course_b, in_id, sub_id)},
+        {sub_id: (course_b, "active")}, [course_a, course_b]))
+
+
+def customer_details_changed_twice(b: Builder) -> Story:
+    """The customer changes email, then name and email again a day later: the later details win."""
+    course = "course_renamed"
+    b.card_purchase(course)
+    first = b.customer(email=f"first.{b.ids.tag.lower()}@example.com")
+    last = b.customer(name=f"Later {b.ids.tag}", email=f"later.{b.ids.tag.lower()}@example.com")
+    b.at(T0 + DAY, ("customer.updated", first))
+    b.at(T0 + 2 * DAY, ("customer.updated", last))
+    b.final(last)
+    ch_id, pi_id = b.ids("ch1"), b.ids("pi1")
+    return b.story(Expected((last["name"], last["email"], False), {ch_id: Pay(pi_id, PRICE, "succeeded", course)},
+                            enrollments=[course]))
+
+
+SCENARIOS.update({f.__name__: f for f in (
+    refunds_up_to_full_then_one_fails, cancel_scheduled_then_kept, cancel_at_a_future_date, trial_paused_then_resumed,
+    incomplete_then_expired, unpaid_then_paid, subscription_moves_to_another_course, customer_details_changed_twice,
+)})
 
 
 def delivery_plan(events: list, order, *, largest_batch: int = 3) -> list[list]:

@@ -37,6 +37,8 @@ def record_checkout_session(ctx: EventContext) -> None:
     cus_id = ref(session.get("customer"))
     intent_id, sub_id, invoice_id = (ref(session.get(k)) for k in ("payment_intent", "subscription", "invoice"))
     course = metadata_course(session)
+    if not course and invoice_id:
+        course = invoice_course_of(ctx, invoice_id)
     if not course and sub_id:
         course = subscription_course_of(ctx, sub_id)
     learn_course(ctx, [session.get("id"), intent_id, sub_id, invoice_id], course)
@@ -160,6 +162,16 @@ def link_invoice_payment(ctx: EventContext) -> None:
         amount=integer(item.get("amount_paid"), None), currency=item.get("currency"), charge_status="succeeded",
         created=when((item.get("status_transitions") or {}).get("paid_at")) or when(item.get("created")),
     ), None)
+
+
+def invoice_course_of(ctx: Change, invoice_id: str) -> str | None:
+    """The course the session's invoice pays for, as the invoice states it: the subscription's course
+    when the invoice was made, which is not its course now if it has since moved to another one."""
+    known = courses.recall(ctx.conn, ctx.account, [invoice_id])
+    if known:
+        return known
+    fetched = ctx.peek("invoice", invoice_id)
+    return invoice_course(fetched) if fetched is not None else None
 
 
 def subscription_course_of(ctx: Change, sub_id: str) -> str | None:
