@@ -720,6 +720,57 @@ SCENARIOS.update({f.__name__: f for f in (
 )})
 
 
+def customer_deleted_with_its_subscription(b: Builder) -> Story:
+    """Deleting a customer in Stripe cancels their subscriptions in the same second: the customer stays,
+    marked deleted with their details, the subscription is canceled, the access stays."""
+    course = "course_customer_gone"
+    _, ch0 = b.subscribed(course)
+    gone, t1 = deleted_customer(b.cus), T0 + 5 * DAY
+    b.at(t1, ("customer.subscription.deleted", b.sub("canceled", course, canceled_at=t1, ended_at=t1)),
+         ("customer.deleted", gone))
+    b.final(gone)
+    return b.story(Expected((b.name, b.email, True), {ch0["id"]: Pay(b.ids("pi0"), PRICE, "succeeded", course,
+                                                                      b.ids("in1"), b.ids("sub"))},
+                            {b.ids("sub"): (course, "canceled")}, [course]))
+
+
+def _without_course(inv: dict) -> dict:
+    for holder in [inv.get("subscription_details"), (inv.get("parent") or {}).get("subscription_details")] + \
+            inv["lines"]["data"]:
+        if isinstance(holder, dict):
+            holder["metadata"] = {}
+    return inv
+
+
+def course_only_on_the_checkout_session(b: Builder) -> Story:
+    """The course is only in the Checkout Session's metadata (not copied to the subscription): the first
+    payment, the renewal a month later and the subscription all belong to it."""
+    course = "course_on_session"
+    b.begin()
+    sub = b.sub("active", course)
+    sub["metadata"] = {}
+    pi0, in1 = b.ids("pi0"), b.ids("in1")
+    ch0 = b.charge("ch0", pi=pi0, inv=in1)
+    b.at(T0, ("customer.subscription.created", sub), ("charge.succeeded", ch0),
+         ("payment_intent.succeeded", b.intent("pi0", ch0, invoice=in1)))
+    b.invoice_paid(_without_course(b.invoice("in1", PRICE, course, created=T0, ch=ch0["id"], pi=pi0,
+                                             reason="subscription_create")), pi0, T0)
+    b.at(T0, ("checkout.session.completed", b.session(PRICE, course, mode="subscription", inv=in1)))
+    b.final(b.customer())
+    t1 = T0 + 30 * DAY
+    pi2, in2 = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", created=t1, pi=pi2, inv=in2)
+    b.at(t1, ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in2)))
+    b.invoice_paid(_without_course(b.invoice("in2", PRICE, course, created=t1, ch=ch2["id"], pi=pi2)), pi2, t1)
+    sub_id = b.ids("sub")
+    return b.story(Expected((b.name, b.email, False), {
+        ch0["id"]: Pay(pi0, PRICE, "succeeded", course, in1, sub_id),
+        ch2["id"]: Pay(pi2, PRICE, "succeeded", course, in2, sub_id)}, {sub_id: (course, "active")}, [course]))
+
+
+SCENARIOS.update({f.__name__: f for f in (customer_deleted_with_its_subscription, course_only_on_the_checkout_session)})
+
+
 def delivery_plan(events: list, order, *, largest_batch: int = 3) -> list[list]:
     """Batches of deliveries: "in-order", "reversed", or (a seed) shuffled with about a third of the events
     sent twice more, in batches of 1 to `largest_batch`."""
