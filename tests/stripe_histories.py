@@ -771,6 +771,78 @@ def course_only_on_the_checkout_session(b: Builder) -> Story:
 SCENARIOS.update({f.__name__: f for f in (customer_deleted_with_its_subscription, course_only_on_the_checkout_session)})
 
 
+def declined_then_paid_at_checkout(b: Builder) -> Story:
+    """At Checkout the first card is declined and a second one pays, all in one second: the failed
+    attempt and the payment are two payments of one payment intent; only the payment gives access."""
+    course = "course_second_card"
+    pi_id = b.ids("pi1")
+    declined = b.charge("ch1", pi=pi_id, status="failed")
+    paid = b.charge("ch2", pi=pi_id)
+    b.at(T0, ("customer.created", b.customer()), ("charge.failed", declined),
+         ("payment_intent.payment_failed", b.intent("pi1", declined, status="requires_payment_method")),
+         ("charge.succeeded", paid), ("payment_intent.succeeded", b.intent("pi1", paid, charges=[declined, paid])),
+         ("checkout.session.completed", b.session(PRICE, course, pi=pi_id)))
+    b.final(b.customer())
+    return b.story(Expected((b.name, b.email, False), {declined["id"]: Pay(pi_id, PRICE, "failed", course),
+                                                       paid["id"]: Pay(pi_id, PRICE, "succeeded", course)},
+                            enrollments=[course]))
+
+
+SCENARIOS.update({f.__name__: f for f in (declined_then_paid_at_checkout,)})
+
+
+def _priced(obj: dict, course: str) -> dict:
+    """The course on the price (a price per course), not on the subscription: on its items, or on the
+    invoice's lines (their price and plan, before basil)."""
+    obj["metadata"] = {}
+    for holder in [obj.get("subscription_details"), (obj.get("parent") or {}).get("subscription_details")]:
+        if isinstance(holder, dict):
+            holder["metadata"] = {}
+    for item in (obj.get("items") or obj.get("lines"))["data"]:
+        item["metadata"] = {}
+        for key in ("price", "plan"):
+            if isinstance(item.get(key), dict):
+                item[key].update(id=f"price_{course}", metadata={"course_id": course})
+        if "pricing" in item:
+            item["pricing"]["price_details"]["price"] = f"price_{course}"
+    return obj
+
+
+def _price(b: Builder, course: str) -> None:
+    """The price object (what `GET /v1/prices/{id}` answers)."""
+    b.final({"id": f"price_{course}", "object": "price", "active": True, "currency": "usd", "unit_amount": PRICE,
+             "type": "recurring", "metadata": {"course_id": course}})
+
+
+def price_moves_to_another_course(b: Builder) -> Story:
+    """The course is on the price; the subscription moves to the price of another course, and the next
+    renewal pays for that one."""
+    course_a, course_b = "course_price_from", "course_price_to"
+    b.begin()
+    _price(b, course_a), _price(b, course_b)
+    pi0, in1, sub_id = b.ids("pi0"), b.ids("in1"), b.ids("sub")
+    ch0 = b.charge("ch0", pi=pi0, inv=in1)
+    b.at(T0, ("customer.subscription.created", _priced(b.sub("active", course_a), course_a)),
+         ("charge.succeeded", ch0), ("payment_intent.succeeded", b.intent("pi0", ch0, invoice=in1)))
+    b.invoice_paid(_priced(b.invoice("in1", PRICE, course_a, created=T0, ch=ch0["id"], pi=pi0,
+                                     reason="subscription_create"), course_a), pi0, T0)
+    b.at(T0, ("checkout.session.completed", b.session(PRICE, None, mode="subscription", inv=in1)))
+    b.final(b.customer())
+    b.at(T0 + 10 * DAY, ("customer.subscription.updated", _priced(b.sub("active", course_b), course_b)))
+    t1 = T0 + 30 * DAY
+    pi2, in2 = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", created=t1, pi=pi2, inv=in2)
+    b.at(t1, ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in2)))
+    b.invoice_paid(_priced(b.invoice("in2", PRICE, course_b, created=t1, ch=ch2["id"], pi=pi2), course_b), pi2, t1)
+    return b.story(Expected((b.name, b.email, False), {
+        ch0["id"]: Pay(pi0, PRICE, "succeeded", course_a, in1, sub_id),
+        ch2["id"]: Pay(pi2, PRICE, "succeeded", course_b, in2, sub_id)},
+        {sub_id: (course_b, "active")}, [course_a, course_b]))
+
+
+SCENARIOS.update({f.__name__: f for f in (price_moves_to_another_course,)})
+
+
 def delivery_plan(events: list, order, *, largest_batch: int = 3) -> list[list]:
     """Batches of deliveries: "in-order", "reversed", or (a seed) shuffled with about a third of the events
     sent twice more, in batches of 1 to `largest_batch`."""
