@@ -814,10 +814,8 @@ def _price(b: Builder, course: str) -> None:
              "type": "recurring", "metadata": {"course_id": course}})
 
 
-def price_moves_to_another_course(b: Builder) -> Story:
-    """The course is on the price; the subscription moves to the price of another course, and the next
-    renewal pays for that one."""
-    course_a, course_b = "course_price_from", "course_price_to"
+def _subscribed_to_a_price(b: Builder, course_a: str, course_b: str) -> tuple[dict, str, str, str]:
+    """Checkout for a subscription to course A's price (course B's price exists too); the first invoice paid."""
     b.begin()
     _price(b, course_a), _price(b, course_b)
     pi0, in1, sub_id = b.ids("pi0"), b.ids("in1"), b.ids("sub")
@@ -828,6 +826,14 @@ def price_moves_to_another_course(b: Builder) -> Story:
                                      reason="subscription_create"), course_a), pi0, T0)
     b.at(T0, ("checkout.session.completed", b.session(PRICE, None, mode="subscription", inv=in1)))
     b.final(b.customer())
+    return ch0, pi0, in1, sub_id
+
+
+def price_moves_to_another_course(b: Builder) -> Story:
+    """The course is on the price; the subscription moves to the price of another course, and the next
+    renewal pays for that one."""
+    course_a, course_b = "course_price_from", "course_price_to"
+    ch0, pi0, in1, sub_id = _subscribed_to_a_price(b, course_a, course_b)
     b.at(T0 + 10 * DAY, ("customer.subscription.updated", _priced(b.sub("active", course_b), course_b)))
     t1 = T0 + 30 * DAY
     pi2, in2 = b.ids("pi2"), b.ids("in2")
@@ -841,6 +847,33 @@ def price_moves_to_another_course(b: Builder) -> Story:
 
 
 SCENARIOS.update({f.__name__: f for f in (price_moves_to_another_course,)})
+
+
+def price_moves_with_a_proration_invoice(b: Builder) -> Story:
+    """The move to the other course's price is invoiced at once (proration): the invoice's first line
+    credits the unused time on the old price, the second bills the new one; the payment is for the
+    new course."""
+    course_a, course_b = "course_prorated_from", "course_prorated_to"
+    ch0, pi0, in1, sub_id = _subscribed_to_a_price(b, course_a, course_b)
+    t1, amount = T0 + 10 * DAY, PRICE - 1600
+    pi2, in2 = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", amount, created=t1, pi=pi2, inv=in2)
+    inv = _priced(b.invoice("in2", amount, course_b, created=t1, ch=ch2["id"], pi=pi2, reason="subscription_update"),
+                  course_b)
+    credit = _priced({"lines": {"data": [copy.deepcopy(inv["lines"]["data"][0])]}}, course_a)["lines"]["data"][0]
+    credit.update(id=f"il_{b.ids.tag}credit", amount=-1600, proration=True)
+    inv["lines"]["data"].insert(0, credit)
+    b.at(t1, ("customer.subscription.updated", _priced(b.sub("active", course_b), course_b)),
+         ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, amount, created=t1,
+                                                                          invoice=in2)))
+    b.invoice_paid(inv, pi2, t1)
+    return b.story(Expected((b.name, b.email, False), {
+        ch0["id"]: Pay(pi0, PRICE, "succeeded", course_a, in1, sub_id),
+        ch2["id"]: Pay(pi2, amount, "succeeded", course_b, in2, sub_id)},
+        {sub_id: (course_b, "active")}, [course_a, course_b]))
+
+
+SCENARIOS.update({f.__name__: f for f in (price_moves_with_a_proration_invoice,)})
 
 
 def delivery_plan(events: list, order, *, largest_batch: int = 3) -> list[list]:

@@ -94,7 +94,7 @@ def invoice_course(invoice: dict) -> str | None:
     parent = invoice.get("parent")
     if isinstance(parent, dict):
         candidates.append(parent.get("subscription_details"))
-    for line in listed(invoice.get("lines")):  # a line's own metadata, then its price's (before basil)
+    for line in billed_lines(invoice):  # a line's own metadata, then its price's (before basil)
         candidates += [line, line.get("price"), line.get("plan")]
     for candidate in candidates:
         course = metadata_course(candidate)
@@ -103,10 +103,16 @@ def invoice_course(invoice: dict) -> str | None:
     return None
 
 
+def billed_lines(invoice: dict) -> list[dict]:
+    """An invoice's lines that bill something: not the credits for unused time on a price left
+    (a move to another price invoiced at once credits the old price first)."""
+    return [line for line in listed(invoice.get("lines")) if integer(line.get("amount"), 0) >= 0]
+
+
 def invoice_prices(invoice: dict) -> list[str]:
     """The price ids an invoice's lines bill: `pricing.price_details.price` since basil, `price` before."""
     ids = []
-    for line in listed(invoice.get("lines")):
+    for line in billed_lines(invoice):
         pricing = line.get("pricing") if isinstance(line.get("pricing"), dict) else {}
         details = pricing.get("price_details") if isinstance(pricing.get("price_details"), dict) else {}
         price_id = ref(details.get("price")) or ref(line.get("price"))
