@@ -840,13 +840,16 @@ def price_moves_to_another_course(b: Builder) -> Story:
     ch2 = b.charge("ch2", created=t1, pi=pi2, inv=in2)
     b.at(t1, ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in2)))
     b.invoice_paid(_priced(b.invoice("in2", PRICE, course_b, created=t1, ch=ch2["id"], pi=pi2), course_b), pi2, t1)
+    return _moved(b, (ch0, pi0, in1, sub_id), (ch2, PRICE), course_a, course_b)
+
+
+def _moved(b: Builder, first: tuple, renewal: tuple, course_a: str, course_b: str) -> Story:
+    """The profile after a move from course A to B: the first payment A's, the one after B's, both open."""
+    (ch0, pi0, in1, sub_id), (ch2, amount) = first, renewal
     return b.story(Expected((b.name, b.email, False), {
         ch0["id"]: Pay(pi0, PRICE, "succeeded", course_a, in1, sub_id),
-        ch2["id"]: Pay(pi2, PRICE, "succeeded", course_b, in2, sub_id)},
+        ch2["id"]: Pay(ch2["payment_intent"], amount, "succeeded", course_b, b.ids("in2"), sub_id)},
         {sub_id: (course_b, "active")}, [course_a, course_b]))
-
-
-SCENARIOS.update({f.__name__: f for f in (price_moves_to_another_course,)})
 
 
 def price_moves_with_a_proration_invoice(b: Builder) -> Story:
@@ -867,13 +870,37 @@ def price_moves_with_a_proration_invoice(b: Builder) -> Story:
          ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, amount, created=t1,
                                                                           invoice=in2)))
     b.invoice_paid(inv, pi2, t1)
-    return b.story(Expected((b.name, b.email, False), {
-        ch0["id"]: Pay(pi0, PRICE, "succeeded", course_a, in1, sub_id),
-        ch2["id"]: Pay(pi2, amount, "succeeded", course_b, in2, sub_id)},
-        {sub_id: (course_b, "active")}, [course_a, course_b]))
+    return _moved(b, (ch0, pi0, in1, sub_id), (ch2, amount), course_a, course_b)
 
 
-SCENARIOS.update({f.__name__: f for f in (price_moves_with_a_proration_invoice,)})
+def two_subscriptions_for_two_courses(b: Builder) -> Story:
+    """One customer subscribes to two courses through two Checkout Sessions that name none (the course is
+    on each subscription); each payment and subscription keeps its own course."""
+    b.begin()
+    pays, subs = {}, {}
+    for n, course in (("1", "course_first_sub"), ("2", "course_second_sub")):
+        sub_id, pi_id, in_id = b.ids(f"sub{n}"), b.ids(f"pi{n}"), b.ids(f"in{n}")
+        at = T0 + (int(n) - 1) * DAY
+        sub = subscription(sub_id, customer=b.cus, created=at, metadata={"course_id": course}, api_version=b.v)
+        ch = b.charge(f"ch{n}", created=at, pi=pi_id, inv=in_id)
+        inv = invoice(in_id, customer=b.cus, subscription=sub_id, amount_paid=PRICE, charge=ch["id"],
+                      payment_intent=pi_id, created=at, subscription_metadata={"course_id": course},
+                      api_version=b.v, include_payments=False)
+        b._billed_to_customer(inv)
+        session = checkout_session(b.ids(f"cs{n}"), customer=b.cus, email=b.email, name=b.name, amount_total=PRICE,
+                                   mode="subscription", subscription=sub_id, invoice=in_id, created=at)
+        b.at(at, ("customer.subscription.created", sub), ("charge.succeeded", ch),
+             ("payment_intent.succeeded", b.intent(f"pi{n}", ch, created=at, invoice=in_id)))
+        b.invoice_paid(inv, pi_id, at)
+        b.at(at, ("checkout.session.completed", session))
+        pays[ch["id"]] = Pay(pi_id, PRICE, "succeeded", course, in_id, sub_id)
+        subs[sub_id] = (course, "active")
+    b.final(b.customer())
+    return b.story(Expected((b.name, b.email, False), pays, subs, ["course_first_sub", "course_second_sub"]))
+
+
+SCENARIOS.update({f.__name__: f for f in (price_moves_to_another_course, price_moves_with_a_proration_invoice,
+                                           two_subscriptions_for_two_courses)})
 
 
 def delivery_plan(events: list, order, *, largest_batch: int = 3) -> list[list]:
