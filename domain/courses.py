@@ -14,6 +14,11 @@ def remember(conn, account: str, object_ids: list[str], course_id: str) -> None:
     conn.execute(Q.remember_course, {"a": account, "ids": ids, "course": course_id})
 
 
+def replace(conn, account: str, object_id: str, course_id: str) -> None:
+    """This object now pays for another course (a subscription moved to another price)."""
+    conn.execute(Q.replace_course, {"a": account, "id": object_id, "course": course_id})
+
+
 def recall(conn, account: str, object_ids: list[str]) -> str | None:
     """The course remembered for any of these objects, or from a subscription row we hold."""
     ids = [i for i in object_ids if i]

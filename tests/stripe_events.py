@@ -228,6 +228,10 @@ def invoice(in_id: str, *, customer: str, subscription: str | None, amount_paid:
         for key in ("subscription", "charge", "payment_intent", "paid", "tax", "tax_percent"):
             obj.pop(key, None)
         line.pop("subscription", None)
+        line.pop("plan", None)
+        price = line.pop("price", None) or {}  # basil: `pricing`, which names the price by id only
+        line["pricing"] = {"type": "price_details", "unit_amount_decimal": str(amount_paid),
+                           "price_details": {"price": price.get("id"), "product": price.get("product")}}
         line["parent"] = {"type": "subscription_item_details", "invoice_item_details": None,
                           "subscription_item_details": {"invoice_item": None, "proration": False,
                                                         "proration_details": {"credited_items": None},

@@ -45,6 +45,7 @@ from tests.stripe_events import (
     dispute,
     invoice,
     invoice_payment,
+    iso,
     payment_intent,
     refund,
     subscription,
@@ -89,7 +90,7 @@ class Pay:
 class Expected:
     customer: tuple  # (name, email, deleted_in_stripe)
     payments: dict = field(default_factory=dict)  # ch_id -> Pay
-    subscriptions: dict = field(default_factory=dict)  # sub_id -> (course, status)
+    subscriptions: dict = field(default_factory=dict)  # sub_id -> (course, status[, flags]); flags: _sub_flags()
     enrollments: list = field(default_factory=list)  # courses with active access
 
     def view(self) -> dict:
@@ -98,7 +99,8 @@ class Expected:
             "payments": {ch: {"pi": p.pi, "invoice": p.invoice, "sub": p.sub, "course": p.course, "amount": p.amount,
                               "currency": p.currency, "amount_refunded": p.refunded, "status": p.status,
                               "refunds": dict(p.refunds)} for ch, p in self.payments.items()},
-            "subscriptions": dict(self.subscriptions),
+            "subscriptions": {sub: (s[0], s[1], s[2] if len(s) > 2 else _sub_flags())
+                              for sub, s in self.subscriptions.items()},
             "enrollments": sorted(self.enrollments),
         }
 
@@ -113,7 +115,8 @@ def view_of(profile: dict) -> dict:
             "amount_refunded": p["amount_refunded"], "status": p["status"],
             "refunds": {r["stripe_refund_id"]: (r["amount"], r["status"]) for r in p["refunds"]}}
             for p in profile["payments"]},
-        "subscriptions": {s["stripe_subscription_id"]: (s["course_id"], s["status"]) for s in profile["subscriptions"]},
+        "subscriptions": {s["stripe_subscription_id"]: (s["course_id"], s["status"], {
+            k: s[k] for k in ("pause_collection", "cancel_at_period_end", "cancel_at")}) for s in profile["subscriptions"]},
         "enrollments": sorted(e["course_id"] for e in profile["enrollments"] if e["access"] == "active"),
     }
 
@@ -393,6 +396,18 @@ def _renewal_expected(b: Builder, course: str, ch0: dict, failed: list[dict], st
     return Expected((b.name, b.email, False), pays, {sub_id: (course, status)}, [course])
 
 
+def _renewal_paid(b: Builder, course: str, t1: int, at: int, failed: list[dict]) -> dict:
+    """The renewal invoice in2 (first attempted at t1, then `failed`) paid at `at` by charge ch2; active again."""
+    pi_id, in_id = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", created=at, pi=pi_id, inv=in_id)
+    b.at(at, ("charge.succeeded", ch2),
+         ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in_id, charges=failed + [ch2])))
+    b.invoice_paid(b.invoice("in2", PRICE, course, created=at, ch=ch2["id"], pi=pi_id, attempts=len(failed) + 1),
+                   pi_id, at)
+    b.at(at, ("customer.subscription.updated", b.sub("active", course)))
+    return ch2
+
+
 def renewal_recovered(b: Builder, *, refund_at_once: bool = False) -> Story:
     course = "course_renewal"
     _, ch0 = b.subscribed(course)
@@ -401,11 +416,7 @@ def renewal_recovered(b: Builder, *, refund_at_once: bool = False) -> Story:
     failed = _failed_renewal(b, course, t1, ["ch1"])
     t2 = t1 + 3 * DAY
     pi_id, in_id = b.ids("pi2"), b.ids("in2")
-    ch2 = b.charge("ch2", created=t2, pi=pi_id, inv=in_id)
-    b.at(t2, ("charge.succeeded", ch2),
-         ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in_id, charges=failed + [ch2])))
-    b.invoice_paid(b.invoice("in2", PRICE, course, created=t2, ch=ch2["id"], pi=pi_id, attempts=2), pi_id, t2)
-    b.at(t2, ("customer.subscription.updated", b.sub("active", course)))
+    ch2 = _renewal_paid(b, course, t1, t2, failed)
     refunds = {}
     if refund_at_once:
         re = refund(b.ids("re1"), charge=ch2["id"], amount=PRICE, created=t2 + 40, payment_intent=pi_id,
@@ -422,14 +433,19 @@ def renewal_recovered_and_refunded(b: Builder) -> Story:
     return renewal_recovered(b, refund_at_once=True)
 
 
-def renewal_unpaid(b: Builder) -> Story:
+def renewal_unpaid(b: Builder, *, paid_later: bool = False) -> Story:
+    """past_due, then unpaid; `paid_later`: then the customer pays the open invoice by hand, active again."""
     course = "course_unpaid"
     _, ch0 = b.subscribed(course)
     b.final(b.customer())
     t1 = T0 + 30 * DAY
     failed = _failed_renewal(b, course, t1, ["ch1", "ch1b"])
     b.at(t1 + 7 * DAY, ("customer.subscription.updated", b.sub("unpaid", course)))
-    return b.story(_renewal_expected(b, course, ch0, failed, "unpaid"))
+    if not paid_later:
+        return b.story(_renewal_expected(b, course, ch0, failed, "unpaid"))
+    ch2 = _renewal_paid(b, course, t1, t1 + 10 * DAY, failed)
+    return b.story(_renewal_expected(b, course, ch0, failed, "active", **{
+        ch2["id"]: Pay(b.ids("pi2"), PRICE, "succeeded", course, b.ids("in2"), b.ids("sub"))}))
 
 
 def renewal_left_past_due(b: Builder) -> Story:
@@ -565,6 +581,326 @@ SCENARIOS = {f.__name__: f for f in (
     refunds_pending_then_succeeded_and_succeeded_then_failed, refunds_requiring_action, refund_after_customer_deleted,
     dispute_won, dispute_lost, bursts_within_one_second,
 )}
+
+
+# --- more histories: refunds up to full, subscription lifecycles, a course change -------------------
+
+def refunds_up_to_full_then_one_fails(b: Builder) -> Story:
+    """Two partial refunds add up to the whole charge (refunded), then the second fails: the payment is
+    partially refunded again, by the first refund only."""
+    course = "course_refund_full"
+    ch, pi = b.card_purchase(course, 10000)
+    re1 = refund(b.ids("re1"), charge=ch["id"], amount=4000, created=T0 + DAY, payment_intent=pi["id"])
+    re2 = refund(b.ids("re2"), charge=ch["id"], amount=6000, created=T0 + 2 * DAY, payment_intent=pi["id"])
+    re2_failed = refund(b.ids("re2"), charge=ch["id"], amount=6000, created=T0 + 2 * DAY, payment_intent=pi["id"],
+                        status="failed")
+    b.at(T0 + DAY, ("refund.created", re1), ("charge.refunded", b.charge("ch1", 10000, pi=pi["id"], refunds=[re1])))
+    b.at(T0 + 2 * DAY, ("refund.created", re2),
+         ("charge.refunded", b.charge("ch1", 10000, pi=pi["id"], refunds=[re1, re2])))
+    b.at(T0 + 5 * DAY, ("refund.failed", re2_failed), ("refund.updated", re2_failed),
+         ("charge.refund.updated", re2_failed))
+    b.final(b.charge("ch1", 10000, pi=pi["id"], refunds=[re1, re2_failed]))
+    b.final(b.customer())
+    return b.story(Expected((b.name, b.email, False), {ch["id"]: Pay(pi["id"], 10000, "partially_refunded", course,
+                                                                      refunds={re1["id"]: (4000, "succeeded"),
+                                                                               re2["id"]: (6000, "failed")})},
+                            enrollments=[course]))
+
+
+def _sub_flags(pause=None, at_period_end=False, cancel_at=None):
+    return {"pause_collection": pause, "cancel_at_period_end": at_period_end, "cancel_at": iso(cancel_at)}
+
+
+def cancel_scheduled_then_kept(b: Builder) -> Story:
+    """Set to cancel at period end, then the customer changes their mind: active, nothing scheduled."""
+    course = "course_cancel_kept"
+    _, ch0 = b.subscribed(course)
+    b.final(b.customer())
+    b.at(T0 + 3 * DAY, ("customer.subscription.updated", b.sub("active", course, cancel_at_period_end=True,
+                                                                cancel_at=T0 + 30 * DAY, canceled_at=T0 + 3 * DAY)))
+    b.at(T0 + 5 * DAY, ("customer.subscription.updated", b.sub("active", course)))
+    return b.story(Expected((b.name, b.email, False), {ch0["id"]: Pay(b.ids("pi0"), PRICE, "succeeded", course,
+                                                                       b.ids("in1"), b.ids("sub"))},
+                            {b.ids("sub"): (course, "active", _sub_flags())}, [course]))
+
+
+def cancel_at_a_future_date(b: Builder) -> Story:
+    """Set to cancel at a date before the period ends, then it ends then (.deleted): canceled, access kept."""
+    course = "course_cancel_at"
+    _, ch0 = b.subscribed(course)
+    b.final(b.customer())
+    end = T0 + 20 * DAY
+    b.at(T0 + 2 * DAY, ("customer.subscription.updated", b.sub("active", course, cancel_at=end,
+                                                                canceled_at=T0 + 2 * DAY)))
+    b.at(end, ("customer.subscription.deleted", b.sub("canceled", course, cancel_at=end, canceled_at=T0 + 2 * DAY,
+                                                      ended_at=end)))
+    return b.story(Expected((b.name, b.email, False), {ch0["id"]: Pay(b.ids("pi0"), PRICE, "succeeded", course,
+                                                                       b.ids("in1"), b.ids("sub"))},
+                            {b.ids("sub"): (course, "canceled", _sub_flags(cancel_at=end))}, [course]))
+
+
+def trial_paused_then_resumed(b: Builder) -> Story:
+    """The trial ends without a payment method (status `paused`, .paused), then the customer adds one and
+    it resumes (.resumed, `active`) with the first invoice paid."""
+    course = "course_trial_paused"
+    _trial_start(b, course)
+    t1, t2 = T0 + 14 * DAY, T0 + 20 * DAY
+    paused = b.sub("paused", course)
+    b.at(t1, ("customer.subscription.updated", paused), ("customer.subscription.paused", paused))
+    pi_id, in_id = b.ids("pi1"), b.ids("in1")
+    ch = b.charge("ch1", created=t2, pi=pi_id, inv=in_id)
+    active = b.sub("active", course)
+    b.at(t2, ("customer.subscription.resumed", active), ("customer.subscription.updated", active),
+         ("charge.succeeded", ch), ("payment_intent.succeeded", b.intent("pi1", ch, created=t2, invoice=in_id)))
+    b.invoice_paid(b.invoice("in1", PRICE, course, created=t2, ch=ch["id"], pi=pi_id), pi_id, t2)
+    return b.story(Expected((b.name, b.email, False),
+                            {ch["id"]: Pay(pi_id, PRICE, "succeeded", course, in_id, b.ids("sub"))},
+                            {b.ids("sub"): (course, "active", _sub_flags())}, [course]))
+
+
+def incomplete_then_expired(b: Builder) -> Story:
+    """The first payment fails (`incomplete`) and is never made: after 23 hours `incomplete_expired`.
+    The failed payment is recorded; no access."""
+    course = "course_incomplete"
+    b.begin()
+    pi_id, in_id = b.ids("pi1"), b.ids("in1")
+    failed = b.charge("ch1", pi=pi_id, inv=in_id, status="failed")
+    b.at(T0, ("customer.subscription.created", b.sub("incomplete", course)), ("charge.failed", failed),
+         ("payment_intent.payment_failed", b.intent("pi1", failed, status="requires_payment_method", invoice=in_id)))
+    b.invoice_failed(b.invoice("in1", PRICE, course, created=T0, ch=failed["id"], pi=pi_id, status="open",
+                               reason="subscription_create"), pi_id, T0)
+    expired = b.sub("incomplete_expired", course, ended_at=T0 + 23 * 3600)
+    b.at(T0 + 23 * 3600, ("customer.subscription.updated", expired), ("customer.subscription.deleted", expired))
+    b.final(b.customer())
+    return b.story(Expected((b.name, b.email, False),
+                            {failed["id"]: Pay(pi_id, PRICE, "failed", course, in_id, b.ids("sub"))},
+                            {b.ids("sub"): (course, "incomplete_expired")}))
+
+
+def unpaid_then_paid(b: Builder) -> Story:
+    return renewal_unpaid(b, paid_later=True)
+
+
+def subscription_moves_to_another_course(b: Builder) -> Story:
+    """The subscription is moved to another price and course (metadata.course_id B); the next renewal
+    pays for B: the first payment stays A's, the renewal is B's, both courses are open."""
+    course_a, course_b = "course_move_from", "course_move_to"
+    _, ch0 = b.subscribed(course_a)
+    b.final(b.customer())
+    b.at(T0 + 10 * DAY, ("customer.subscription.updated", b.sub("active", course_b)))
+    t1 = T0 + 30 * DAY
+    pi_id, in_id = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", created=t1, pi=pi_id, inv=in_id)
+    b.at(t1, ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in_id)))
+    b.invoice_paid(b.invoice("in2", PRICE, course_b, created=t1, ch=ch2["id"], pi=pi_id), pi_id, t1)
+    sub_id = b.ids("sub")
+    return b.story(Expected((b.name, b.email, False), {
+        ch0["id"]: Pay(b.ids("pi0"), PRICE, "succeeded", course_a, b.ids("in1"), sub_id),
+        ch2["id"]: Pay(pi_id, PRICE, "succeeded", course_b, in_id, sub_id)},
+        {sub_id: (course_b, "active")}, [course_a, course_b]))
+
+
+def customer_details_changed_twice(b: Builder) -> Story:
+    """The customer changes email, then name and email again a day later: the later details win."""
+    course = "course_renamed"
+    b.card_purchase(course)
+    first = b.customer(email=f"first.{b.ids.tag.lower()}@example.com")
+    last = b.customer(name=f"Later {b.ids.tag}", email=f"later.{b.ids.tag.lower()}@example.com")
+    b.at(T0 + DAY, ("customer.updated", first))
+    b.at(T0 + 2 * DAY, ("customer.updated", last))
+    b.final(last)
+    ch_id, pi_id = b.ids("ch1"), b.ids("pi1")
+    return b.story(Expected((last["name"], last["email"], False), {ch_id: Pay(pi_id, PRICE, "succeeded", course)},
+                            enrollments=[course]))
+
+
+SCENARIOS.update({f.__name__: f for f in (
+    refunds_up_to_full_then_one_fails, cancel_scheduled_then_kept, cancel_at_a_future_date, trial_paused_then_resumed,
+    incomplete_then_expired, unpaid_then_paid, subscription_moves_to_another_course, customer_details_changed_twice,
+)})
+
+
+def customer_deleted_with_its_subscription(b: Builder) -> Story:
+    """Deleting a customer in Stripe cancels their subscriptions in the same second: the customer stays,
+    marked deleted with their details, the subscription is canceled, the access stays."""
+    course = "course_customer_gone"
+    _, ch0 = b.subscribed(course)
+    gone, t1 = deleted_customer(b.cus), T0 + 5 * DAY
+    b.at(t1, ("customer.subscription.deleted", b.sub("canceled", course, canceled_at=t1, ended_at=t1)),
+         ("customer.deleted", gone))
+    b.final(gone)
+    return b.story(Expected((b.name, b.email, True), {ch0["id"]: Pay(b.ids("pi0"), PRICE, "succeeded", course,
+                                                                      b.ids("in1"), b.ids("sub"))},
+                            {b.ids("sub"): (course, "canceled")}, [course]))
+
+
+def _without_course(inv: dict) -> dict:
+    for holder in [inv.get("subscription_details"), (inv.get("parent") or {}).get("subscription_details")] + \
+            inv["lines"]["data"]:
+        if isinstance(holder, dict):
+            holder["metadata"] = {}
+    return inv
+
+
+def course_only_on_the_checkout_session(b: Builder) -> Story:
+    """The course is only in the Checkout Session's metadata (not copied to the subscription): the first
+    payment, the renewal a month later and the subscription all belong to it."""
+    course = "course_on_session"
+    b.begin()
+    sub = b.sub("active", course)
+    sub["metadata"] = {}
+    pi0, in1 = b.ids("pi0"), b.ids("in1")
+    ch0 = b.charge("ch0", pi=pi0, inv=in1)
+    b.at(T0, ("customer.subscription.created", sub), ("charge.succeeded", ch0),
+         ("payment_intent.succeeded", b.intent("pi0", ch0, invoice=in1)))
+    b.invoice_paid(_without_course(b.invoice("in1", PRICE, course, created=T0, ch=ch0["id"], pi=pi0,
+                                             reason="subscription_create")), pi0, T0)
+    b.at(T0, ("checkout.session.completed", b.session(PRICE, course, mode="subscription", inv=in1)))
+    b.final(b.customer())
+    t1 = T0 + 30 * DAY
+    pi2, in2 = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", created=t1, pi=pi2, inv=in2)
+    b.at(t1, ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in2)))
+    b.invoice_paid(_without_course(b.invoice("in2", PRICE, course, created=t1, ch=ch2["id"], pi=pi2)), pi2, t1)
+    sub_id = b.ids("sub")
+    return b.story(Expected((b.name, b.email, False), {
+        ch0["id"]: Pay(pi0, PRICE, "succeeded", course, in1, sub_id),
+        ch2["id"]: Pay(pi2, PRICE, "succeeded", course, in2, sub_id)}, {sub_id: (course, "active")}, [course]))
+
+
+SCENARIOS.update({f.__name__: f for f in (customer_deleted_with_its_subscription, course_only_on_the_checkout_session)})
+
+
+def declined_then_paid_at_checkout(b: Builder) -> Story:
+    """At Checkout the first card is declined and a second one pays, all in one second: the failed
+    attempt and the payment are two payments of one payment intent; only the payment gives access."""
+    course = "course_second_card"
+    pi_id = b.ids("pi1")
+    declined = b.charge("ch1", pi=pi_id, status="failed")
+    paid = b.charge("ch2", pi=pi_id)
+    b.at(T0, ("customer.created", b.customer()), ("charge.failed", declined),
+         ("payment_intent.payment_failed", b.intent("pi1", declined, status="requires_payment_method")),
+         ("charge.succeeded", paid), ("payment_intent.succeeded", b.intent("pi1", paid, charges=[declined, paid])),
+         ("checkout.session.completed", b.session(PRICE, course, pi=pi_id)))
+    b.final(b.customer())
+    return b.story(Expected((b.name, b.email, False), {declined["id"]: Pay(pi_id, PRICE, "failed", course),
+                                                       paid["id"]: Pay(pi_id, PRICE, "succeeded", course)},
+                            enrollments=[course]))
+
+
+SCENARIOS.update({f.__name__: f for f in (declined_then_paid_at_checkout,)})
+
+
+def _priced(obj: dict, course: str) -> dict:
+    """The course on the price (a price per course), not on the subscription: on its items, or on the
+    invoice's lines (their price and plan, before basil)."""
+    obj["metadata"] = {}
+    for holder in [obj.get("subscription_details"), (obj.get("parent") or {}).get("subscription_details")]:
+        if isinstance(holder, dict):
+            holder["metadata"] = {}
+    for item in (obj.get("items") or obj.get("lines"))["data"]:
+        item["metadata"] = {}
+        for key in ("price", "plan"):
+            if isinstance(item.get(key), dict):
+                item[key].update(id=f"price_{course}", metadata={"course_id": course})
+        if "pricing" in item:
+            item["pricing"]["price_details"]["price"] = f"price_{course}"
+    return obj
+
+
+def _price(b: Builder, course: str) -> None:
+    """The price object (what `GET /v1/prices/{id}` answers)."""
+    b.final({"id": f"price_{course}", "object": "price", "active": True, "currency": "usd", "unit_amount": PRICE,
+             "type": "recurring", "metadata": {"course_id": course}})
+
+
+def _subscribed_to_a_price(b: Builder, course_a: str, course_b: str) -> tuple[dict, str, str, str]:
+    """Checkout for a subscription to course A's price (course B's price exists too); the first invoice paid."""
+    b.begin()
+    _price(b, course_a), _price(b, course_b)
+    pi0, in1, sub_id = b.ids("pi0"), b.ids("in1"), b.ids("sub")
+    ch0 = b.charge("ch0", pi=pi0, inv=in1)
+    b.at(T0, ("customer.subscription.created", _priced(b.sub("active", course_a), course_a)),
+         ("charge.succeeded", ch0), ("payment_intent.succeeded", b.intent("pi0", ch0, invoice=in1)))
+    b.invoice_paid(_priced(b.invoice("in1", PRICE, course_a, created=T0, ch=ch0["id"], pi=pi0,
+                                     reason="subscription_create"), course_a), pi0, T0)
+    b.at(T0, ("checkout.session.completed", b.session(PRICE, None, mode="subscription", inv=in1)))
+    b.final(b.customer())
+    return ch0, pi0, in1, sub_id
+
+
+def price_moves_to_another_course(b: Builder) -> Story:
+    """The course is on the price; the subscription moves to the price of another course, and the next
+    renewal pays for that one."""
+    course_a, course_b = "course_price_from", "course_price_to"
+    ch0, pi0, in1, sub_id = _subscribed_to_a_price(b, course_a, course_b)
+    b.at(T0 + 10 * DAY, ("customer.subscription.updated", _priced(b.sub("active", course_b), course_b)))
+    t1 = T0 + 30 * DAY
+    pi2, in2 = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", created=t1, pi=pi2, inv=in2)
+    b.at(t1, ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, created=t1, invoice=in2)))
+    b.invoice_paid(_priced(b.invoice("in2", PRICE, course_b, created=t1, ch=ch2["id"], pi=pi2), course_b), pi2, t1)
+    return _moved(b, (ch0, pi0, in1, sub_id), (ch2, PRICE), course_a, course_b)
+
+
+def _moved(b: Builder, first: tuple, renewal: tuple, course_a: str, course_b: str) -> Story:
+    """The profile after a move from course A to B: the first payment A's, the one after B's, both open."""
+    (ch0, pi0, in1, sub_id), (ch2, amount) = first, renewal
+    return b.story(Expected((b.name, b.email, False), {
+        ch0["id"]: Pay(pi0, PRICE, "succeeded", course_a, in1, sub_id),
+        ch2["id"]: Pay(ch2["payment_intent"], amount, "succeeded", course_b, b.ids("in2"), sub_id)},
+        {sub_id: (course_b, "active")}, [course_a, course_b]))
+
+
+def price_moves_with_a_proration_invoice(b: Builder) -> Story:
+    """The move to the other course's price is invoiced at once (proration): the invoice's first line
+    credits the unused time on the old price, the second bills the new one; the payment is for the
+    new course."""
+    course_a, course_b = "course_prorated_from", "course_prorated_to"
+    ch0, pi0, in1, sub_id = _subscribed_to_a_price(b, course_a, course_b)
+    t1, amount = T0 + 10 * DAY, PRICE - 1600
+    pi2, in2 = b.ids("pi2"), b.ids("in2")
+    ch2 = b.charge("ch2", amount, created=t1, pi=pi2, inv=in2)
+    inv = _priced(b.invoice("in2", amount, course_b, created=t1, ch=ch2["id"], pi=pi2, reason="subscription_update"),
+                  course_b)
+    credit = _priced({"lines": {"data": [copy.deepcopy(inv["lines"]["data"][0])]}}, course_a)["lines"]["data"][0]
+    credit.update(id=f"il_{b.ids.tag}credit", amount=-1600, proration=True)
+    inv["lines"]["data"].insert(0, credit)
+    b.at(t1, ("customer.subscription.updated", _priced(b.sub("active", course_b), course_b)),
+         ("charge.succeeded", ch2), ("payment_intent.succeeded", b.intent("pi2", ch2, amount, created=t1,
+                                                                          invoice=in2)))
+    b.invoice_paid(inv, pi2, t1)
+    return _moved(b, (ch0, pi0, in1, sub_id), (ch2, amount), course_a, course_b)
+
+
+def two_subscriptions_for_two_courses(b: Builder) -> Story:
+    """One customer subscribes to two courses through two Checkout Sessions that name none (the course is
+    on each subscription); each payment and subscription keeps its own course."""
+    b.begin()
+    pays, subs = {}, {}
+    for n, course in (("1", "course_first_sub"), ("2", "course_second_sub")):
+        sub_id, pi_id, in_id = b.ids(f"sub{n}"), b.ids(f"pi{n}"), b.ids(f"in{n}")
+        at = T0 + (int(n) - 1) * DAY
+        sub = subscription(sub_id, customer=b.cus, created=at, metadata={"course_id": course}, api_version=b.v)
+        ch = b.charge(f"ch{n}", created=at, pi=pi_id, inv=in_id)
+        inv = invoice(in_id, customer=b.cus, subscription=sub_id, amount_paid=PRICE, charge=ch["id"],
+                      payment_intent=pi_id, created=at, subscription_metadata={"course_id": course},
+                      api_version=b.v, include_payments=False)
+        b._billed_to_customer(inv)
+        session = checkout_session(b.ids(f"cs{n}"), customer=b.cus, email=b.email, name=b.name, amount_total=PRICE,
+                                   mode="subscription", subscription=sub_id, invoice=in_id, created=at)
+        b.at(at, ("customer.subscription.created", sub), ("charge.succeeded", ch),
+             ("payment_intent.succeeded", b.intent(f"pi{n}", ch, created=at, invoice=in_id)))
+        b.invoice_paid(inv, pi_id, at)
+        b.at(at, ("checkout.session.completed", session))
+        pays[ch["id"]] = Pay(pi_id, PRICE, "succeeded", course, in_id, sub_id)
+        subs[sub_id] = (course, "active")
+    b.final(b.customer())
+    return b.story(Expected((b.name, b.email, False), pays, subs, ["course_first_sub", "course_second_sub"]))
+
+
+SCENARIOS.update({f.__name__: f for f in (price_moves_to_another_course, price_moves_with_a_proration_invoice,
+                                           two_subscriptions_for_two_courses)})
 
 
 def delivery_plan(events: list, order, *, largest_batch: int = 3) -> list[list]:

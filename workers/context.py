@@ -78,6 +78,10 @@ class Change:
 
         None when Stripe cannot be asked; the caller then keeps the later arrival.
         """
+        return self.peek(kind, object_id)
+
+    def peek(self, kind: str, object_id: str) -> dict | None:
+        """Read an object from Stripe when it can be asked; None (never waiting) when it cannot."""
         if not self.stripe.configured:
             return None
         try:

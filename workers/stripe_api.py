@@ -51,6 +51,7 @@ PATHS = {
     "payment_intent": "/v1/payment_intents/{id}",
     "invoice": "/v1/invoices/{id}",
     "checkout.session": "/v1/checkout/sessions/{id}",
+    "price": "/v1/prices/{id}",
 }
 
 

@@ -94,13 +94,31 @@ def invoice_course(invoice: dict) -> str | None:
     parent = invoice.get("parent")
     if isinstance(parent, dict):
         candidates.append(parent.get("subscription_details"))
-    for line in listed(invoice.get("lines")):
-        candidates.append(line)
+    for line in billed_lines(invoice):  # a line's own metadata, then its price's (before basil)
+        candidates += [line, line.get("price"), line.get("plan")]
     for candidate in candidates:
         course = metadata_course(candidate)
         if course:
             return course
     return None
+
+
+def billed_lines(invoice: dict) -> list[dict]:
+    """An invoice's lines that bill something: not the credits for unused time on a price left
+    (a move to another price invoiced at once credits the old price first)."""
+    return [line for line in listed(invoice.get("lines")) if integer(line.get("amount"), 0) >= 0]
+
+
+def invoice_prices(invoice: dict) -> list[str]:
+    """The price ids an invoice's lines bill: `pricing.price_details.price` since basil, `price` before."""
+    ids = []
+    for line in billed_lines(invoice):
+        pricing = line.get("pricing") if isinstance(line.get("pricing"), dict) else {}
+        details = pricing.get("price_details") if isinstance(pricing.get("price_details"), dict) else {}
+        price_id = ref(details.get("price")) or ref(line.get("price"))
+        if price_id and price_id not in ids:
+            ids.append(price_id)
+    return ids
 
 
 def invoice_payment_refs(invoice: dict) -> tuple[str | None, str | None]:

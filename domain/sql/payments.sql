@@ -178,6 +178,10 @@ FROM payment_links l WHERE l.account = %(a)s AND l.object_id = ANY(%(ids)s)
 INSERT INTO course_hints (account, object_id, course_id)
 SELECT %(a)s, unnest(%(ids)s::text[]), %(course)s ON CONFLICT DO NOTHING
 
+-- name: replace_course
+INSERT INTO course_hints (account, object_id, course_id) VALUES (%(a)s, %(id)s, %(course)s)
+ON CONFLICT (account, object_id) DO UPDATE SET course_id = excluded.course_id
+
 -- name: recall_course
 -- The course remembered for any of these objects, or from a subscription row we hold.
 SELECT course_id FROM course_hints WHERE account = %(a)s AND object_id = ANY(%(ids)s)

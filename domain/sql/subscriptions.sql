@@ -18,11 +18,13 @@ RETURNING id, account, stripe_subscription_id, stripe_customer_id, customer_id, 
           cancel_at_period_end, cancel_at, canceled_at, ended_at, current_period_end, stripe_created, stripe_rank
 
 -- name: update_state
--- The state of a newer snapshot; the customer and course, once known, stay.
+-- The state of a newer snapshot; the customer, once known, stays; the course is the one the snapshot
+-- states (a subscription moved to another price and course), else the one known, else the one remembered.
 UPDATE subscriptions SET status = %(status)s, pause_collection = %(pause_collection)s,
     cancel_at_period_end = %(cancel_at_period_end)s, cancel_at = %(cancel_at)s, canceled_at = %(canceled_at)s,
     ended_at = %(ended_at)s, current_period_end = %(current_period_end)s,
-    customer_id = COALESCE(customer_id, %(customer_id)s), course_id = COALESCE(course_id, %(course_id)s),
+    customer_id = COALESCE(customer_id, %(customer_id)s),
+    course_id = COALESCE(%(stated_course)s, course_id, %(course_id)s),
     stripe_created = %(v_created)s, stripe_rank = %(v_rank)s, updated_at = now()
 WHERE id = %(rid)s
 

@@ -77,6 +77,7 @@ def _comparable(found: dict, tag: str) -> str:
     state["enrollments"] = [{k: v for k, v in e.items() if k != "granted_at"} for e in found["enrollments"]]
     state["payments"] = sorted((dict(p, refunds=sorted(p["refunds"], key=lambda r: r["stripe_refund_id"]))
                                 for p in found["payments"]), key=lambda p: p["stripe_charge_id"])
+    state["subscriptions"] = sorted(found["subscriptions"], key=lambda s: s["stripe_subscription_id"])
     return json.dumps(state, sort_keys=True).replace(tag, "<tag>").replace(tag.lower(), "<tag>")
 
 

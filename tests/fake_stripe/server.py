@@ -37,7 +37,7 @@ DAY = 86_400
 ACTIVE_REFUND = ("pending", "requires_action", "succeeded")
 KINDS = {"customers": "customer", "charges": "charge", "refunds": "refund", "subscriptions": "subscription",
          "payment_intents": "payment_intent", "invoices": "invoice", "checkout/sessions": "checkout.session",
-         "invoice_payments": "invoice_payment"}
+         "invoice_payments": "invoice_payment", "prices": "price"}
 
 _ids = itertools.count(1)
 

@@ -23,6 +23,7 @@ from workers.stripe_objects import (
     invoice_course,
     invoice_payment_attempts,
     invoice_payment_refs,
+    invoice_prices,
     invoice_subscription,
     metadata_course,
     ref,
@@ -37,6 +38,8 @@ def record_checkout_session(ctx: EventContext) -> None:
     cus_id = ref(session.get("customer"))
     intent_id, sub_id, invoice_id = (ref(session.get(k)) for k in ("payment_intent", "subscription", "invoice"))
     course = metadata_course(session)
+    if not course and invoice_id:
+        course = invoice_course_of(ctx, invoice_id)
     if not course and sub_id:
         course = subscription_course_of(ctx, sub_id)
     learn_course(ctx, [session.get("id"), intent_id, sub_id, invoice_id], course)
@@ -100,7 +103,7 @@ def record_invoice_payment(ctx: EventContext) -> None:
         # payment waits under the invoice for invoice_payment.paid or its charge
         paid = [p for p in ctx.list_invoice_payments(invoice_id, wait=False) if p.get("status") == "paid"]
         charge_id, intent_id = (invoice_payment_attempts(paid) or [(None, None)])[0]
-    course = invoice_course(invoice)
+    course = course_of_invoice(ctx, invoice)
     if not course and sub_id:
         course = subscription_course_of(ctx, sub_id)
     learn_course(ctx, [invoice_id, sub_id, charge_id, intent_id], course)
@@ -126,7 +129,7 @@ def record_invoice_failure(ctx: EventContext) -> None:
     invoice = ctx.obj
     invoice_id = ref(invoice.get("id"))
     sub_id = invoice_subscription(invoice)
-    course = invoice_course(invoice)
+    course = course_of_invoice(ctx, invoice)
     if not course and sub_id:
         course = subscription_course_of(ctx, sub_id)
     attempts = invoice_attempts(invoice)
@@ -160,6 +163,32 @@ def link_invoice_payment(ctx: EventContext) -> None:
         amount=integer(item.get("amount_paid"), None), currency=item.get("currency"), charge_status="succeeded",
         created=when((item.get("status_transitions") or {}).get("paid_at")) or when(item.get("created")),
     ), None)
+
+
+def invoice_course_of(ctx: Change, invoice_id: str) -> str | None:
+    """The course the session's invoice pays for, as the invoice states it: the subscription's course
+    when the invoice was made, which is not its course now if it has since moved to another one."""
+    known = courses.recall(ctx.conn, ctx.account, [invoice_id])
+    if known:
+        return known
+    fetched = ctx.peek("invoice", invoice_id)
+    return course_of_invoice(ctx, fetched) if fetched is not None else None
+
+
+def course_of_invoice(ctx: Change, invoice: dict) -> str | None:
+    """The course an invoice states, else the course of the price it bills (since basil a line names
+    only its price's id): remembered, else read from Stripe when it can be asked."""
+    course = invoice_course(invoice)
+    for price_id in invoice_prices(invoice) if not course else []:
+        course = courses.recall(ctx.conn, ctx.account, [price_id])
+        if not course:
+            price = ctx.peek("price", price_id)
+            course = metadata_course(price) if price is not None else None
+            if course:
+                courses.remember(ctx.conn, ctx.account, [price_id], course)
+        if course:
+            break
+    return course
 
 
 def subscription_course_of(ctx: Change, sub_id: str) -> str | None:

@@ -39,7 +39,8 @@ def snapshot_subscription(ctx: Change, sub: dict, version: tuple[int, int]) -> N
         raise ValueError("the subscription has no id")
     cus_id = ref(sub.get("customer"))
     customer = ensure_customer(ctx, cus_id) if cus_id else None
-    course = subscription_course(sub) or courses.recall(ctx.conn, ctx.account, [sub_id])
+    stated = subscription_course(sub)
+    course = stated or courses.recall(ctx.conn, ctx.account, [sub_id])
     state = state_of(sub)
     ctx.touched.add(sub_id)
     row = subscriptions.lock(ctx.conn, ctx.account, sub_id)
@@ -64,10 +65,15 @@ def snapshot_subscription(ctx: Change, sub: dict, version: tuple[int, int]) -> N
         current = ctx.settle_tie("subscription", sub_id)
         if current is not None:
             state, version = state_of(current), (version[0], FETCHED)
+            stated = subscription_course(current) or stated
     subscriptions.update_state(ctx.conn, row.id, {**state, "customer_id": customer.id if customer else None,
-                                                  "course_id": course}, version)
+                                                  "course_id": course, "stated_course": stated}, version)
     for message, kind in describe_change(sub_id, before, state):
         ctx.log(row.customer_id or (customer.id if customer else None), kind, message, "subscription", sub_id)
+    if stated and row.course_id and stated != row.course_id:  # moved to another price and course
+        courses.replace(ctx.conn, ctx.account, sub_id, stated)
+        ctx.log(row.customer_id or (customer.id if customer else None), "subscription.updated",
+                f"Subscription {sub_id}: course {row.course_id} → {stated}", "subscription", sub_id)
 
 
 def state_of(sub: dict) -> dict:
