@@ -20,7 +20,9 @@ def replace(conn, account: str, object_id: str, course_id: str) -> None:
 
 
 def recall(conn, account: str, object_ids: list[str]) -> str | None:
-    """The course remembered for any of these objects, or from a subscription row we hold."""
+    """The course remembered for the first of these objects that has one (most specific first: a charge, its
+    invoice, then its subscription, which may have moved to another course since), else from a subscription
+    row we hold."""
     ids = [i for i in object_ids if i]
     if not ids:
         return None

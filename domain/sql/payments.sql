@@ -183,7 +183,10 @@ INSERT INTO course_hints (account, object_id, course_id) VALUES (%(a)s, %(id)s, 
 ON CONFLICT (account, object_id) DO UPDATE SET course_id = excluded.course_id
 
 -- name: recall_course
--- The course remembered for any of these objects, or from a subscription row we hold.
-SELECT course_id FROM course_hints WHERE account = %(a)s AND object_id = ANY(%(ids)s)
-UNION ALL SELECT course_id FROM subscriptions WHERE account = %(a)s
-  AND stripe_subscription_id = ANY(%(ids)s) AND course_id IS NOT NULL LIMIT 1
+-- The course remembered for the first of these objects that has one (they disagree when a subscription
+-- moved to another course: its first invoice still paid for the old one), else from a subscription row we hold.
+(SELECT h.course_id FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS given(id, n)
+   JOIN course_hints h ON h.account = %(a)s AND h.object_id = given.id ORDER BY given.n LIMIT 1)
+UNION ALL (SELECT course_id FROM subscriptions WHERE account = %(a)s
+  AND stripe_subscription_id = ANY(%(ids)s) AND course_id IS NOT NULL LIMIT 1)
+LIMIT 1

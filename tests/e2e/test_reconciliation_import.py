@@ -103,24 +103,11 @@ def test_a_fixing_run_over_an_unseen_account_imports_what_the_events_would_have(
 
 DELAYED = ("ach_settles",)
 
-# Known gaps of the import (found, not fixed yet): the histories whose course cannot be read back from
-# Stripe's final state the way the events said it. A subscription moved to another course's price gives
-# the import its first payment in the new course (and no access to the old one); a course named only on
-# a subscription's Checkout Session is not found (the import reads sessions of one-off purchases only).
-IMPORT_GAPS = ("subscription_moves_to_another_course", "price_moves_to_another_course",
-               "price_moves_with_a_proration_invoice", "course_only_on_the_checkout_session")
-
-
-def _marks(name: str, *more) -> list:
-    gap = [pytest.mark.xfail(reason="import gap: see IMPORT_GAPS", strict=False)] if name in IMPORT_GAPS else []
-    return gap + list(more)
-
-
 # By default each history in one version (2020-03-02 and basil in turn); `pytest -m slow` plays both.
-ONE_VERSION_EACH = [pytest.param(name, (OLD, BASIL)[n % 2], id=f"{name}-{(OLD, BASIL)[n % 2]}", marks=_marks(name))
+ONE_VERSION_EACH = [pytest.param(name, (OLD, BASIL)[n % 2], id=f"{name}-{(OLD, BASIL)[n % 2]}")
                     for n, name in enumerate(SCENARIOS)]
 OTHER_VERSION = [pytest.param(name, (BASIL, OLD)[n % 2], id=f"{name}-{(BASIL, OLD)[n % 2]}",
-                              marks=_marks(name, pytest.mark.slow)) for n, name in enumerate(SCENARIOS)]
+                              marks=pytest.mark.slow) for n, name in enumerate(SCENARIOS)]
 
 
 @pytest.mark.parametrize("name, version", ONE_VERSION_EACH + OTHER_VERSION)

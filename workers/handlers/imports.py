@@ -18,7 +18,7 @@ from workers.context import Change
 from workers.handlers.charges import apply_charge
 from workers.handlers.customers import ensure_customer, snapshot_customer
 from workers.handlers.payments import grant, learn_billing, learn_course, record_payment
-from workers.handlers.purchases import subscription_course_of
+from workers.handlers.purchases import course_of_invoice, subscription_course_of
 from workers.handlers.subscriptions import snapshot_subscription
 from workers.stripe_objects import (
     contact,
@@ -111,11 +111,22 @@ def _learn_links(ctx: Change, charge: dict) -> tuple[str | None, str | None]:
     if invoice_id and not (known.subscription_id and course):
         invoice = ctx.fetch("invoice", invoice_id)
         sub_id = invoice_subscription(invoice)
-        course = course or invoice_course(invoice) or (subscription_course_of(ctx, sub_id) if sub_id else None)
+        course = course or course_of_invoice(ctx, invoice) or (_subscription_course(ctx, sub_id) if sub_id else None)
         learn_course(ctx, [invoice_id, sub_id, charge_id, intent_id], course)
         learn_billing(ctx, [charge_id, intent_id], invoice_id, sub_id)
         name, email = invoice.get("customer_name"), invoice.get("customer_email")
     return name, email
+
+
+def _subscription_course(ctx: Change, sub_id: str) -> str | None:
+    """A subscription's course: its own (or its price's), else the one its Checkout Session named, as
+    checkout.session.completed would have told it."""
+    course = subscription_course_of(ctx, sub_id)
+    if course:
+        return course
+    sessions = [s for s in ctx.list_page("/v1/checkout/sessions", subscription=sub_id)
+                if ref(s.get("subscription")) == sub_id]  # a Stripe stand-in may ignore the filter
+    return next((c for c in map(metadata_course, sessions) if c), None)
 
 
 def _invoice_paid_by(ctx: Change, intent_id: str) -> str | None:

@@ -121,7 +121,7 @@ def learn_billing(ctx: Change, object_ids: list[str | None], invoice_id: str | N
                 "payment", _label(row))
         _after_payment_change(ctx, row)  # a placeholder for that invoice is this payment
     learn_course(ctx, ids + [invoice_id, subscription_id],
-                 courses.recall(ctx.conn, ctx.account, [subscription_id, invoice_id] + ids))
+                 courses.recall(ctx.conn, ctx.account, ids + [invoice_id, subscription_id]))
 
 
 def _label(row: payments.Payment) -> str:
