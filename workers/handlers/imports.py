@@ -103,8 +103,7 @@ def _learn_links(ctx: Change, charge: dict) -> tuple[str | None, str | None]:
             # payments (invoice_payment objects) name the intent
             invoice_id = _invoice_paid_by(ctx, intent_id)
         if not invoice_id:  # a one-off Checkout purchase: its session may name the course, and the buyer
-            sessions = [s for s in ctx.list_page("/v1/checkout/sessions", payment_intent=intent_id)
-                        if ref(s.get("payment_intent")) == intent_id]
+            sessions = _checkout_sessions(ctx, "payment_intent", intent_id)
             course = course or next((c for c in map(metadata_course, sessions) if c), None)
             name, email = contact(sessions[0]) if sessions else (None, None)
     learn_course(ctx, ids + [invoice_id], course)
@@ -124,9 +123,13 @@ def _subscription_course(ctx: Change, sub_id: str) -> str | None:
     course = subscription_course_of(ctx, sub_id)
     if course:
         return course
-    sessions = [s for s in ctx.list_page("/v1/checkout/sessions", subscription=sub_id)
-                if ref(s.get("subscription")) == sub_id]  # a Stripe stand-in may ignore the filter
-    return next((c for c in map(metadata_course, sessions) if c), None)
+    return next((c for c in map(metadata_course, _checkout_sessions(ctx, "subscription", sub_id)) if c), None)
+
+
+def _checkout_sessions(ctx: Change, field: str, object_id: str) -> list[dict]:
+    """The Checkout Sessions whose `field` (payment_intent, subscription) is this object."""
+    return [s for s in ctx.list_page("/v1/checkout/sessions", **{field: object_id})
+            if ref(s.get(field)) == object_id]  # a Stripe stand-in may ignore the filter
 
 
 def _invoice_paid_by(ctx: Change, intent_id: str) -> str | None:
